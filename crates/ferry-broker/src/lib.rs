@@ -1,0 +1,1 @@
+//! ferry semantics: topics, groups, queues and the metadata store (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! Segmented append-only log of Kafka RecordBatch v2 bytes (see ARCHITECTURE.md).

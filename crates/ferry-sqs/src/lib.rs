@@ -1,0 +1,1 @@
+//! Amazon SQS-compatible front-end (see ARCHITECTURE.md).
