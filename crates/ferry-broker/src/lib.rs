@@ -1,1 +1,11 @@
-//! ferry semantics: topics, groups, queues and the metadata store (see ARCHITECTURE.md).
+//! ferry-broker: the semantics of ferry, written once and reached through every protocol.
+//!
+//! # Layout
+//!
+//! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
+//! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
+//!
+//! This crate knows no wire format: front-ends translate their protocol into these calls.
+
+pub mod clock;
+pub mod metadata;
