@@ -1,1 +1,36 @@
-fn main() {}
+//! The `ferry` command: `ferry serve` runs the broker.
+//!
+//! # Layout
+//!
+//! - `cli`: the command line (clap), every option with its environment variable.
+//! - `config`: the settings, merged from defaults, a TOML file, `FERRY_*` variables and flags.
+//! - `serve`: opens the data directory, starts the listeners, stops gracefully on SIGINT/SIGTERM.
+
+mod cli;
+mod config;
+mod serve;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => {
+            let settings = match config::Settings::load(&args) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    eprintln!("ferry: {e:#}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            serve::init_tracing(&settings.log);
+            match serve::run(settings) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ferry: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

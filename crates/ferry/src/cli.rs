@@ -1,0 +1,59 @@
+//! The command line. Every option can also be set by a `FERRY_*` environment variable or in the
+//! TOML file given with `--config`; a flag wins over the variable, which wins over the file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ferry: one broker for event streams (Kafka protocol), work queues (SQS API) and routing.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker: open the data directory and serve every protocol listener.
+    Serve(ServeArgs),
+}
+
+/// How appended data is made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncMode {
+    /// Acknowledge a write only once it is on disk; concurrent writes share one fsync.
+    Always,
+    /// fsync every `--fsync-interval-ms`; a crash may lose the last interval of acknowledged writes.
+    Interval,
+    /// Never fsync explicitly; the operating system writes back when it chooses.
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see README for its sections); flags and FERRY_* variables override it.
+    #[arg(long, short = 'c', env = "FERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Directory holding every log, journal and the metadata store [default: ./ferry-data].
+    #[arg(long, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log filter, in tracing's env-filter syntax, e.g. `info` or `ferry_kafka=debug` [default: info].
+    #[arg(long, env = "FERRY_LOG")]
+    pub log: Option<String>,
+
+    /// Durability of appends [default: always].
+    #[arg(long, env = "FERRY_FSYNC", value_enum)]
+    pub fsync: Option<FsyncMode>,
+
+    /// With `--fsync interval`: milliseconds between fsyncs [default: 1000].
+    #[arg(long, env = "FERRY_FSYNC_INTERVAL_MS")]
+    pub fsync_interval_ms: Option<u64>,
+
+    /// Size at which a log segment is closed and a new one started, in bytes [default: 1073741824].
+    #[arg(long, env = "FERRY_SEGMENT_BYTES")]
+    pub segment_bytes: Option<u64>,
+}

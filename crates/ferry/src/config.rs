@@ -1,0 +1,127 @@
+//! The broker's settings: defaults, then the TOML file, then `FERRY_*` variables and flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::cli::{FsyncMode, ServeArgs};
+
+/// Everything `ferry serve` needs, fully resolved.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub log: String,
+    pub storage: StorageSettings,
+}
+
+/// How logs are written.
+#[derive(Clone, Debug)]
+pub struct StorageSettings {
+    pub fsync: FsyncMode,
+    pub fsync_interval_ms: u64,
+    pub segment_bytes: u64,
+}
+
+/// The TOML file: every field optional, unknown fields rejected so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    log: Option<String>,
+    #[serde(default)]
+    storage: FileStorage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    fsync: Option<FsyncMode>,
+    fsync_interval_ms: Option<u64>,
+    segment_bytes: Option<u64>,
+}
+
+impl Settings {
+    /// Resolves the settings for `ferry serve`: flag or variable, else file, else default.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let settings = Settings {
+            data_dir: args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("ferry-data")),
+            log: args.log.clone().or(file.log).unwrap_or_else(|| "info".to_string()),
+            storage: StorageSettings {
+                fsync: args.fsync.or(file.storage.fsync).unwrap_or(FsyncMode::Always),
+                fsync_interval_ms: args.fsync_interval_ms.or(file.storage.fsync_interval_ms).unwrap_or(1_000),
+                segment_bytes: args.segment_bytes.or(file.storage.segment_bytes).unwrap_or(1 << 30),
+            },
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.storage.fsync_interval_ms > 0, "fsync_interval_ms must be at least 1");
+        anyhow::ensure!(
+            self.storage.segment_bytes >= 1024,
+            "segment_bytes must be at least 1024 (got {})",
+            self.storage.segment_bytes
+        );
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["ferry", "serve"];
+        full.extend_from_slice(argv);
+        match crate::cli::Cli::parse_from(full).command {
+            crate::cli::Command::Serve(args) => args,
+        }
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_flags() {
+        let s = Settings::load(&args(&[])).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("ferry-data"));
+        assert_eq!(s.storage.fsync, FsyncMode::Always);
+        assert_eq!(s.storage.segment_bytes, 1 << 30);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"from-file\"\n[storage]\nfsync = \"never\"\nsegment_bytes = 4096\n",
+        )
+        .unwrap();
+        let s =
+            Settings::load(&args(&["--config", path.to_str().unwrap(), "--data-dir", "from-flag"])).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("from-flag"));
+        assert_eq!(s.storage.fsync, FsyncMode::Never);
+        assert_eq!(s.storage.segment_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "data_dri = \"typo\"\n").unwrap();
+        let err = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("ferry.toml"), "{err:#}");
+        assert!(format!("{err:#}").contains("data_dri"), "{err:#}");
+    }
+}

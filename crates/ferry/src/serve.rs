@@ -1,0 +1,95 @@
+//! `ferry serve`: lock the data directory, open the stores, start the listeners, and on
+//! SIGINT/SIGTERM stop accepting, let the listeners finish, and sync what is held.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferry_broker::metadata::{MetadataStore, RedbStore};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Settings;
+
+/// Installs the global tracing subscriber with the `log` filter (falls back to `info` if invalid).
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Runs the broker until a shutdown signal arrives.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferry")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data_dir = DataDir::lock(&settings.data_dir)?;
+    let _metadata: Arc<dyn MetadataStore> = Arc::new(
+        RedbStore::open(data_dir.path().join("metadata.redb")).context("cannot open the metadata store")?,
+    );
+    let (shutdown_tx, _shutdown_rx) = watch::channel(false);
+
+    println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
+    info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");
+
+    wait_for_signal().await?;
+    info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// The data directory, held exclusively by this process for as long as the value lives.
+struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates `path` if needed and takes its lock file, failing clearly if another broker holds it.
+    fn lock(path: &Path) -> anyhow::Result<DataDir> {
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("cannot create the data directory {}", path.display()))?;
+        let path = path.canonicalize().with_context(|| format!("cannot resolve {}", path.display()))?;
+        let lock_path = path.join("ferry.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open the lock file {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "the data directory {} is in use by another ferry broker; stop it or choose another --data-dir",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
+            }
+        }
+        Ok(DataDir { path, _lock: lock })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,86 @@
+//! `ferry serve` as a process: start-up output, the data-directory lock, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn_serve(data_dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .env("FERRY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferry serve")
+}
+
+/// Reads stdout lines until one contains `needle`, failing after a generous bound.
+fn wait_for_line(child: &mut Child, needle: &str) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && line.contains(needle)
+        {
+            return line;
+        }
+    }
+    panic!("ferry serve never printed {needle:?}");
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("run kill");
+    assert!(status.success());
+}
+
+#[test]
+fn serve_prints_its_data_dir_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_serve(dir.path());
+    let line = wait_for_line(&mut child, "serving from");
+    assert!(line.contains(&dir.path().canonicalize().unwrap().display().to_string()), "{line}");
+    terminate(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(dir.path().join("metadata.redb").exists());
+}
+
+#[test]
+fn a_second_broker_on_the_same_data_dir_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = spawn_serve(dir.path());
+    wait_for_line(&mut first, "serving from");
+
+    let second = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run second ferry serve");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another ferry broker"), "{stderr}");
+
+    terminate(&first);
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn an_invalid_configuration_file_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(&config, "[storage]\nfsync = \"sometimes\"\n").unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ferry")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ferry.toml"), "{stderr}");
+}
