@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
 
 use crate::config::Settings;
 
@@ -34,7 +38,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let _metadata: Arc<dyn MetadataStore> = Arc::new(
         RedbStore::open(data_dir.path().join("metadata.redb")).context("cannot open the metadata store")?,
     );
-    let (shutdown_tx, _shutdown_rx) = watch::channel(false);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut listeners: JoinSet<std::io::Result<()>> = JoinSet::new();
+    // Protocol listeners are added here, each as:
+    //   let listener = bind("kafka", addr).await?;
+    //   listeners.spawn(ferry_kafka::serve(listener, config, ctx, shutdown(&shutdown_rx)));
+    let _ = &shutdown_rx;
 
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
     info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");
@@ -42,8 +51,37 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     wait_for_signal().await?;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
+    while let Some(joined) = listeners.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "a listener stopped with an error"),
+            Err(e) => warn!(error = %e, "a listener task failed"),
+        }
+    }
     info!("stopped");
     Ok(())
+}
+
+/// Binds `addr` for the listener `name` and prints `<name> listening on <addr>` with the bound
+/// address (tests and scripts read that line when they ask for port 0).
+#[allow(dead_code)] // used as soon as a protocol listener is wired in
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener =
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {name} on {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("{name} listening on {local}");
+    info!(%local, "{name} listening");
+    Ok(listener)
+}
+
+/// A future that resolves when shutdown begins; hand one to each listener.
+#[allow(dead_code)] // used as soon as a protocol listener is wired in
+fn shutdown(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        // An error means the sender is gone, which only happens once shutdown is under way.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
