@@ -4,8 +4,10 @@
 //!
 //! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
+//! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
 //!
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
 
 pub mod clock;
 pub mod metadata;
+pub mod topics;

@@ -1,1 +1,34 @@
-//! Kafka wire-protocol front-end (see ARCHITECTURE.md).
+//! ferry-kafka: the Kafka wire-protocol front-end. It decodes requests with the `kafka-protocol`
+//! crate, calls `ferry-broker`, and encodes responses; it has no semantics of its own.
+//!
+//! # Layout
+//!
+//! - [`config`]: [`KafkaConfig`], the listener's settings.
+//! - [`server`]: [`serve`], the accept loop, connection limit and shutdown.
+//! - `connection`: one client connection: framing, bounded pipelining, in-order responses.
+//! - `api`: dispatch on the API key, and one module per API (`api/produce.rs`, `api/fetch.rs`, ...).
+//! - `errors`: broker errors mapped onto Kafka error codes.
+//!
+//! A request's path: `server` accepts → `connection` reads a frame → `api::dispatch` decodes it and
+//! calls the API's `handle` → the response is encoded and written in request order.
+
+pub mod config;
+pub mod server;
+
+mod api;
+mod connection;
+mod errors;
+
+use std::sync::Arc;
+
+use ferry_broker::topics::TopicService;
+
+pub use config::KafkaConfig;
+pub use server::serve;
+
+/// The broker handles the Kafka front-end calls into.
+#[derive(Clone)]
+pub struct KafkaContext {
+    /// Topics, partitions, produce and fetch.
+    pub topics: Arc<TopicService>,
+}

@@ -56,4 +56,8 @@ pub struct ServeArgs {
     /// Size at which a log segment is closed and a new one started, in bytes [default: 1073741824].
     #[arg(long, env = "FERRY_SEGMENT_BYTES")]
     pub segment_bytes: Option<u64>,
+
+    /// Address of the Kafka listener [default: 127.0.0.1:9092]; `[kafka]` in the file holds the rest.
+    #[arg(long, env = "FERRY_KAFKA_LISTEN")]
+    pub kafka_listen: Option<std::net::SocketAddr>,
 }

@@ -13,6 +13,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub log: String,
     pub storage: StorageSettings,
+    pub kafka: ferry_kafka::KafkaConfig,
 }
 
 /// How logs are written.
@@ -31,6 +32,8 @@ struct FileConfig {
     log: Option<String>,
     #[serde(default)]
     storage: FileStorage,
+    #[serde(default)]
+    kafka: ferry_kafka::KafkaConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +58,10 @@ impl Settings {
                 fsync: args.fsync.or(file.storage.fsync).unwrap_or(FsyncMode::Always),
                 fsync_interval_ms: args.fsync_interval_ms.or(file.storage.fsync_interval_ms).unwrap_or(1_000),
                 segment_bytes: args.segment_bytes.or(file.storage.segment_bytes).unwrap_or(1 << 30),
+            },
+            kafka: ferry_kafka::KafkaConfig {
+                listen: args.kafka_listen.unwrap_or(file.kafka.listen),
+                ..file.kafka
             },
         };
         settings.validate()?;

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ferry_broker::clock::SystemClock;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
+use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -35,7 +37,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = DataDir::lock(&settings.data_dir)?;
-    let _metadata: Arc<dyn MetadataStore> = Arc::new(
+    let metadata: Arc<dyn MetadataStore> = Arc::new(
         RedbStore::open(data_dir.path().join("metadata.redb")).context("cannot open the metadata store")?,
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -43,7 +45,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Protocol listeners are added here, each as:
     //   let listener = bind("kafka", addr).await?;
     //   listeners.spawn(ferry_kafka::serve(listener, config, ctx, shutdown(&shutdown_rx)));
-    let _ = &shutdown_rx;
+    let topics = Arc::new(
+        TopicService::open(
+            TopicServiceConfig { data_dir: data_dir.path().to_owned() },
+            Arc::clone(&metadata),
+            SystemClock::shared(),
+        )
+        .context("cannot open the topics")?,
+    );
+    let kafka = bind("kafka", settings.kafka.listen).await?;
+    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics) };
+    listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
     info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");
@@ -64,7 +76,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// Binds `addr` for the listener `name` and prints `<name> listening on <addr>` with the bound
 /// address (tests and scripts read that line when they ask for port 0).
-#[allow(dead_code)] // used as soon as a protocol listener is wired in
 async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener =
         TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {name} on {addr}"))?;
@@ -75,7 +86,6 @@ async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// A future that resolves when shutdown begins; hand one to each listener.
-#[allow(dead_code)] // used as soon as a protocol listener is wired in
 fn shutdown(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {

@@ -1,0 +1,95 @@
+//! Errors of topic operations, one enum per operation.
+
+/// Why a produce failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// No such topic or partition.
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    /// A batch is larger than the topic allows.
+    #[error("record batch of {size} bytes exceeds the limit of {max} bytes")]
+    MessageTooLarge {
+        /// Batch size.
+        size: usize,
+        /// The topic's limit.
+        max: usize,
+    },
+    /// A batch failed validation (length, CRC, record count).
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    /// A batch in a message format older than RecordBatch v2.
+    #[error("unsupported message format (magic {0})")]
+    UnsupportedMessageFormat(i8),
+    /// An idempotent batch arrived after a gap.
+    #[error("out of order sequence: expected {expected}, received {received}")]
+    OutOfOrderSequence {
+        /// The sequence the broker expected.
+        expected: i32,
+        /// The sequence received.
+        received: i32,
+    },
+    /// The producer was fenced by a newer epoch.
+    #[error("producer epoch {received} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The current epoch.
+        current: i16,
+        /// The epoch received.
+        received: i16,
+    },
+    /// Transactional batches are not supported yet.
+    #[error("transactional batches are not supported")]
+    TransactionsUnsupported,
+    /// The disk failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Why a read (fetch, offset lookup, record deletion) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// No such topic or partition.
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    /// The offset is outside the partition.
+    #[error("offset {offset} is outside [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The first offset.
+        log_start_offset: u64,
+        /// The high watermark.
+        high_watermark: u64,
+    },
+    /// The disk failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Why a catalog change (create, delete, add partitions, reconfigure) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The topic name is empty, too long, `.`/`..`, or has characters outside `[a-zA-Z0-9._-]`.
+    #[error("invalid topic name {0:?}")]
+    InvalidName(String),
+    /// A topic of that name exists.
+    #[error("topic {0:?} already exists")]
+    AlreadyExists(String),
+    /// No topic of that name.
+    #[error("unknown topic {0:?}")]
+    UnknownTopic(String),
+    /// A partition count of zero, too large, or a decrease.
+    #[error("invalid partition count: {0}")]
+    InvalidPartitions(String),
+    /// A configuration value out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The metadata store failed.
+    #[error("metadata store: {0}")]
+    Metadata(#[from] crate::metadata::MetadataError),
+    /// A partition's log could not be opened or removed.
+    #[error("storage error: {0}")]
+    Storage(String),
+}

@@ -1,0 +1,282 @@
+//! Topics: the persisted catalog, partitions backed by `ferry-log`, the produce path with group
+//! commit, fetch long-polling, and idempotent-producer state.
+//!
+//! Everything here is in domain terms; the Kafka front-end (and later AMQP stream queues and the HTTP
+//! API) translate onto [`TopicService`].
+
+mod config;
+mod error;
+mod producers;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::metadata::{MetaOp, MetadataStore, Table};
+
+pub use config::{CleanupPolicy, TopicConfig};
+pub use error::{CatalogError, FetchError, ProduceError};
+pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
+
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS_PER_TOPIC: u32 = 10_000;
+/// Longest topic name (Kafka's limit).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+const CLUSTER_ID_KEY: &str = "cluster_id";
+const NEXT_PRODUCER_ID_KEY: &str = "next_producer_id";
+
+/// How a [`TopicService`] stores data.
+#[derive(Clone, Debug)]
+pub struct TopicServiceConfig {
+    /// Directory holding one sub-directory per topic.
+    pub data_dir: PathBuf,
+}
+
+/// A topic as the catalog knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicInfo {
+    /// The name.
+    pub name: String,
+    /// A random id that changes when a topic is deleted and created again.
+    pub id: u128,
+    /// Number of partitions.
+    pub partitions: u32,
+    /// Settings.
+    pub config: TopicConfig,
+}
+
+struct Topic {
+    info: TopicInfo,
+}
+
+/// A producer identity handed out to an idempotent producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+}
+
+/// The topics of the broker.
+pub struct TopicService {
+    config: TopicServiceConfig,
+    store: Arc<dyn MetadataStore>,
+    clock: Arc<dyn Clock>,
+    cluster_id: String,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serializes catalog changes (rare) so that store and memory agree.
+    catalog_lock: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether `name` is a valid topic name (Kafka's rules).
+pub fn is_valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOPIC_NAME_LEN
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+impl TopicService {
+    /// Opens every topic of the catalog in `store`, recovering their logs.
+    pub fn open(
+        config: TopicServiceConfig,
+        store: Arc<dyn MetadataStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<TopicService, CatalogError> {
+        let cluster_id = match store.get(Table::Broker, CLUSTER_ID_KEY)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => {
+                let id = cluster_id_from(rand::random::<u128>());
+                store.commit(&[MetaOp::put(Table::Broker, CLUSTER_ID_KEY, id.clone().into_bytes())])?;
+                id
+            }
+        };
+        let mut topics = HashMap::new();
+        for (name, value) in store.scan_prefix(Table::Topics, "")? {
+            let info: TopicInfo = serde_json::from_slice(&value).map_err(|e| {
+                CatalogError::Storage(format!("topic {name:?}: undecodable catalog entry: {e}"))
+            })?;
+            tracing::info!(topic = %info.name, partitions = info.partitions, "topic opened");
+            topics.insert(name, Arc::new(Topic { info }));
+        }
+        Ok(TopicService {
+            config,
+            store,
+            clock,
+            cluster_id,
+            topics: RwLock::new(topics),
+            catalog_lock: Mutex::new(()),
+        })
+    }
+
+    /// A stable id for this broker's data, created on first start.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The topic called `name`.
+    pub fn topic(&self, name: &str) -> Option<TopicInfo> {
+        self.read_topics().get(name).map(|t| t.info.clone())
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        let mut all: Vec<TopicInfo> = self.read_topics().values().map(|t| t.info.clone()).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Creates a topic. Blocking (creates directories, commits the catalog).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicInfo, CatalogError> {
+        if !is_valid_topic_name(name) {
+            return Err(CatalogError::InvalidName(name.to_owned()));
+        }
+        if partitions == 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
+            return Err(CatalogError::InvalidPartitions(format!(
+                "{partitions} (must be 1..={MAX_PARTITIONS_PER_TOPIC})"
+            )));
+        }
+        validate_config(&config)?;
+        let _catalog = lock(&self.catalog_lock);
+        if self.read_topics().contains_key(name) {
+            return Err(CatalogError::AlreadyExists(name.to_owned()));
+        }
+        let info = TopicInfo { name: name.to_owned(), id: rand::random::<u128>(), partitions, config };
+        // A directory left by a crash between deletion and cleanup must not leak old data in.
+        let dir = topic_dir(&self.config.data_dir, name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
+        self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
+        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        tracing::info!(topic = name, partitions, "topic created");
+        Ok(info)
+    }
+
+    /// Deletes a topic and its data. Blocking.
+    pub fn delete_topic(&self, name: &str) -> Result<(), CatalogError> {
+        let _catalog = lock(&self.catalog_lock);
+        if !self.read_topics().contains_key(name) {
+            return Err(CatalogError::UnknownTopic(name.to_owned()));
+        }
+        self.store.commit(&[MetaOp::delete(Table::Topics, name)])?;
+        let removed = self.write_topics().remove(name);
+        drop(removed);
+        let dir = topic_dir(&self.config.data_dir, name);
+        if dir.exists() {
+            // Readers still holding a partition keep reading unlinked files until they let go.
+            std::fs::remove_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
+        }
+        tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    /// Raises the partition count of `name` to `total`. Blocking.
+    pub fn create_partitions(&self, name: &str, total: u32) -> Result<TopicInfo, CatalogError> {
+        let _catalog = lock(&self.catalog_lock);
+        let topic =
+            self.read_topics().get(name).cloned().ok_or_else(|| CatalogError::UnknownTopic(name.into()))?;
+        if total <= topic.info.partitions || total > MAX_PARTITIONS_PER_TOPIC {
+            return Err(CatalogError::InvalidPartitions(format!(
+                "topic {name:?} has {} partitions; new total {total} must be larger and at most {MAX_PARTITIONS_PER_TOPIC}",
+                topic.info.partitions
+            )));
+        }
+        let info = TopicInfo { partitions: total, ..topic.info.clone() };
+        self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
+        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        Ok(info)
+    }
+
+    /// Replaces the configuration of `name`; partitions pick it up at once. Blocking.
+    pub fn set_config(&self, name: &str, config: TopicConfig) -> Result<TopicInfo, CatalogError> {
+        validate_config(&config)?;
+        let _catalog = lock(&self.catalog_lock);
+        let topic =
+            self.read_topics().get(name).cloned().ok_or_else(|| CatalogError::UnknownTopic(name.into()))?;
+        let info = TopicInfo { config, ..topic.info.clone() };
+        self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
+        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        Ok(info)
+    }
+
+    /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).
+    /// Blocking (commits the id allocator).
+    pub fn init_producer(
+        &self,
+        existing: Option<ProducerIdentity>,
+    ) -> Result<ProducerIdentity, CatalogError> {
+        if let Some(current) = existing
+            && current.producer_id >= 0
+            && current.epoch >= 0
+            && current.epoch < i16::MAX - 1
+        {
+            return Ok(ProducerIdentity { producer_id: current.producer_id, epoch: current.epoch + 1 });
+        }
+        let _catalog = lock(&self.catalog_lock);
+        let next: i64 = match self.store.get(Table::Broker, NEXT_PRODUCER_ID_KEY)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| CatalogError::Storage(format!("undecodable producer id counter: {e}")))?,
+            None => 0,
+        };
+        self.store.commit(&[MetaOp::put(Table::Broker, NEXT_PRODUCER_ID_KEY, encode(&(next + 1)))])?;
+        Ok(ProducerIdentity { producer_id: next, epoch: 0 })
+    }
+
+    /// The clock the service runs on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+fn cluster_id_from(random: u128) -> String {
+    // Kafka cluster ids are 22 characters of URL-safe base64 of 16 bytes.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..22).map(|i| ALPHABET[((random >> (i * 6)) & 63) as usize] as char).collect()
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain structs of numbers and strings cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn topic_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("topics").join(name)
+}
+
+fn validate_config(config: &TopicConfig) -> Result<(), CatalogError> {
+    if config.segment_bytes < 1024 {
+        return Err(CatalogError::InvalidConfig(format!(
+            "segment_bytes {} is below 1024",
+            config.segment_bytes
+        )));
+    }
+    if config.max_message_bytes == 0 {
+        return Err(CatalogError::InvalidConfig("max_message_bytes must be positive".into()));
+    }
+    Ok(())
+}

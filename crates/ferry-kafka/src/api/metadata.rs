@@ -1,0 +1,126 @@
+//! Metadata: brokers, topics and partition leaders; creates unknown topics when allowed.
+
+use ferry_broker::topics::{CatalogError, TopicConfig, TopicInfo, is_valid_topic_name};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::{RequestContext, str_bytes};
+use crate::connection::ConnectionError;
+use crate::errors::catalog_error;
+
+/// The host and port clients should connect to.
+pub(crate) fn advertised(ctx: &RequestContext) -> (String, i32) {
+    let config = &ctx.shared.config;
+    let host = config.advertised_host.clone().unwrap_or_else(|| ctx.local_addr.ip().to_string());
+    let port = config.advertised_port.unwrap_or(ctx.local_addr.port());
+    (host, port as i32)
+}
+
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> Result<MetadataResponse, ConnectionError> {
+    let version = ctx.version();
+    let config = &ctx.shared.config;
+    let node = BrokerId(config.node_id);
+    let (host, port) = advertised(ctx);
+    let broker =
+        MetadataResponseBroker::default().with_node_id(node).with_host(str_bytes(host)).with_port(port);
+
+    // v0 asks for every topic with an empty list; later versions with null.
+    let requested = match request.topics {
+        None => None,
+        Some(list) if version == 0 && list.is_empty() => None,
+        Some(list) => Some(list),
+    };
+    let mut topics = Vec::new();
+    match requested {
+        None => {
+            for info in ctx.topics().topics() {
+                topics.push(describe(&info, node));
+            }
+        }
+        Some(list) => {
+            let auto_create = config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+            for wanted in list {
+                let name = match &wanted.name {
+                    Some(name) => name.0.to_string(),
+                    None => {
+                        match ctx.topics().topics().into_iter().find(|t| t.id == wanted.topic_id.as_u128()) {
+                            Some(info) => topics.push(describe(&info, node)),
+                            None => topics.push(
+                                MetadataResponseTopic::default()
+                                    .with_topic_id(wanted.topic_id)
+                                    .with_error_code(ResponseError::UnknownTopicId.code()),
+                            ),
+                        }
+                        continue;
+                    }
+                };
+                topics.push(lookup_or_create(ctx, name, auto_create).await?);
+            }
+        }
+    }
+    Ok(MetadataResponse::default()
+        .with_brokers(vec![broker])
+        .with_cluster_id(Some(str_bytes(ctx.topics().cluster_id())))
+        .with_controller_id(node)
+        .with_topics(topics))
+}
+
+async fn lookup_or_create(
+    ctx: &RequestContext,
+    name: String,
+    auto_create: bool,
+) -> Result<MetadataResponseTopic, ConnectionError> {
+    let node = BrokerId(ctx.shared.config.node_id);
+    if let Some(info) = ctx.topics().topic(&name) {
+        return Ok(describe(&info, node));
+    }
+    let error = |code: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(str_bytes(name.clone()))))
+            .with_error_code(code.code())
+    };
+    if !is_valid_topic_name(&name) {
+        return Ok(error(ResponseError::InvalidTopicException));
+    }
+    if !auto_create {
+        return Ok(error(ResponseError::UnknownTopicOrPartition));
+    }
+    let partitions = ctx.shared.config.default_partitions;
+    let topic = name.clone();
+    let created =
+        ctx.blocking(move |topics| topics.create_topic(&topic, partitions, TopicConfig::default())).await?;
+    match created {
+        Ok(info) => Ok(describe(&info, node)),
+        Err(CatalogError::AlreadyExists(_)) => match ctx.topics().topic(&name) {
+            Some(info) => Ok(describe(&info, node)),
+            None => Ok(error(ResponseError::LeaderNotAvailable)),
+        },
+        Err(e) => {
+            tracing::warn!(topic = %name, error = %e, "auto-creating a topic failed");
+            Ok(error(catalog_error(&e)))
+        }
+    }
+}
+
+fn describe(info: &TopicInfo, node: BrokerId) -> MetadataResponseTopic {
+    let partitions = (0..info.partitions)
+        .map(|i| {
+            MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(info.name.clone()))))
+        .with_topic_id(uuid::Uuid::from_u128(info.id))
+        .with_partitions(partitions)
+}

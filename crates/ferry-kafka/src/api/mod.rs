@@ -1,0 +1,117 @@
+//! Dispatch on the API key, and one module per Kafka API.
+//!
+//! To add an API: a module with `pub(crate) async fn handle(ctx: &RequestContext, request: XRequest)
+//! -> Result<XResponse, ConnectionError>`, a line in [`SUPPORTED`], and an arm in [`dispatch`].
+
+mod alter_configs;
+pub(crate) mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_topics;
+mod describe_configs;
+mod incremental_alter_configs;
+mod init_producer_id;
+mod metadata;
+mod topic_configs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use ferry_broker::topics::TopicService;
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::connection::ConnectionError;
+use crate::server::Shared;
+
+/// APIs this broker answers, with the versions it speaks (min, max). ApiVersions advertises exactly
+/// these.
+pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+];
+
+/// The versions of `api` this broker speaks, if any.
+pub(crate) fn supported_versions(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED.iter().find(|(key, _, _)| *key == api).map(|(_, min, max)| (*min, *max))
+}
+
+/// What a handler knows about the request beyond its body.
+pub(crate) struct RequestContext {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) header: RequestHeader,
+    /// The address the client connected to (advertised when no host/port is configured).
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) peer: SocketAddr,
+}
+
+impl RequestContext {
+    pub(crate) fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    pub(crate) fn topics(&self) -> &Arc<TopicService> {
+        &self.shared.ctx.topics
+    }
+
+    /// Runs blocking broker work (catalog changes, disk scans) off the async threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ConnectionError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TopicService) -> T + Send + 'static,
+    {
+        let topics = Arc::clone(self.topics());
+        tokio::task::spawn_blocking(move || f(&topics))
+            .await
+            .map_err(|e| ConnectionError::Internal(format!("blocking task failed: {e}")))
+    }
+}
+
+/// Decodes the body, calls the API's handler, and encodes its answer (`None`: no answer is sent).
+pub(crate) async fn dispatch(
+    ctx: &RequestContext,
+    api_key: ApiKey,
+    mut body: Bytes,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let v = ctx.version();
+    let b = &mut body;
+    match api_key {
+        ApiKey::ApiVersions => encode(&api_versions::handle(ctx, decode(b, v, api_key)?), v),
+        ApiKey::Metadata => encode(&metadata::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::CreateTopics => encode(&create_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::DeleteTopics => encode(&delete_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::CreatePartitions => encode(&create_partitions::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::InitProducerId => encode(&init_producer_id::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::DescribeConfigs => encode(&describe_configs::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::AlterConfigs => encode(&alter_configs::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::IncrementalAlterConfigs => {
+            encode(&incremental_alter_configs::handle(ctx, decode(b, v, api_key)?).await?, v)
+        }
+        other => Err(ConnectionError::UnsupportedVersion { api: other, version: v }),
+    }
+}
+
+fn decode<T: Decodable>(body: &mut Bytes, version: i16, api: ApiKey) -> Result<T, ConnectionError> {
+    T::decode(body, version).map_err(|e| ConnectionError::Malformed(format!("{api:?} v{version}: {e}")))
+}
+
+fn encode<T: Encodable>(response: &T, version: i16) -> Result<Option<Bytes>, ConnectionError> {
+    let mut out = BytesMut::new();
+    response
+        .encode(&mut out, version)
+        .map_err(|e| ConnectionError::Internal(format!("encoding a v{version} response: {e}")))?;
+    Ok(Some(out.freeze()))
+}
+
+/// A protocol string from a Rust one.
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
