@@ -152,10 +152,7 @@ pub fn validate_batch(batch: &[u8]) -> Result<BatchHeader, BatchError> {
         return Err(BatchError::Truncated);
     }
     if batch.len() > total {
-        return Err(BatchError::LengthMismatch {
-            declared: total,
-            actual: batch.len(),
-        });
+        return Err(BatchError::LengthMismatch { declared: total, actual: batch.len() });
     }
     check_crc(&header, batch)?;
     if header.last_offset_delta < 0
@@ -174,10 +171,7 @@ pub fn validate_batch(batch: &[u8]) -> Result<BatchHeader, BatchError> {
 pub(crate) fn check_crc(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
     let actual = batch_crc(batch);
     if actual != header.crc {
-        return Err(BatchError::CrcMismatch {
-            expected: header.crc,
-            actual,
-        });
+        return Err(BatchError::CrcMismatch { expected: header.crc, actual });
     }
     Ok(())
 }
@@ -260,10 +254,7 @@ mod tests {
     fn flipped_bit_fails_crc() {
         let mut b = minimal_batch(1);
         b[40] ^= 1;
-        assert!(matches!(
-            validate_batch(&b),
-            Err(BatchError::CrcMismatch { .. })
-        ));
+        assert!(matches!(validate_batch(&b), Err(BatchError::CrcMismatch { .. })));
     }
 
     #[test]

@@ -76,22 +76,16 @@ impl Checkpoint {
 /// Reads the checkpoint of `dir`; `Ok(None)` when missing or damaged (recovery then validates more).
 pub(crate) fn read(disk: &Arc<dyn Disk>, dir: &Path) -> Result<Option<Checkpoint>, StorageError> {
     let path = dir.join(CHECKPOINT_FILE);
-    if !disk
-        .exists(&path)
-        .map_err(|e| StorageError::io("stat", &path, e))?
-    {
+    if !disk.exists(&path).map_err(|e| StorageError::io("stat", &path, e))? {
         return Ok(None);
     }
-    let file = disk
-        .open(&path, false)
-        .map_err(|e| StorageError::io("open", &path, e))?;
+    let file = disk.open(&path, false).map_err(|e| StorageError::io("open", &path, e))?;
     let len = file.len().map_err(|e| StorageError::io("stat", &path, e))?;
     if len != CHECKPOINT_LEN as u64 {
         return Ok(None);
     }
     let mut buf = [0u8; CHECKPOINT_LEN];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| StorageError::io("read", &path, e))?;
+    file.read_exact_at(&mut buf, 0).map_err(|e| StorageError::io("read", &path, e))?;
     Ok(Checkpoint::decode(&buf))
 }
 
@@ -99,20 +93,13 @@ pub(crate) fn read(disk: &Arc<dyn Disk>, dir: &Path) -> Result<Option<Checkpoint
 pub(crate) fn write(disk: &Arc<dyn Disk>, dir: &Path, cp: &Checkpoint) -> Result<(), StorageError> {
     let tmp = dir.join(CHECKPOINT_TMP);
     let path = dir.join(CHECKPOINT_FILE);
-    let file = disk
-        .open(&tmp, true)
-        .map_err(|e| StorageError::io("create", &tmp, e))?;
-    file.set_len(0)
-        .map_err(|e| StorageError::io("truncate", &tmp, e))?;
-    file.write_all_at(&cp.encode(), 0)
-        .map_err(|e| StorageError::io("write", &tmp, e))?;
-    file.sync_data()
-        .map_err(|e| StorageError::io("fsync", &tmp, e))?;
+    let file = disk.open(&tmp, true).map_err(|e| StorageError::io("create", &tmp, e))?;
+    file.set_len(0).map_err(|e| StorageError::io("truncate", &tmp, e))?;
+    file.write_all_at(&cp.encode(), 0).map_err(|e| StorageError::io("write", &tmp, e))?;
+    file.sync_data().map_err(|e| StorageError::io("fsync", &tmp, e))?;
     drop(file);
-    disk.rename(&tmp, &path)
-        .map_err(|e| StorageError::io("rename", &tmp, e))?;
-    disk.sync_dir(dir)
-        .map_err(|e| StorageError::io("fsync dir", dir, e))
+    disk.rename(&tmp, &path).map_err(|e| StorageError::io("rename", &tmp, e))?;
+    disk.sync_dir(dir).map_err(|e| StorageError::io("fsync dir", dir, e))
 }
 
 #[cfg(test)]

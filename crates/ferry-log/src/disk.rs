@@ -92,12 +92,7 @@ impl Disk for StdDisk {
     }
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn DiskFile>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(false)
-            .open(path)?;
+        let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
         Ok(Box::new(StdFile(file)))
     }
 

@@ -138,12 +138,7 @@ impl FaultyDisk {
                     }
                 }
             }
-            let fresh = MemFile {
-                data: Mutex::new(FileData {
-                    current: bytes.clone(),
-                    durable: bytes,
-                }),
-            };
+            let fresh = MemFile { data: Mutex::new(FileData { current: bytes.clone(), durable: bytes }) };
             files.insert(path.clone(), Arc::new(fresh));
         }
         ns.durable = files.clone();
@@ -205,11 +200,7 @@ impl DiskFile for Handle {
         let (last, keep) = {
             let mut ctl = lock(&self.ctl);
             let last = ctl.tick()?;
-            let keep = if last {
-                (ctl.next_rand() % (buf.len() as u64 + 1)) as usize
-            } else {
-                buf.len()
-            };
+            let keep = if last { (ctl.next_rand() % (buf.len() as u64 + 1)) as usize } else { buf.len() };
             (last, keep)
         };
         let mut data = lock(&self.file.data);
@@ -277,10 +268,7 @@ impl Disk for FaultyDisk {
             }
             None => return Err(not_found(path)),
         };
-        Ok(Box::new(Handle {
-            file,
-            ctl: self.ctl.clone(),
-        }))
+        Ok(Box::new(Handle { file, ctl: self.ctl.clone() }))
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
@@ -299,10 +287,7 @@ impl Disk for FaultyDisk {
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.tick()?;
         let mut ns = lock(&self.ns);
-        ns.files
-            .remove(path)
-            .map(|_| ())
-            .ok_or_else(|| not_found(path))
+        ns.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
     }
 
     fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {

@@ -94,11 +94,7 @@ pub(crate) fn lookup(entries: &[IndexEntry], rel_offset: u32) -> Option<IndexEnt
 /// before it has a smaller timestamp, so a scan for `ts` may start at its batch.
 pub(crate) fn time_lookup(entries: &[TimeEntry], ts: i64) -> Option<u32> {
     let n = entries.partition_point(|e| e.timestamp < ts);
-    if n == 0 {
-        None
-    } else {
-        Some(entries[n - 1].rel_offset)
-    }
+    if n == 0 { None } else { Some(entries[n - 1].rel_offset) }
 }
 
 #[cfg(test)]
@@ -108,20 +104,8 @@ mod tests {
     #[test]
     fn index_decoding_stops_at_zero_filled_tail() {
         let mut bytes = Vec::new();
-        bytes.extend_from_slice(
-            &IndexEntry {
-                rel_offset: 5,
-                position: 4100,
-            }
-            .encode(),
-        );
-        bytes.extend_from_slice(
-            &IndexEntry {
-                rel_offset: 9,
-                position: 8300,
-            }
-            .encode(),
-        );
+        bytes.extend_from_slice(&IndexEntry { rel_offset: 5, position: 4100 }.encode());
+        bytes.extend_from_slice(&IndexEntry { rel_offset: 9, position: 8300 }.encode());
         bytes.extend_from_slice(&[0u8; 16]);
         let entries = decode_index(&bytes);
         assert_eq!(entries.len(), 2);
@@ -132,16 +116,8 @@ mod tests {
 
     #[test]
     fn time_lookup_returns_last_entry_below_timestamp() {
-        let entries = [
-            TimeEntry {
-                timestamp: 10,
-                rel_offset: 0,
-            },
-            TimeEntry {
-                timestamp: 20,
-                rel_offset: 4,
-            },
-        ];
+        let entries =
+            [TimeEntry { timestamp: 10, rel_offset: 0 }, TimeEntry { timestamp: 20, rel_offset: 4 }];
         assert_eq!(time_lookup(&entries, 10), None);
         assert_eq!(time_lookup(&entries, 11), Some(0));
         assert_eq!(time_lookup(&entries, 21), Some(4));

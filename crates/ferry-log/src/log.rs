@@ -93,18 +93,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Log {
     pub(crate) fn config(&self) -> LogConfig {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn check_failed(&self) -> Result<(), StorageError> {
-        if self.failed.load(Ordering::Acquire) {
-            Err(StorageError::Failed)
-        } else {
-            Ok(())
-        }
+        if self.failed.load(Ordering::Acquire) { Err(StorageError::Failed) } else { Ok(()) }
     }
 
     /// Marks the log failed after a write or fsync error: the page cache may have lost the
@@ -141,10 +134,7 @@ impl Log {
     pub fn append_no_sync(&self, batch: &[u8]) -> Result<AppendInfo, AppendError> {
         let config = self.config();
         if batch.len() > config.max_batch_bytes as usize {
-            return Err(AppendError::BatchTooLarge {
-                size: batch.len(),
-                max: config.max_batch_bytes,
-            });
+            return Err(AppendError::BatchTooLarge { size: batch.len(), max: config.max_batch_bytes });
         }
         let mut header = validate_batch(batch)?;
         let mut w = lock(&self.writer);
@@ -170,9 +160,8 @@ impl Log {
         scratch.clear();
         scratch.extend_from_slice(batch);
         scratch[..8].copy_from_slice(&(base as i64).to_be_bytes());
-        let position = active
-            .append(scratch, &header, config.index_interval_bytes, now_ms)
-            .map_err(|e| self.fail(e))?;
+        let position =
+            active.append(scratch, &header, config.index_interval_bytes, now_ms).map_err(|e| self.fail(e))?;
         self.next_offset.store(last + 1, Ordering::Release);
         Ok(AppendInfo {
             base_offset: base,
@@ -227,24 +216,15 @@ impl Log {
         }
         let (size, next, max_ts, off_max) = {
             let m = seg.meta();
-            (
-                m.size,
-                m.next_offset,
-                m.max_timestamp,
-                m.offset_of_max_timestamp,
-            )
+            (m.size, m.next_offset, m.max_timestamp, m.offset_of_max_timestamp)
         };
-        seg.log
-            .sync_data()
-            .map_err(|e| self.fail(StorageError::io("fsync", &seg.log_path, e)))?;
+        seg.log.sync_data().map_err(|e| self.fail(StorageError::io("fsync", &seg.log_path, e)))?;
         self.durable.fetch_max(upto, Ordering::AcqRel);
-        self.last_sync_ms
-            .store(self.clock.now_ms(), Ordering::Relaxed);
+        self.last_sync_ms.store(self.clock.now_ms(), Ordering::Relaxed);
         let due = {
             let cp = lock(&self.checkpoint);
             seg.base_offset > cp.segment_base
-                || (seg.base_offset == cp.segment_base
-                    && size >= cp.position + CHECKPOINT_INTERVAL_BYTES)
+                || (seg.base_offset == cp.segment_base && size >= cp.position + CHECKPOINT_INTERVAL_BYTES)
         };
         if due {
             let result = seg.sync_indexes().and_then(|()| {
@@ -281,9 +261,7 @@ impl Log {
         if !f(&mut next) {
             return Ok(());
         }
-        next.log_start_offset = next
-            .log_start_offset
-            .max(self.log_start.load(Ordering::Acquire));
+        next.log_start_offset = next.log_start_offset.max(self.log_start.load(Ordering::Acquire));
         checkpoint::write(&self.disk, &self.dir, &next)?;
         *cp = next;
         Ok(())
@@ -297,18 +275,11 @@ impl Log {
         if old.meta().size == 0 {
             return Ok(());
         }
-        old.seal()
-            .and_then(|()| old.sync_all())
-            .map_err(|e| self.fail(e))?;
+        old.seal().and_then(|()| old.sync_all()).map_err(|e| self.fail(e))?;
         let base = self.next_offset.load(Ordering::Acquire);
         let seg = Arc::new(Segment::create(&self.disk, &self.dir, base)?);
-        self.disk
-            .sync_dir(&self.dir)
-            .map_err(|e| self.fail(StorageError::io("fsync dir", &self.dir, e)))?;
-        self.segments
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(base, seg.clone());
+        self.disk.sync_dir(&self.dir).map_err(|e| self.fail(StorageError::io("fsync dir", &self.dir, e)))?;
+        self.segments.write().unwrap_or_else(|p| p.into_inner()).insert(base, seg.clone());
         w.active = seg;
         self.durable.fetch_max(base, Ordering::AcqRel);
         {
@@ -341,21 +312,13 @@ impl Log {
     /// (exclusive; pass `next_offset()` for everything written, or `durable_offset()`).
     ///
     /// Every returned batch had its CRC checked; damaged bytes give `ReadError::Corrupt`.
-    pub fn read(
-        &self,
-        offset: u64,
-        max_bytes: usize,
-        upper_bound: u64,
-    ) -> Result<ReadResult, ReadError> {
+    pub fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<ReadResult, ReadError> {
         let start = self.log_start_offset();
         let end = self.next_offset();
         if offset < start || offset > end {
             return Err(ReadError::OffsetOutOfRange { offset, start, end });
         }
-        let empty = ReadResult {
-            bytes: Vec::new(),
-            next_offset: offset,
-        };
+        let empty = ReadResult { bytes: Vec::new(), next_offset: offset };
         if offset >= upper_bound.min(end) {
             return Ok(empty);
         }
@@ -370,10 +333,7 @@ impl Log {
             let from = offset.max(seg.base_offset);
             match seg.read(from, max_bytes, upper_bound)? {
                 SegRead::Data(bytes, next) if !bytes.is_empty() => {
-                    return Ok(ReadResult {
-                        bytes,
-                        next_offset: next,
-                    });
+                    return Ok(ReadResult { bytes, next_offset: next });
                 }
                 SegRead::Data(..) => return Ok(empty),
                 SegRead::Past => {
@@ -390,13 +350,8 @@ impl Log {
     /// First offset whose batch max timestamp is >= `ts`, with that timestamp; `None` if past
     /// the end.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
-        let segs: Vec<Arc<Segment>> = self
-            .segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let segs: Vec<Arc<Segment>> =
+            self.segments.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         let start = self.log_start_offset();
         for seg in segs {
             if let Some((offset, found_ts)) = seg.offset_for_timestamp(ts)? {
@@ -423,20 +378,12 @@ impl Log {
 
     /// Bytes of batches in all segments.
     pub fn size_bytes(&self) -> u64 {
-        self.segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|s| s.meta().size)
-            .sum()
+        self.segments.read().unwrap_or_else(|p| p.into_inner()).values().map(|s| s.meta().size).sum()
     }
 
     /// Number of segment files (closed and active).
     pub fn segment_count(&self) -> usize {
-        self.segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.segments.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Replaces the configuration; takes effect from the next append or maintenance call.
@@ -458,12 +405,7 @@ impl Log {
         seg.sync_all().map_err(|e| self.fail(e))?;
         let (size, next, max_ts, off_max) = {
             let m = seg.meta();
-            (
-                m.size,
-                m.next_offset,
-                m.max_timestamp,
-                m.offset_of_max_timestamp,
-            )
+            (m.size, m.next_offset, m.max_timestamp, m.offset_of_max_timestamp)
         };
         self.durable.fetch_max(next, Ordering::AcqRel);
         self.write_checkpoint(|cp| {

@@ -50,10 +50,7 @@ impl Log {
     }
 
     fn remove_segment(&self, seg: &Arc<Segment>) -> Result<(), AppendError> {
-        self.segments
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&seg.base_offset);
+        self.segments.write().unwrap_or_else(|p| p.into_inner()).remove(&seg.base_offset);
         // Readers holding the segment keep their open handles; the files vanish from the
         // directory only.
         seg.remove_files(&self.disk)?;
@@ -92,9 +89,7 @@ impl Log {
             let by_time = config.retention_ms.is_some_and(|ms| {
                 max_ts >= 0 && max_ts < now_ms.saturating_sub(ms.min(i64::MAX as u64) as i64)
             });
-            let by_bytes = config
-                .retention_bytes
-                .is_some_and(|limit| total - size >= limit);
+            let by_bytes = config.retention_bytes.is_some_and(|limit| total - size >= limit);
             if !by_time && !by_bytes {
                 break;
             }

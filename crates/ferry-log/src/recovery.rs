@@ -53,11 +53,8 @@ impl Log {
     ) -> Result<Log, OpenError> {
         config.validate().map_err(OpenError::InvalidConfig)?;
         let dir = dir.as_ref().to_path_buf();
-        disk.create_dir_all(&dir)
-            .map_err(|e| StorageError::io("create dir", &dir, e))?;
-        let names = disk
-            .list(&dir)
-            .map_err(|e| StorageError::io("list", &dir, e))?;
+        disk.create_dir_all(&dir).map_err(|e| StorageError::io("create dir", &dir, e))?;
+        let names = disk.list(&dir).map_err(|e| StorageError::io("list", &dir, e))?;
         for name in names.iter().filter(|n| n.ends_with(".tmp")) {
             remove(&disk, &dir.join(name))?;
         }
@@ -78,8 +75,7 @@ impl Log {
         if bases.is_empty() {
             let base = cp.map_or(0, |c| c.next_offset.max(c.log_start_offset));
             Segment::create(&disk, &dir, base)?;
-            disk.sync_dir(&dir)
-                .map_err(|e| StorageError::io("fsync dir", &dir, e))?;
+            disk.sync_dir(&dir).map_err(|e| StorageError::io("fsync dir", &dir, e))?;
             bases.push(base);
         }
 
@@ -119,11 +115,7 @@ impl Log {
         }
         let mut i = first_unchecked;
         while i < bases.len() {
-            let start = if i == first_unchecked {
-                from
-            } else {
-                RecoverFrom::start(bases[i])
-            };
+            let start = if i == first_unchecked { from } else { RecoverFrom::start(bases[i]) };
             let (seg, clean) = Segment::recover(&disk, &dir, bases[i], start, interval)?;
             let is_last = i + 1 == bases.len();
             if !is_last && clean {
@@ -153,16 +145,10 @@ impl Log {
             .cloned()
             .ok_or_else(|| StorageError::io("open", dir.join(log_name(0)), missing()))?;
         active.sync_all()?;
-        disk.sync_dir(&dir)
-            .map_err(|e| StorageError::io("fsync dir", &dir, e))?;
+        disk.sync_dir(&dir).map_err(|e| StorageError::io("fsync dir", &dir, e))?;
         let (size, next, max_ts, off_max) = {
             let m = active.meta();
-            (
-                m.size,
-                m.next_offset,
-                m.max_timestamp,
-                m.offset_of_max_timestamp,
-            )
+            (m.size, m.next_offset, m.max_timestamp, m.offset_of_max_timestamp)
         };
         let log_start = log_start.min(next);
         let new_cp = Checkpoint {
@@ -181,10 +167,7 @@ impl Log {
             disk,
             clock,
             config: RwLock::new(config),
-            writer: Mutex::new(Writer {
-                active,
-                scratch: Vec::new(),
-            }),
+            writer: Mutex::new(Writer { active, scratch: Vec::new() }),
             segments: RwLock::new(segments),
             next_offset: AtomicU64::new(next),
             log_start: AtomicU64::new(log_start),

@@ -71,20 +71,14 @@ pub(crate) fn plan_entries(
     if pos == 0 || pos - m.last_indexed_pos < u64::from(interval_bytes) {
         return (None, None);
     }
-    let ie = IndexEntry {
-        rel_offset: (h.base_offset as u64 - base) as u32,
-        position: pos as u32,
-    };
+    let ie = IndexEntry { rel_offset: (h.base_offset as u64 - base) as u32, position: pos as u32 };
     let (max_ts, off) = if h.max_timestamp > m.max_timestamp {
         (h.max_timestamp, h.base_offset as u64)
     } else {
         (m.max_timestamp, m.offset_of_max_timestamp)
     };
     let last_ts = m.time_index.last().map_or(-1, |t| t.timestamp);
-    let te = (max_ts > last_ts).then(|| TimeEntry {
-        timestamp: max_ts,
-        rel_offset: (off - base) as u32,
-    });
+    let te = (max_ts > last_ts).then(|| TimeEntry { timestamp: max_ts, rel_offset: (off - base) as u32 });
     (Some(ie), te)
 }
 
@@ -144,8 +138,7 @@ pub(crate) fn scan_batches(
         if !in_buf(pos, BATCH_HEADER_LEN as u64, &buf, buf_pos) {
             let len = (end - pos).min(SCAN_CHUNK_BYTES);
             buf.resize(len as usize, 0);
-            file.read_exact_at(&mut buf, pos)
-                .map_err(|e| StorageError::io("read", path, e))?;
+            file.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", path, e))?;
             buf_pos = pos;
         }
         let at = (pos - buf_pos) as usize;
@@ -165,8 +158,7 @@ pub(crate) fn scan_batches(
         if !in_buf(pos, total, &buf, buf_pos) {
             let len = (end - pos).min(SCAN_CHUNK_BYTES).max(total);
             buf.resize(len as usize, 0);
-            file.read_exact_at(&mut buf, pos)
-                .map_err(|e| StorageError::io("read", path, e))?;
+            file.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", path, e))?;
             buf_pos = pos;
         }
         let at = (pos - buf_pos) as usize;
@@ -203,21 +195,14 @@ pub(crate) struct Segment {
     meta: RwLock<SegMeta>,
 }
 
-fn open_file(
-    disk: &Arc<dyn Disk>,
-    path: &Path,
-    create: bool,
-) -> Result<Arc<dyn DiskFile>, StorageError> {
-    disk.open(path, create)
-        .map(Arc::from)
-        .map_err(|e| StorageError::io("open", path, e))
+fn open_file(disk: &Arc<dyn Disk>, path: &Path, create: bool) -> Result<Arc<dyn DiskFile>, StorageError> {
+    disk.open(path, create).map(Arc::from).map_err(|e| StorageError::io("open", path, e))
 }
 
 fn read_all(file: &dyn DiskFile, path: &Path) -> Result<Vec<u8>, StorageError> {
     let len = file.len().map_err(|e| StorageError::io("stat", path, e))?;
     let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| StorageError::io("read", path, e))?;
+    file.read_exact_at(&mut buf, 0).map_err(|e| StorageError::io("read", path, e))?;
     Ok(buf)
 }
 
@@ -245,15 +230,10 @@ impl Segment {
     }
 
     /// Creates a new, empty segment (truncating leftovers of an earlier attempt).
-    pub(crate) fn create(
-        disk: &Arc<dyn Disk>,
-        dir: &Path,
-        base: u64,
-    ) -> Result<Segment, StorageError> {
+    pub(crate) fn create(disk: &Arc<dyn Disk>, dir: &Path, base: u64) -> Result<Segment, StorageError> {
         let seg = Segment::open_files(disk, dir, base, true, SegMeta::empty(base))?;
         for (file, path) in seg.files() {
-            file.set_len(0)
-                .map_err(|e| StorageError::io("truncate", path, e))?;
+            file.set_len(0).map_err(|e| StorageError::io("truncate", path, e))?;
         }
         Ok(seg)
     }
@@ -278,15 +258,10 @@ impl Segment {
         let mut present = true;
         for name in [index_name(base), time_name(base)] {
             let path = dir.join(name);
-            present &= disk
-                .exists(&path)
-                .map_err(|e| StorageError::io("stat", &path, e))?;
+            present &= disk.exists(&path).map_err(|e| StorageError::io("stat", &path, e))?;
         }
         let seg = Segment::open_files(disk, dir, base, false, SegMeta::empty(base))?;
-        let size = seg
-            .log
-            .len()
-            .map_err(|e| StorageError::io("stat", &seg.log_path, e))?;
+        let size = seg.log.len().map_err(|e| StorageError::io("stat", &seg.log_path, e))?;
         let index_bytes = read_all(&*seg.index_file, &seg.index_path)?;
         let time_bytes = read_all(&*seg.time_file, &seg.time_path)?;
         let index = decode_index(&index_bytes);
@@ -294,9 +269,7 @@ impl Segment {
         let mut fresh = present
             && index.len() * INDEX_ENTRY_LEN == index_bytes.len()
             && time_index.len() * TIME_ENTRY_LEN == time_bytes.len()
-            && time_index
-                .last()
-                .is_none_or(|t| base + u64::from(t.rel_offset) < end_offset);
+            && time_index.last().is_none_or(|t| base + u64::from(t.rel_offset) < end_offset);
         if fresh && let Some(last) = index.last() {
             fresh = seg
                 .header_at(u64::from(last.position), size)
@@ -311,9 +284,7 @@ impl Segment {
             let mut m = seg.meta_mut();
             m.size = size;
             m.max_timestamp = time_index.last().map_or(-1, |t| t.timestamp);
-            m.offset_of_max_timestamp = time_index
-                .last()
-                .map_or(base, |t| base + u64::from(t.rel_offset));
+            m.offset_of_max_timestamp = time_index.last().map_or(base, |t| base + u64::from(t.rel_offset));
             m.last_indexed_pos = index.last().map_or(0, |e| u64::from(e.position));
             m.index = index;
             m.time_index = time_index;
@@ -326,19 +297,11 @@ impl Segment {
     fn rebuild(&self, size: u64, interval_bytes: u32) -> Result<(), StorageError> {
         let base = self.base_offset;
         let mut m = SegMeta::empty(base);
-        let end = scan_batches(
-            &*self.log,
-            &self.log_path,
-            base,
-            0,
-            size,
-            base,
-            |pos, h, _| {
-                let entries = plan_entries(&m, base, pos, h, interval_bytes);
-                apply_batch(&mut m, pos, h, entries);
-                Ok(())
-            },
-        )?;
+        let end = scan_batches(&*self.log, &self.log_path, base, 0, size, base, |pos, h, _| {
+            let entries = plan_entries(&m, base, pos, h, interval_bytes);
+            apply_batch(&mut m, pos, h, entries);
+            Ok(())
+        })?;
         if !end.clean {
             tracing::error!(
                 segment = base,
@@ -363,16 +326,12 @@ impl Segment {
         for e in &m.time_index {
             tb.extend_from_slice(&e.encode());
         }
-        for (file, path, bytes) in [
-            (&self.index_file, &self.index_path, ib),
-            (&self.time_file, &self.time_path, tb),
-        ] {
-            file.set_len(0)
-                .map_err(|e| StorageError::io("truncate", path, e))?;
-            file.write_all_at(&bytes, 0)
-                .map_err(|e| StorageError::io("write", path, e))?;
-            file.sync_data()
-                .map_err(|e| StorageError::io("fsync", path, e))?;
+        for (file, path, bytes) in
+            [(&self.index_file, &self.index_path, ib), (&self.time_file, &self.time_path, tb)]
+        {
+            file.set_len(0).map_err(|e| StorageError::io("truncate", path, e))?;
+            file.write_all_at(&bytes, 0).map_err(|e| StorageError::io("write", path, e))?;
+            file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
         Ok(())
     }
@@ -388,15 +347,8 @@ impl Segment {
         interval_bytes: u32,
     ) -> Result<(Segment, bool), StorageError> {
         let seg = Segment::open_files(disk, dir, base, false, SegMeta::empty(base))?;
-        let file_len = seg
-            .log
-            .len()
-            .map_err(|e| StorageError::io("stat", &seg.log_path, e))?;
-        let from = if from.position > file_len {
-            RecoverFrom::start(base)
-        } else {
-            from
-        };
+        let file_len = seg.log.len().map_err(|e| StorageError::io("stat", &seg.log_path, e))?;
+        let from = if from.position > file_len { RecoverFrom::start(base) } else { from };
         let mut m = SegMeta::empty(base);
         m.size = from.position;
         m.next_offset = from.next_offset;
@@ -433,9 +385,7 @@ impl Segment {
                 dropped_bytes = file_len - end.pos,
                 "truncating torn or corrupt tail"
             );
-            seg.log
-                .set_len(end.pos)
-                .map_err(|e| StorageError::io("truncate", &seg.log_path, e))?;
+            seg.log.set_len(end.pos).map_err(|e| StorageError::io("truncate", &seg.log_path, e))?;
         }
         seg.write_indexes(&m)?;
         *seg.meta_mut() = m;
@@ -468,9 +418,7 @@ impl Segment {
                 m.time_index.len(),
             )
         };
-        self.log
-            .write_all_at(bytes, pos)
-            .map_err(|e| StorageError::io("write", &self.log_path, e))?;
+        self.log.write_all_at(bytes, pos).map_err(|e| StorageError::io("write", &self.log_path, e))?;
         if let Some(ie) = entries.0 {
             self.index_file
                 .write_all_at(&ie.encode(), (n_index * INDEX_ENTRY_LEN) as u64)
@@ -505,8 +453,7 @@ impl Segment {
     /// fsyncs the log and both index files.
     pub(crate) fn sync_all(&self) -> Result<(), StorageError> {
         for (file, path) in self.files() {
-            file.sync_data()
-                .map_err(|e| StorageError::io("fsync", path, e))?;
+            file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
         Ok(())
     }
@@ -514,8 +461,7 @@ impl Segment {
     /// fsyncs the two index files only (the leader fsyncs the log itself).
     pub(crate) fn sync_indexes(&self) -> Result<(), StorageError> {
         for (file, path) in &self.files()[1..] {
-            file.sync_data()
-                .map_err(|e| StorageError::io("fsync", path, e))?;
+            file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
         Ok(())
     }
@@ -537,9 +483,7 @@ impl Segment {
             return Ok(None);
         }
         let mut buf = [0u8; BATCH_HEADER_LEN];
-        self.log
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| StorageError::io("read", &self.log_path, e))?;
+        self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", &self.log_path, e))?;
         Ok(BatchHeader::parse(&buf).ok())
     }
 
@@ -551,19 +495,13 @@ impl Segment {
             path = %self.log_path.display(),
             "corrupt record batch"
         );
-        ReadError::Corrupt {
-            segment: self.base_offset,
-            offset,
-        }
+        ReadError::Corrupt { segment: self.base_offset, offset }
     }
 
     /// Where a scan for relative offset `rel` may start: (position, base offset of that batch).
     fn index_start(&self, m: &SegMeta, rel: u32) -> (u64, u64) {
         index::lookup(&m.index, rel).map_or((0, self.base_offset), |e| {
-            (
-                u64::from(e.position),
-                self.base_offset + u64::from(e.rel_offset),
-            )
+            (u64::from(e.position), self.base_offset + u64::from(e.rel_offset))
         })
     }
 
@@ -579,15 +517,9 @@ impl Segment {
         let (mut pos, mut expect) = start;
         let mut exact = exact_first;
         while pos < size {
-            let h = self
-                .header_at(pos, size)?
-                .ok_or_else(|| self.corrupt(expect, pos))?;
+            let h = self.header_at(pos, size)?.ok_or_else(|| self.corrupt(expect, pos))?;
             let plausible = h.base_offset >= 0
-                && if exact {
-                    h.base_offset as u64 == expect
-                } else {
-                    h.base_offset as u64 >= expect
-                }
+                && if exact { h.base_offset as u64 == expect } else { h.base_offset as u64 >= expect }
                 && h.last_offset_delta >= 0
                 && (h.last_offset() as u64) < end_offset
                 && pos + h.total_len() as u64 <= size;
@@ -606,17 +538,10 @@ impl Segment {
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch), each
     /// with `last_offset < upper_bound`, CRC-checked before they are returned.
-    pub(crate) fn read(
-        &self,
-        offset: u64,
-        max_bytes: usize,
-        upper_bound: u64,
-    ) -> Result<SegRead, ReadError> {
+    pub(crate) fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<SegRead, ReadError> {
         let (size, end_offset, start) = {
             let m = self.meta();
-            let rel = offset
-                .saturating_sub(self.base_offset)
-                .min(u64::from(u32::MAX)) as u32;
+            let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
             (m.size, m.next_offset, self.index_start(&m, rel))
         };
         let Some((pos, first)) = self.locate(offset, size, end_offset, start, start.0 > 0)? else {
@@ -625,13 +550,9 @@ impl Segment {
         if first.last_offset() as u64 >= upper_bound {
             return Ok(SegRead::Data(Vec::new(), offset));
         }
-        let want = (max_bytes as u64)
-            .max(first.total_len() as u64)
-            .min(size - pos);
+        let want = (max_bytes as u64).max(first.total_len() as u64).min(size - pos);
         let mut buf = vec![0u8; want as usize];
-        self.log
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| StorageError::io("read", &self.log_path, e))?;
+        self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", &self.log_path, e))?;
         let mut used = 0usize;
         let mut next = offset;
         let mut expect = first.base_offset as u64;
@@ -701,10 +622,8 @@ impl Segment {
 fn seal_entry(m: &mut SegMeta, base: u64) -> Option<TimeEntry> {
     let last_ts = m.time_index.last().map_or(-1, |t| t.timestamp);
     if m.max_timestamp > last_ts {
-        let te = TimeEntry {
-            timestamp: m.max_timestamp,
-            rel_offset: (m.offset_of_max_timestamp - base) as u32,
-        };
+        let te =
+            TimeEntry { timestamp: m.max_timestamp, rel_offset: (m.offset_of_max_timestamp - base) as u32 };
         m.time_index.push(te);
         Some(te)
     } else {
@@ -724,11 +643,6 @@ pub(crate) struct RecoverFrom {
 impl RecoverFrom {
     /// Validate the whole segment.
     pub(crate) fn start(base: u64) -> RecoverFrom {
-        RecoverFrom {
-            position: 0,
-            next_offset: base,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base,
-        }
+        RecoverFrom { position: 0, next_offset: base, max_timestamp: -1, offset_of_max_timestamp: base }
     }
 }

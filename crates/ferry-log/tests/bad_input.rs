@@ -15,14 +15,7 @@ fn assert_unchanged(log: &Log, good: &[u8]) {
 
 fn open_with_one_batch() -> (tempfile::TempDir, Log, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
-        dir.path(),
-        LogConfig {
-            max_batch_bytes: 2048,
-            ..LogConfig::default()
-        },
-    )
-    .unwrap();
+    let log = Log::open(dir.path(), LogConfig { max_batch_bytes: 2048, ..LogConfig::default() }).unwrap();
     let good = batch(1, 100, 1);
     log.append(&good).unwrap();
     (dir, log, good)
@@ -33,10 +26,7 @@ fn truncated_batch_is_rejected() {
     let (_dir, log, good) = open_with_one_batch();
     for cut in [0, 10, 60, good.len() - 1] {
         let err = log.append(&good[..cut]).unwrap_err();
-        assert!(
-            matches!(err, AppendError::InvalidBatch(BatchError::Truncated)),
-            "cut at {cut}: {err:?}"
-        );
+        assert!(matches!(err, AppendError::InvalidBatch(BatchError::Truncated)), "cut at {cut}: {err:?}");
     }
     assert_unchanged(&log, &good);
 }
@@ -47,10 +37,7 @@ fn wrong_crc_is_rejected() {
     let mut bad = good.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    assert!(matches!(
-        log.append(&bad),
-        Err(AppendError::InvalidBatch(BatchError::CrcMismatch { .. }))
-    ));
+    assert!(matches!(log.append(&bad), Err(AppendError::InvalidBatch(BatchError::CrcMismatch { .. }))));
     assert_unchanged(&log, &good);
 }
 
@@ -59,10 +46,7 @@ fn wrong_magic_is_rejected() {
     let (_dir, log, good) = open_with_one_batch();
     let mut bad = good.clone();
     bad[16] = 1;
-    assert!(matches!(
-        log.append(&bad),
-        Err(AppendError::InvalidBatch(BatchError::BadMagic(1)))
-    ));
+    assert!(matches!(log.append(&bad), Err(AppendError::InvalidBatch(BatchError::BadMagic(1)))));
     assert_unchanged(&log, &good);
 }
 
@@ -70,10 +54,7 @@ fn wrong_magic_is_rejected() {
 fn oversize_batch_is_rejected() {
     let (_dir, log, good) = open_with_one_batch();
     let big = batch(1, 4096, 1);
-    assert!(matches!(
-        log.append(&big),
-        Err(AppendError::BatchTooLarge { max: 2048, .. })
-    ));
+    assert!(matches!(log.append(&big), Err(AppendError::BatchTooLarge { max: 2048, .. })));
     assert_unchanged(&log, &good);
 }
 
@@ -82,10 +63,7 @@ fn trailing_bytes_after_the_batch_are_rejected() {
     let (_dir, log, good) = open_with_one_batch();
     let mut bad = good.clone();
     bad.extend_from_slice(&good);
-    assert!(matches!(
-        log.append(&bad),
-        Err(AppendError::InvalidBatch(BatchError::LengthMismatch { .. }))
-    ));
+    assert!(matches!(log.append(&bad), Err(AppendError::InvalidBatch(BatchError::LengthMismatch { .. }))));
     assert_unchanged(&log, &good);
 }
 
@@ -98,9 +76,7 @@ fn record_count_disagreeing_with_last_offset_delta_is_rejected() {
     bad[17..21].copy_from_slice(&crc.to_be_bytes());
     assert!(matches!(
         log.append(&bad),
-        Err(AppendError::InvalidBatch(
-            BatchError::RecordCountMismatch { .. }
-        ))
+        Err(AppendError::InvalidBatch(BatchError::RecordCountMismatch { .. }))
     ));
     assert_unchanged(&log, &good);
 }
@@ -110,9 +86,6 @@ fn negative_batch_length_is_rejected() {
     let (_dir, log, good) = open_with_one_batch();
     let mut bad = good.clone();
     bad[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-    assert!(matches!(
-        log.append(&bad),
-        Err(AppendError::InvalidBatch(BatchError::BadLength(-5)))
-    ));
+    assert!(matches!(log.append(&bad), Err(AppendError::InvalidBatch(BatchError::BadLength(-5)))));
     assert_unchanged(&log, &good);
 }

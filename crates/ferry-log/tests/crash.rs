@@ -13,12 +13,7 @@ use ferry_log::{Disk, Durability, Log, LogConfig, ReadError, batches};
 const DIR: &str = "/data/p0";
 
 fn config(durability: Durability) -> LogConfig {
-    LogConfig {
-        segment_bytes: 2048,
-        index_interval_bytes: 200,
-        durability,
-        ..LogConfig::default()
-    }
+    LogConfig { segment_bytes: 2048, index_interval_bytes: 200, durability, ..LogConfig::default() }
 }
 
 /// Every batch of the log, in order, as (base offset, bytes).
@@ -39,9 +34,7 @@ fn read_all(log: &Log) -> Vec<(u64, Vec<u8>)> {
 
 #[test]
 fn acknowledged_appends_survive_a_crash_at_every_io_call() {
-    let payloads: Vec<Vec<u8>> = (0..30)
-        .map(|i| batch(1 + i % 3, 60 + i * 7, 100 + i as i64))
-        .collect();
+    let payloads: Vec<Vec<u8>> = (0..30).map(|i| batch(1 + i % 3, 60 + i * 7, 100 + i as i64)).collect();
     for crash_at in 0..400u64 {
         let disk = Arc::new(FaultyDisk::new(crash_at * 7919 + 1));
         let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
@@ -65,16 +58,12 @@ fn acknowledged_appends_survive_a_crash_at_every_io_call() {
             acked.len(),
             stored.len()
         );
-        assert_eq!(
-            &stored[..acked.len()],
-            &acked[..],
-            "crash at call {crash_at}"
-        );
+        assert_eq!(&stored[..acked.len()], &acked[..], "crash at call {crash_at}");
         // Whatever survived beyond the acknowledged prefix is an intact, unacknowledged batch.
         for (i, (base, bytes)) in stored.iter().enumerate().skip(acked.len()) {
-            let expected_base = stored.get(i.wrapping_sub(1)).map_or(0, |(b, by)| {
-                b + batches(by).next().unwrap().unwrap().0.last_offset_delta as u64 + 1
-            });
+            let expected_base = stored
+                .get(i.wrapping_sub(1))
+                .map_or(0, |(b, by)| b + batches(by).next().unwrap().unwrap().0.last_offset_delta as u64 + 1);
             assert_eq!(*base, expected_base);
             assert_eq!(bytes, &with_base(&payloads[i], *base));
         }
@@ -111,13 +100,8 @@ fn torn_tail_is_truncated_on_recovery_never_served() {
             assert_eq!(bytes, &with_base(&b, *base));
         }
         // The file holds exactly the valid batches: the torn bytes were cut off.
-        let last_segment = disk
-            .list(Path::new(DIR))
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.ends_with(".log"))
-            .max()
-            .unwrap();
+        let last_segment =
+            disk.list(Path::new(DIR)).unwrap().into_iter().filter(|n| n.ends_with(".log")).max().unwrap();
         let active = disk.contents(&Path::new(DIR).join(last_segment)).unwrap();
         assert_eq!(active.len() % b.len(), 0, "seed {seed}");
     }
@@ -134,14 +118,9 @@ fn bit_flip_in_closed_segment_is_reported_with_segment_and_offset() {
     log.close().unwrap();
     // Flip a bit inside the value of the batch at offset 3 of segment 0.
     let pos = 3 * b.len() as u64 + 100;
-    disk.flip_bit(&Path::new(DIR).join(format!("{:020}.log", 0)), pos, 4)
-        .unwrap();
+    disk.flip_bit(&Path::new(DIR).join(format!("{:020}.log", 0)), pos, 4).unwrap();
     let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
-    assert_eq!(
-        log.next_offset(),
-        40,
-        "closed segments are not re-validated on open"
-    );
+    assert_eq!(log.next_offset(), 40, "closed segments are not re-validated on open");
     match log.read(3, 1, 40) {
         Err(ReadError::Corrupt { segment, offset }) => {
             assert_eq!(segment, 0);
@@ -150,13 +129,7 @@ fn bit_flip_in_closed_segment_is_reported_with_segment_and_offset() {
         other => panic!("expected corruption, got {other:?}"),
     }
     // A read that would include the damaged batch is refused too, not cut short silently.
-    assert!(matches!(
-        log.read(0, 1 << 20, 40),
-        Err(ReadError::Corrupt {
-            segment: 0,
-            offset: 3
-        })
-    ));
+    assert!(matches!(log.read(0, 1 << 20, 40), Err(ReadError::Corrupt { segment: 0, offset: 3 })));
     assert_eq!(log.read(2, 1, 40).unwrap().bytes, with_base(&b, 2));
     assert_eq!(log.read(30, 1, 40).unwrap().bytes, with_base(&b, 30));
 }
@@ -171,12 +144,7 @@ fn bit_flip_in_unsynced_tail_is_truncated_by_recovery() {
     }
     drop(log);
     // No clean shutdown: the checkpoint still points at the start of the active segment.
-    disk.flip_bit(
-        &Path::new(DIR).join(format!("{:020}.log", 0)),
-        b.len() as u64 + 80,
-        0,
-    )
-    .unwrap();
+    disk.flip_bit(&Path::new(DIR).join(format!("{:020}.log", 0)), b.len() as u64 + 80, 0).unwrap();
     let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
     assert_eq!(log.next_offset(), 1);
     assert_eq!(read_all(&log), vec![(0, with_base(&b, 0))]);

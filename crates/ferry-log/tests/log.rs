@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use common::{batch, decode, with_base};
 use ferry_log::fault::FaultyDisk;
-use ferry_log::{
-    AppendError, BatchHeader, Clock, Durability, Log, LogConfig, ReadError, SyncError, batches,
-};
+use ferry_log::{AppendError, BatchHeader, Clock, Durability, Log, LogConfig, ReadError, SyncError, batches};
 
 #[derive(Debug)]
 struct TestClock(AtomicI64);
@@ -21,11 +19,7 @@ impl Clock for TestClock {
 }
 
 fn small_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 4096,
-        index_interval_bytes: 256,
-        ..LogConfig::default()
-    }
+    LogConfig { segment_bytes: 4096, index_interval_bytes: 256, ..LogConfig::default() }
 }
 
 #[test]
@@ -94,14 +88,7 @@ fn read_outside_the_log_is_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();
     log.append(&batch(2, 10, 1)).unwrap();
-    assert!(matches!(
-        log.read(3, 100, 10),
-        Err(ReadError::OffsetOutOfRange {
-            offset: 3,
-            start: 0,
-            end: 2
-        })
-    ));
+    assert!(matches!(log.read(3, 100, 10), Err(ReadError::OffsetOutOfRange { offset: 3, start: 0, end: 2 })));
     let r = log.read(2, 100, 10).unwrap();
     assert!(r.bytes.is_empty());
 }
@@ -125,17 +112,8 @@ fn max_bytes_limits_batches_but_one_always_comes_back() {
 fn segment_rolls_by_age_with_injected_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(1_000)));
-    let config = LogConfig {
-        segment_ms: Some(60_000),
-        ..LogConfig::default()
-    };
-    let log = Log::open_with_clock(
-        dir.path(),
-        config,
-        Arc::new(ferry_log::StdDisk),
-        clock.clone(),
-    )
-    .unwrap();
+    let config = LogConfig { segment_ms: Some(60_000), ..LogConfig::default() };
+    let log = Log::open_with_clock(dir.path(), config, Arc::new(ferry_log::StdDisk), clock.clone()).unwrap();
     log.append(&batch(1, 10, 1)).unwrap();
     clock.0.store(30_000, Ordering::SeqCst);
     log.append(&batch(1, 10, 1)).unwrap();
@@ -152,11 +130,7 @@ fn explicit_roll_starts_a_segment_at_the_log_end() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     log.roll().unwrap();
-    assert_eq!(
-        log.segment_count(),
-        1,
-        "an empty active segment is not rolled"
-    );
+    assert_eq!(log.segment_count(), 1, "an empty active segment is not rolled");
     log.append(&batch(4, 10, 1)).unwrap();
     log.roll().unwrap();
     assert_eq!(log.segment_count(), 2);
@@ -199,13 +173,7 @@ fn missing_index_files_are_rebuilt_on_open() {
     assert!(size > 0);
     std::fs::remove_file(&first_index).unwrap();
     std::fs::remove_file(dir.path().join(format!("{:020}.timeindex", 0))).unwrap();
-    std::fs::write(
-        dir.path()
-            .join(format!("{:020}.index", 0))
-            .with_extension("index"),
-        [],
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(format!("{:020}.index", 0)).with_extension("index"), []).unwrap();
     let log = Log::open(dir.path(), small_config()).unwrap();
     assert_eq!(std::fs::metadata(&first_index).unwrap().len(), size);
     for offset in [0, 10, 20, 99] {
@@ -265,14 +233,8 @@ fn advance_start_offset_deletes_segments_and_persists() {
         log.advance_start_offset(50).unwrap();
         assert_eq!(log.log_start_offset(), 50);
         assert!(log.segment_count() < before);
-        assert!(matches!(
-            log.read(49, 1, 100),
-            Err(ReadError::OffsetOutOfRange { start: 50, .. })
-        ));
-        assert!(matches!(
-            log.advance_start_offset(101),
-            Err(AppendError::OffsetOutOfRange { .. })
-        ));
+        assert!(matches!(log.read(49, 1, 100), Err(ReadError::OffsetOutOfRange { start: 50, .. })));
+        assert!(matches!(log.advance_start_offset(101), Err(AppendError::OffsetOutOfRange { .. })));
     }
     let log = Log::open(dir.path(), small_config()).unwrap();
     assert_eq!(log.log_start_offset(), 50);
@@ -289,10 +251,7 @@ fn retention_by_bytes_keeps_at_least_the_limit() {
         log.append(&batch(1, 200, 5)).unwrap();
     }
     let size = log.size_bytes();
-    log.update_config(LogConfig {
-        retention_bytes: Some(size / 2),
-        ..small_config()
-    });
+    log.update_config(LogConfig { retention_bytes: Some(size / 2), ..small_config() });
     let deleted = log.enforce_retention(10).unwrap();
     assert!(deleted > 0);
     assert!(log.size_bytes() >= size / 2);
@@ -304,14 +263,7 @@ fn retention_by_bytes_keeps_at_least_the_limit() {
 #[test]
 fn retention_by_time_deletes_old_closed_segments_only() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
-        dir.path(),
-        LogConfig {
-            retention_ms: Some(1_000),
-            ..small_config()
-        },
-    )
-    .unwrap();
+    let log = Log::open(dir.path(), LogConfig { retention_ms: Some(1_000), ..small_config() }).unwrap();
     for _ in 0..40 {
         log.append(&batch(1, 200, 5_000)).unwrap();
     }
@@ -334,10 +286,7 @@ fn sync_to_covers_many_appends_with_one_fsync() {
     let disk = Arc::new(FaultyDisk::new(1));
     let log = Log::open_with(
         "/log",
-        LogConfig {
-            durability: Durability::Always,
-            ..LogConfig::default()
-        },
+        LogConfig { durability: Durability::Always, ..LogConfig::default() },
         disk.clone(),
     )
     .unwrap();
@@ -374,10 +323,7 @@ fn concurrent_appenders_all_get_distinct_durable_offsets() {
             })
         })
         .collect();
-    let mut bases: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let mut bases: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     bases.sort_unstable();
     assert_eq!(bases, (0..200).map(|i| i * 2).collect::<Vec<_>>());
 }

@@ -40,15 +40,8 @@ pub fn encode_with(records: &[Rec<'_>], compression: Compression) -> Vec<u8> {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode batch");
+    RecordBatchEncoder::encode(&mut buf, &recs, &RecordEncodeOptions { version: 2, compression })
+        .expect("encode batch");
     buf.to_vec()
 }
 
@@ -56,14 +49,8 @@ pub fn encode_with(records: &[Rec<'_>], compression: Compression) -> Vec<u8> {
 pub fn batch(n: usize, value_len: usize, timestamp: i64) -> Vec<u8> {
     let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("k{i}").into_bytes()).collect();
     let value = vec![b'v'; value_len];
-    let recs: Vec<Rec<'_>> = keys
-        .iter()
-        .map(|k| Rec {
-            key: Some(k),
-            value: Some(&value),
-            timestamp,
-        })
-        .collect();
+    let recs: Vec<Rec<'_>> =
+        keys.iter().map(|k| Rec { key: Some(k), value: Some(&value), timestamp }).collect();
     encode(&recs)
 }
 
@@ -76,13 +63,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Decoded> {
     let sets = RecordBatchDecoder::decode_all(&mut buf).expect("decode batches");
     sets.into_iter()
         .flat_map(|s| s.records)
-        .map(|r| {
-            (
-                r.offset,
-                r.key.map(|k| k.to_vec()),
-                r.value.map(|v| v.to_vec()),
-            )
-        })
+        .map(|r| (r.offset, r.key.map(|k| k.to_vec()), r.value.map(|v| v.to_vec())))
         .collect()
 }
 
