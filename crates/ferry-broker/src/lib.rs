@@ -4,10 +4,12 @@
 //!
 //! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
+//! - [`queues`]: the work-queue engine (leases, retries, dead-letters, delays, priorities, FIFO).
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
 //!
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
 
 pub mod clock;
 pub mod metadata;
+pub mod queues;
 pub mod topics;

@@ -1,0 +1,38 @@
+//! The work-queue engine: durable queues with leases, retries, dead-lettering, delays,
+//! priorities, TTLs, length limits, FIFO groups and deduplication, for every front-end.
+//!
+//! # Layout
+//!
+//! - [`service`]: [`QueueService`], the catalog and the async operations front-ends call.
+//! - `queue`: one queue — log, delivery state, journal and dedup window behind one lock.
+//! - `state`: the delivery state machine (pure logic over offsets and times).
+//! - `ranges`: compact sets of settled offsets.
+//! - `journal`: the append-only delivery journal with checkpoints.
+//! - `codec`: messages as Kafka RecordBatch v2 bytes with `ferry.` system headers.
+//! - `storage`: the message-log trait the engine runs over.
+//! - `dedup`: the deduplication window.
+//! - `moves`: message move (redrive) tasks.
+//! - [`types`] and [`error`]: the vocabulary shared with front-ends.
+//!
+//! A plain message (no priority, delay, own TTL or group) costs no memory while it waits:
+//! the queue keeps a read position and settled ranges, and per-message records only for
+//! messages that carry state.
+
+pub mod codec;
+mod dedup;
+pub mod error;
+mod journal;
+mod moves;
+mod queue;
+pub mod ranges;
+pub mod service;
+pub mod state;
+pub mod storage;
+pub mod types;
+
+pub use error::QueueError;
+pub use service::{QueueFootprint, QueueService, QueueServiceConfig, QueueStorage};
+pub use types::*;
+
+#[cfg(test)]
+mod tests;

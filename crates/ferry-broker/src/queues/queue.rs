@@ -1,0 +1,848 @@
+//! One queue: its message log, delivery state, journal and dedup window behind one lock.
+//!
+//! Every method here is synchronous and short; the lock is a std `Mutex` never held across an
+//! `.await`. Slow waits (fsync of the log or the journal) happen outside it: methods return
+//! what to wait for and the service waits on a blocking thread.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::codec::{self, RESERVED_PREFIX, StoredMessage};
+use super::dedup::{self, DedupEntry, DedupWindow};
+use super::error::QueueError;
+use super::journal::{Journal, Snapshot};
+use super::state::{DeliveryState, Incoming, MessageSource, Outgoing, Policy, ReceiptError, SettleReason};
+use super::storage::MessageLog;
+use super::types::{Delivery, Enqueued, NewMessage, QueueAttributes, QueueStats};
+use crate::metadata::MetaOp;
+
+/// Bytes read from the log at a time when serving messages.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// What the metadata store keeps about a queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRecord {
+    /// Its configuration.
+    pub attrs: QueueAttributes,
+    /// Creation time.
+    pub created_ms: i64,
+    /// Last attribute change.
+    pub modified_ms: i64,
+    /// Random id of this incarnation of the name: receipts and the directory carry it.
+    pub incarnation: u64,
+}
+
+/// A message that must be copied to the dead-letter target, then settled here.
+#[derive(Debug)]
+pub struct Leaving {
+    /// The state machine's hand-off.
+    pub out: Outgoing,
+    /// The message as stored.
+    pub msg: StoredMessage,
+}
+
+/// Decoded messages from the last log read, so sequential deliveries read each batch once.
+#[derive(Debug, Default)]
+struct ReadCache {
+    msgs: VecDeque<StoredMessage>,
+    /// Offsets `[lo, hi)` are covered: a message absent in that range is not in the log.
+    lo: u64,
+    hi: u64,
+}
+
+impl ReadCache {
+    fn get(&mut self, log: &dyn MessageLog, offset: u64) -> Option<&StoredMessage> {
+        if offset < self.lo || offset >= self.hi {
+            let bytes = match log.read(offset, READ_CHUNK_BYTES) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(offset, error = %e, "queue log read failed");
+                    return None;
+                }
+            };
+            let mut msgs = Vec::new();
+            if let Err(e) = codec::decode_batches(&bytes, offset, &mut msgs) {
+                tracing::warn!(offset, error = %e, "queue log holds an undecodable batch");
+            }
+            self.lo = offset;
+            self.hi = msgs.last().map(|m| m.offset + 1).unwrap_or(offset);
+            self.msgs = msgs.into();
+            if self.hi <= offset {
+                return None;
+            }
+        }
+        let i = self.msgs.binary_search_by_key(&offset, |m| m.offset).ok()?;
+        self.msgs.get(i)
+    }
+
+    fn clear(&mut self) {
+        self.msgs.clear();
+        self.lo = 0;
+        self.hi = 0;
+    }
+}
+
+struct Source<'a> {
+    log: &'a dyn MessageLog,
+    cache: &'a mut ReadCache,
+}
+
+impl MessageSource for Source<'_> {
+    fn meta(&mut self, offset: u64) -> Option<(i64, u32)> {
+        self.cache
+            .get(self.log, offset)
+            .map(|m| (m.timestamp_ms, u32::try_from(m.size_bytes()).unwrap_or(u32::MAX)))
+    }
+}
+
+struct Inner {
+    rec: QueueRecord,
+    policy: Policy,
+    state: DeliveryState,
+    /// Appended batches not yet durable: base offset -> messages to register once durable.
+    pending: BTreeMap<u64, Vec<Incoming>>,
+    pending_len: u64,
+    pending_bytes: u64,
+    dedup: DedupWindow,
+    cache: ReadCache,
+    deleted: bool,
+}
+
+/// An open queue.
+pub struct Queue {
+    /// Its name.
+    pub name: String,
+    /// Directory of its log and journal.
+    pub dir: PathBuf,
+    incarnation: u64,
+    log: Arc<dyn MessageLog>,
+    journal: Journal,
+    inner: Mutex<Inner>,
+    /// Woken when messages may have become ready (receivers long-poll on it) or the queue is gone.
+    pub ready: Notify,
+    /// Woken when the next timer deadline may have moved earlier.
+    pub timers: Notify,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("name", &self.name).finish()
+    }
+}
+
+/// The policy the state machine applies for `attrs`.
+pub fn policy_of(attrs: &QueueAttributes) -> Policy {
+    Policy {
+        fifo: attrs.fifo,
+        max_deliveries: attrs.max_deliveries,
+        dead_letter: attrs.dead_letter.is_some(),
+        ttl_ms: attrs.message_ttl_ms,
+        retention_ms: attrs.retention_ms,
+        max_length: attrs.max_length,
+        max_bytes: attrs.max_bytes,
+        overflow: attrs.overflow,
+    }
+}
+
+/// How the state sees a stored message under `attrs` (used at enqueue and at recovery).
+fn incoming_of(m: &StoredMessage, attrs: &QueueAttributes, count: u32) -> Incoming {
+    let ts = m.timestamp_ms;
+    let priority = match attrs.max_priority {
+        Some(max) => m.priority.min(max),
+        None => 0,
+    };
+    let group = if attrs.fifo { Some(m.group_id.clone().unwrap_or_default()) } else { None };
+    let due_ms = if m.delay_ms > 0 { ts.saturating_add(m.delay_ms as i64) } else { 0 };
+    let stateful = priority > 0 || group.is_some() || due_ms > 0 || m.ttl_ms.is_some() || count > 0;
+    let (expire_ms, expire_is_ttl) = if stateful {
+        let ttl = [m.ttl_ms, attrs.message_ttl_ms].into_iter().flatten().min();
+        let ttl_at = ttl.map(|t| ts.saturating_add(t as i64));
+        let retention_at = ts.saturating_add(attrs.retention_ms as i64);
+        match ttl_at {
+            Some(t) if t <= retention_at => (t, true),
+            _ => (retention_at, false),
+        }
+    } else {
+        (0, false)
+    };
+    Incoming {
+        offset: m.offset,
+        priority,
+        group,
+        due_ms,
+        expire_ms,
+        expire_is_ttl,
+        size: u32::try_from(m.size_bytes()).unwrap_or(u32::MAX),
+        count,
+    }
+}
+
+/// A receipt: `<incarnation>-<offset>-<delivery count>` in hex.
+pub fn receipt(incarnation: u64, offset: u64, count: u32) -> String {
+    format!("{incarnation:x}-{offset:x}-{count:x}")
+}
+
+fn parse_receipt(s: &str) -> Option<(u64, u64, u32)> {
+    let mut it = s.split('-');
+    let inc = u64::from_str_radix(it.next()?, 16).ok()?;
+    let off = u64::from_str_radix(it.next()?, 16).ok()?;
+    let cnt = u32::from_str_radix(it.next()?, 16).ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((inc, off, cnt))
+}
+
+fn receipt_error(e: ReceiptError, r: &str) -> QueueError {
+    match e {
+        ReceiptError::Stale => {
+            QueueError::InvalidReceipt(format!("{r} is not the latest receipt of its message"))
+        }
+        ReceiptError::NotInFlight => QueueError::ReceiptExpired,
+    }
+}
+
+/// The outcome of staging an enqueue.
+#[derive(Debug)]
+pub struct Staged {
+    /// One result per message.
+    pub results: Vec<Result<Enqueued, QueueError>>,
+    /// Offset to sync the log to (exclusive), when anything was appended.
+    pub sync_to: Option<u64>,
+    /// Metadata writes persisting new dedup ids (and pruning old ones).
+    pub dedup_ops: Vec<MetaOp>,
+}
+
+impl Queue {
+    /// Opens (or creates) the queue over `log`, replaying the journal in `dir` and rebuilding
+    /// the delivery state from the unsettled part of the log. Messages that were in flight are
+    /// ready again, counted as delivered.
+    pub fn open(
+        name: String,
+        dir: PathBuf,
+        rec: QueueRecord,
+        log: Arc<dyn MessageLog>,
+        dedup_entries: Vec<(String, DedupEntry)>,
+        now_ms: i64,
+    ) -> Result<Queue, QueueError> {
+        let (journal, snap) = Journal::open(&dir).map_err(QueueError::storage)?;
+        let mut state = DeliveryState::new(log.start_offset());
+        state.restore_settled(&snap.settled);
+        state.set_counters(snap.counters.clone());
+        let counts: BTreeMap<u64, u32> = snap.counts.iter().copied().collect();
+        let end = log.next_offset();
+        let mut at = state.low_water();
+        while at < end {
+            let bytes = log.read(at, 1 << 20).map_err(QueueError::storage)?;
+            let mut msgs = Vec::new();
+            codec::decode_batches(&bytes, at, &mut msgs).map_err(QueueError::storage)?;
+            let Some(last) = msgs.last().map(|m| m.offset) else { break };
+            for m in &msgs {
+                if !state.is_settled(m.offset) {
+                    let count = counts.get(&m.offset).copied().unwrap_or(0);
+                    state.register(incoming_of(m, &rec.attrs, count), now_ms);
+                }
+            }
+            at = last + 1;
+        }
+        let mut dedup = DedupWindow::default();
+        for (id, e) in dedup_entries {
+            if e.expires_ms > now_ms {
+                dedup.restore(id, e);
+            }
+        }
+        dedup.finish_restore();
+        let policy = policy_of(&rec.attrs);
+        let incarnation = rec.incarnation;
+        Ok(Queue {
+            name,
+            dir,
+            incarnation,
+            log,
+            journal,
+            inner: Mutex::new(Inner {
+                rec,
+                policy,
+                state,
+                pending: BTreeMap::new(),
+                pending_len: 0,
+                pending_bytes: 0,
+                dedup,
+                cache: ReadCache::default(),
+                deleted: false,
+            }),
+            ready: Notify::new(),
+            timers: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, QueueError> {
+        let g = self.inner.lock().map_err(|_| QueueError::Storage("queue lock poisoned".into()))?;
+        if g.deleted {
+            return Err(QueueError::NoSuchQueue(self.name.clone()));
+        }
+        Ok(g)
+    }
+
+    /// Writes the state machine's pending events to the journal; the sequence to sync to.
+    fn journal_events(&self, inner: &mut Inner) -> Result<u64, QueueError> {
+        let events = inner.state.take_events();
+        self.journal.append(&events).map_err(QueueError::storage)
+    }
+
+    /// Reads the messages of `outs` that go to the dead-letter target.
+    fn leaving(&self, inner: &mut Inner, outs: Vec<Outgoing>) -> Vec<Leaving> {
+        let mut v = Vec::new();
+        for out in outs {
+            if matches!(out.reason, SettleReason::DeadLettered | SettleReason::ExpiredDeadLettered) {
+                match inner.cache.get(self.log.as_ref(), out.offset) {
+                    Some(m) => v.push(Leaving { out, msg: m.clone() }),
+                    None => inner.state.finish_leaving(out.offset, SettleReason::Dropped),
+                }
+            }
+        }
+        v
+    }
+
+    /// Marks the queue deleted: every later call fails with `NoSuchQueue`; waiters are woken.
+    pub fn mark_deleted(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.deleted = true;
+        }
+        self.ready.notify_waiters();
+        self.timers.notify_one();
+    }
+
+    /// True once deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.inner.lock().map(|g| g.deleted).unwrap_or(true)
+    }
+
+    /// Removes the log files (after `mark_deleted`).
+    pub fn destroy(&self) -> Result<(), QueueError> {
+        self.log.destroy().map_err(QueueError::storage)?;
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(QueueError::storage(e)),
+        }
+    }
+
+    /// The queue's record (attributes and times).
+    pub fn record(&self) -> Result<QueueRecord, QueueError> {
+        Ok(self.lock()?.rec.clone())
+    }
+
+    /// Replaces the attributes.
+    pub fn set_record(&self, rec: QueueRecord) -> Result<(), QueueError> {
+        let mut g = self.lock()?;
+        g.policy = policy_of(&rec.attrs);
+        g.rec = rec;
+        drop(g);
+        self.timers.notify_one();
+        Ok(())
+    }
+
+    /// Validates, deduplicates and appends `msgs` as one batch (not yet durable, not yet
+    /// receivable: `commit_enqueue` does that once the log is synced).
+    pub fn stage_enqueue(&self, msgs: Vec<NewMessage>, now_ms: i64) -> Result<Staged, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let attrs = inner.rec.attrs.clone();
+        let mut results: Vec<Result<Enqueued, QueueError>> = Vec::with_capacity(msgs.len());
+        let mut stored: Vec<(usize, StoredMessage)> = Vec::new();
+        let mut new_ids: Vec<(usize, String)> = Vec::new();
+        let mut dedup_ops = inner.dedup.prune(&self.name, now_ms);
+        let mut extra_len = 0u64;
+        let mut extra_bytes = 0u64;
+        for m in msgs {
+            let i = results.len();
+            if let Err(e) = self.validate(&attrs, &m) {
+                results.push(Err(e));
+                continue;
+            }
+            let dedup_id = m
+                .dedup_id
+                .clone()
+                .or_else(|| (attrs.fifo && attrs.content_based_dedup).then(|| dedup::content_id(&m.body)));
+            if let Some(id) = &dedup_id
+                && let Some(e) = inner.dedup.get(id, now_ms)
+            {
+                results.push(Ok(Enqueued {
+                    message_id: e.message_id.clone(),
+                    sequence_number: e.sequence_number,
+                    duplicate: true,
+                }));
+                continue;
+            }
+            let stored_msg = StoredMessage {
+                offset: 0,
+                timestamp_ms: now_ms,
+                message_id: m.message_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                body: m.body,
+                attributes: m.attributes,
+                system_attributes: m.system_attributes,
+                group_id: m.group_id,
+                dedup_id: dedup_id.clone(),
+                priority: m.priority.unwrap_or(0),
+                ttl_ms: m.ttl_ms,
+                delay_ms: m.delay_ms.unwrap_or(attrs.delay_ms),
+                dead_letter_source: None,
+            };
+            let size = stored_msg.size_bytes();
+            if inner.policy.overflow == super::types::OverflowPolicy::RejectNew
+                && inner.state.is_full(
+                    inner.pending_len + extra_len,
+                    inner.pending_bytes + extra_bytes + size,
+                    &inner.policy,
+                )
+            {
+                results.push(Err(QueueError::Overflow(self.name.clone())));
+                continue;
+            }
+            extra_len += 1;
+            extra_bytes += size;
+            if let Some(id) = dedup_id {
+                // Remember now so that a duplicate in this very batch or a concurrent call is caught.
+                inner.dedup.restore(
+                    id.clone(),
+                    DedupEntry {
+                        message_id: stored_msg.message_id.clone(),
+                        sequence_number: None,
+                        expires_ms: now_ms.saturating_add(attrs.dedup_window_ms as i64),
+                    },
+                );
+                new_ids.push((i, id));
+            }
+            results.push(Ok(Enqueued {
+                message_id: stored_msg.message_id.clone(),
+                sequence_number: None,
+                duplicate: false,
+            }));
+            stored.push((i, stored_msg));
+        }
+        if stored.is_empty() {
+            return Ok(Staged { results, sync_to: None, dedup_ops });
+        }
+        let msgs: Vec<StoredMessage> = stored.iter().map(|(_, m)| m.clone()).collect();
+        let batch = codec::encode_batch(&msgs);
+        let (base, last) = match self.log.append_no_sync(&batch) {
+            Ok(x) => x,
+            Err(e) => {
+                for (_, id) in &new_ids {
+                    inner.dedup.remove(id);
+                }
+                return Err(QueueError::Storage(e));
+            }
+        };
+        let mut incoming = Vec::with_capacity(stored.len());
+        for (k, (i, mut m)) in stored.into_iter().enumerate() {
+            m.offset = base + k as u64;
+            let seq = attrs.fifo.then_some(m.offset);
+            if let Some(Ok(e)) = results.get_mut(i) {
+                e.sequence_number = seq;
+            }
+            if let Some((_, id)) = new_ids.iter().find(|(j, _)| *j == i) {
+                let entry = DedupEntry {
+                    message_id: m.message_id.clone(),
+                    sequence_number: seq,
+                    expires_ms: now_ms.saturating_add(attrs.dedup_window_ms as i64),
+                };
+                dedup_ops.push(inner.dedup.insert(&self.name, id.clone(), entry));
+            }
+            incoming.push(incoming_of(&m, &attrs, 0));
+        }
+        debug_assert_eq!(base + incoming.len() as u64 - 1, last);
+        inner.pending_len += incoming.len() as u64;
+        inner.pending_bytes += incoming.iter().map(|i| u64::from(i.size)).sum::<u64>();
+        inner.pending.insert(base, incoming);
+        Ok(Staged { results, sync_to: Some(last + 1), dedup_ops })
+    }
+
+    fn validate(&self, attrs: &QueueAttributes, m: &NewMessage) -> Result<(), QueueError> {
+        let size = m.body.len() + m.attributes.iter().map(codec::attribute_size).sum::<usize>();
+        if size > attrs.max_message_bytes as usize {
+            return Err(QueueError::MessageTooLarge {
+                size: size as u64,
+                max: u64::from(attrs.max_message_bytes),
+            });
+        }
+        if let Some(a) =
+            m.attributes.iter().chain(&m.system_attributes).find(|a| a.name.starts_with(RESERVED_PREFIX))
+        {
+            return Err(QueueError::InvalidAttribute(format!(
+                "attribute names starting with {RESERVED_PREFIX} are reserved: {}",
+                a.name
+            )));
+        }
+        if attrs.fifo {
+            if m.group_id.is_none() {
+                return Err(QueueError::FifoRequiresGroupId);
+            }
+            if m.dedup_id.is_none() && !attrs.content_based_dedup {
+                return Err(QueueError::DedupIdRequired);
+            }
+            if m.delay_ms.is_some_and(|d| d > 0) {
+                return Err(QueueError::DelayNotAllowedOnFifo);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every appended batch below `durable` receivable, applying overflow policies.
+    /// Returns messages to dead-letter.
+    pub fn commit_enqueue(&self, durable: u64, now_ms: i64) -> Result<Vec<Leaving>, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let mut any = false;
+        while let Some(entry) = inner.pending.first_entry() {
+            if *entry.key() >= durable {
+                break;
+            }
+            let batch = entry.remove();
+            for m in batch {
+                inner.pending_len -= 1;
+                inner.pending_bytes = inner.pending_bytes.saturating_sub(u64::from(m.size));
+                inner.state.register(m, now_ms);
+                any = true;
+            }
+        }
+        let mut outs = Vec::new();
+        let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
+        inner.state.enforce_limits(&inner.policy, &mut src, &mut outs);
+        self.journal_events(inner)?;
+        let leaving = self.leaving(inner, outs);
+        drop(g);
+        if any {
+            self.ready.notify_waiters();
+            self.timers.notify_one();
+        }
+        Ok(leaving)
+    }
+
+    /// Drops staged batches that could not be made durable.
+    pub fn abort_enqueue(&self, below: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            while let Some(entry) = g.pending.first_entry() {
+                if *entry.key() >= below {
+                    break;
+                }
+                let batch = entry.remove();
+                g.pending_len -= batch.len() as u64;
+                g.pending_bytes =
+                    g.pending_bytes.saturating_sub(batch.iter().map(|m| u64::from(m.size)).sum());
+            }
+        }
+    }
+
+    /// Log sync for the service (blocking).
+    pub fn sync_log(&self, offset: u64) -> Result<(), QueueError> {
+        self.log.sync_to(offset).map_err(QueueError::Storage)
+    }
+
+    /// Journal sync for the service (blocking).
+    pub fn sync_journal(&self, seq: u64) -> Result<(), QueueError> {
+        self.journal.sync_to(seq).map_err(QueueError::storage)
+    }
+
+    /// Leases up to `max` messages now (no waiting). Returns the deliveries and the messages
+    /// to dead-letter found on the way.
+    pub fn receive_now(
+        &self,
+        now_ms: i64,
+        max: usize,
+        lease_ms: Option<u64>,
+    ) -> Result<(Vec<Delivery>, Vec<Leaving>), QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let lease = lease_ms.unwrap_or(inner.rec.attrs.visibility_timeout_ms);
+        let mut outs = Vec::new();
+        let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
+        let leased = inner.state.receive(now_ms, max, lease, &inner.policy, &mut src, &mut outs);
+        self.journal_events(inner)?;
+        let mut deliveries = Vec::with_capacity(leased.len());
+        for l in leased {
+            let fifo = inner.policy.fifo;
+            match inner.cache.get(self.log.as_ref(), l.offset) {
+                Some(m) => deliveries.push(Delivery {
+                    message_id: m.message_id.clone(),
+                    receipt: receipt(self.incarnation, l.offset, l.count),
+                    body: m.body.clone(),
+                    attributes: m.attributes.clone(),
+                    system_attributes: m.system_attributes.clone(),
+                    delivery_count: l.count,
+                    sent_ms: m.timestamp_ms,
+                    first_received_ms: l.first_received_ms,
+                    group_id: m.group_id.clone(),
+                    dedup_id: m.dedup_id.clone(),
+                    sequence_number: fifo.then_some(m.offset),
+                    dead_letter_source: m.dead_letter_source.clone(),
+                    redelivered: l.count > 1,
+                }),
+                None => {
+                    tracing::warn!(queue = %self.name, offset = l.offset, "leased message missing from the log")
+                }
+            }
+        }
+        let leaving = self.leaving(inner, outs);
+        if !leaving.is_empty() || !deliveries.is_empty() {
+            self.timers.notify_one();
+        }
+        Ok((deliveries, leaving))
+    }
+
+    fn parse(&self, r: &str) -> Result<(u64, u32), QueueError> {
+        let (inc, offset, count) =
+            parse_receipt(r).ok_or_else(|| QueueError::InvalidReceipt(format!("{r} is malformed")))?;
+        if inc != self.incarnation {
+            return Err(QueueError::InvalidReceipt(format!("{r} belongs to another queue")));
+        }
+        Ok((offset, count))
+    }
+
+    /// Deletes the message leased under `r`; returns the journal sequence to sync.
+    pub fn ack(&self, r: &str) -> Result<u64, QueueError> {
+        let (offset, count) = self.parse(r)?;
+        let mut g = self.lock()?;
+        g.state.ack(offset, count).map_err(|e| receipt_error(e, r))?;
+        let seq = self.journal_events(&mut g)?;
+        Ok(seq)
+    }
+
+    /// Returns a leased message after `delay_ms` (None: now) or dead-letters it (`reject`).
+    pub fn nack(
+        &self,
+        r: &str,
+        delay_ms: Option<u64>,
+        reject: bool,
+        now_ms: i64,
+    ) -> Result<(u64, Vec<Leaving>), QueueError> {
+        let (offset, count) = self.parse(r)?;
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let mut outs = Vec::new();
+        let res = if reject {
+            inner.state.reject(offset, count, &inner.policy, &mut outs)
+        } else {
+            inner.state.nack(offset, count, delay_ms, now_ms, &inner.policy, &mut outs)
+        };
+        res.map_err(|e| receipt_error(e, r))?;
+        let seq = self.journal_events(inner)?;
+        let leaving = self.leaving(inner, outs);
+        drop(g);
+        self.ready.notify_waiters();
+        self.timers.notify_one();
+        Ok((seq, leaving))
+    }
+
+    /// The delivery count of the message leased under `r` (for backoff).
+    pub fn delivery_count(&self, r: &str) -> Result<u32, QueueError> {
+        let (_, count) = self.parse(r)?;
+        Ok(count)
+    }
+
+    /// Sets the lease of the message under `r` to end `lease_ms` from now.
+    pub fn change_lease(&self, r: &str, lease_ms: u64, now_ms: i64) -> Result<Vec<Leaving>, QueueError> {
+        let (offset, count) = self.parse(r)?;
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let mut outs = Vec::new();
+        inner
+            .state
+            .change_lease(offset, count, lease_ms, now_ms, &inner.policy, &mut outs)
+            .map_err(|e| receipt_error(e, r))?;
+        self.journal_events(inner)?;
+        let leaving = self.leaving(inner, outs);
+        drop(g);
+        if lease_ms == 0 {
+            self.ready.notify_waiters();
+        }
+        self.timers.notify_one();
+        Ok(leaving)
+    }
+
+    /// Settles every message; returns the journal sequence to sync.
+    pub fn purge(&self) -> Result<u64, QueueError> {
+        let mut g = self.lock()?;
+        g.state.purge();
+        g.cache.clear();
+        self.journal_events(&mut g)
+    }
+
+    /// Up to `max` ready messages in delivery order, unchanged.
+    pub fn peek(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let offsets = inner.state.peek(max);
+        let mut out = Vec::with_capacity(offsets.len());
+        for o in offsets {
+            let (count, first) = inner.state.delivery_info(o).unwrap_or((0, 0));
+            if let Some(m) = inner.cache.get(self.log.as_ref(), o) {
+                out.push(Delivery {
+                    message_id: m.message_id.clone(),
+                    receipt: String::new(),
+                    body: m.body.clone(),
+                    attributes: m.attributes.clone(),
+                    system_attributes: m.system_attributes.clone(),
+                    delivery_count: count,
+                    sent_ms: m.timestamp_ms,
+                    first_received_ms: first,
+                    group_id: m.group_id.clone(),
+                    dedup_id: m.dedup_id.clone(),
+                    sequence_number: inner.policy.fifo.then_some(o),
+                    dead_letter_source: m.dead_letter_source.clone(),
+                    redelivered: count > 0,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Figures for the queue.
+    pub fn stats(&self, now_ms: i64) -> Result<QueueStats, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let oldest = inner.state.oldest_ready();
+        let oldest_ts = oldest.and_then(|o| inner.cache.get(self.log.as_ref(), o).map(|m| m.timestamp_ms));
+        let c = inner.state.counters();
+        Ok(QueueStats {
+            ready: inner.state.ready_len(),
+            in_flight: inner.state.in_flight_len(),
+            delayed: inner.state.delayed_len(),
+            oldest_ready_age_ms: oldest_ts.map(|t| now_ms.saturating_sub(t).max(0) as u64).unwrap_or(0),
+            dead_lettered_total: c.dead_lettered,
+            expired_total: c.expired,
+            dropped_total: c.dropped,
+            ready_bytes: inner.state.queued_bytes(),
+            created_ms: inner.rec.created_ms,
+            modified_ms: inner.rec.modified_ms,
+        })
+    }
+
+    /// Runs due timers. Returns messages to dead-letter and whether any message became ready.
+    pub fn tick(&self, now_ms: i64) -> Result<(Vec<Leaving>, bool), QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let mut outs = Vec::new();
+        let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
+        inner.state.tick(now_ms, &inner.policy, &mut src, &mut outs);
+        self.journal_events(inner)?;
+        let leaving = self.leaving(inner, outs);
+        let ready = inner.state.has_ready();
+        Ok((leaving, ready))
+    }
+
+    /// The next time `tick` has work.
+    pub fn next_deadline(&self) -> Result<Option<i64>, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
+        Ok(inner.state.next_deadline(&inner.policy, &mut src))
+    }
+
+    /// Settles dead-lettered messages once the target holds them; returns the journal sequence.
+    pub fn finish_leaving(&self, done: &[(u64, SettleReason)]) -> Result<u64, QueueError> {
+        let mut g = self.lock()?;
+        for &(offset, reason) in done {
+            g.state.finish_leaving(offset, reason);
+        }
+        self.journal_events(&mut g)
+    }
+
+    /// Puts back messages whose dead-lettering failed.
+    pub fn abort_leaving(&self, failed: Vec<(u64, Option<String>)>) -> Result<(), QueueError> {
+        let mut g = self.lock()?;
+        for (offset, group) in failed {
+            g.state.abort_leaving(offset, group);
+        }
+        drop(g);
+        self.ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Writes a checkpoint and drops settled segments when the journal has grown past
+    /// `journal_bytes_max`.
+    pub fn maybe_checkpoint(&self, journal_bytes_max: u64) -> Result<(), QueueError> {
+        if self.journal.len_bytes() < journal_bytes_max {
+            return Ok(());
+        }
+        self.checkpoint()
+    }
+
+    /// Writes a checkpoint now and drops settled segments.
+    pub fn checkpoint(&self) -> Result<(), QueueError> {
+        let mut g = self.lock()?;
+        self.journal_events(&mut g)?;
+        let snap = Snapshot {
+            generation: 0,
+            settled: g.state.settled().clone(),
+            counts: g.state.delivery_counts(),
+            counters: g.state.counters().clone(),
+        };
+        self.journal.checkpoint(snap).map_err(QueueError::storage)?;
+        let low = g.state.low_water();
+        if low > self.log.start_offset() {
+            self.log.advance_start_offset(low).map_err(QueueError::Storage)?;
+            g.state.advance_start(low);
+            g.cache.clear();
+        }
+        Ok(())
+    }
+
+    /// Records and settled ranges held in memory, and log bytes (for memory accounting).
+    pub fn footprint(&self) -> Result<(usize, usize, u64), QueueError> {
+        let g = self.lock()?;
+        Ok((g.state.record_count(), g.state.settled_range_count(), self.log.size_bytes()))
+    }
+
+    /// A copy of a stored message for dead-lettering or moving: TTL and delay removed,
+    /// the source recorded.
+    pub fn for_target(m: &StoredMessage, source: Option<&str>) -> StoredMessage {
+        StoredMessage {
+            offset: 0,
+            ttl_ms: None,
+            delay_ms: 0,
+            dead_letter_source: source.map(str::to_string).or_else(|| m.dead_letter_source.clone()),
+            body: Bytes::clone(&m.body),
+            ..m.clone()
+        }
+    }
+
+    /// Appends already-validated stored messages (dead-letters, moves) bypassing dedup and the
+    /// per-message checks; the overflow policy still applies. Returns the offset to sync to.
+    pub fn stage_stored(&self, mut msgs: Vec<StoredMessage>, now_ms: i64) -> Result<Option<u64>, QueueError> {
+        let mut g = self.lock()?;
+        let inner = &mut *g;
+        if msgs.is_empty() {
+            return Ok(None);
+        }
+        let fifo = inner.rec.attrs.fifo;
+        for m in &mut msgs {
+            m.timestamp_ms = now_ms;
+            if fifo && m.group_id.is_none() {
+                m.group_id = m.dead_letter_source.clone().or_else(|| Some(String::new()));
+            }
+        }
+        let batch = codec::encode_batch(&msgs);
+        let (base, _last) = self.log.append_no_sync(&batch).map_err(QueueError::Storage)?;
+        let attrs = inner.rec.attrs.clone();
+        let incoming: Vec<Incoming> = msgs
+            .iter_mut()
+            .enumerate()
+            .map(|(k, m)| {
+                m.offset = base + k as u64;
+                incoming_of(m, &attrs, 0)
+            })
+            .collect();
+        inner.pending_len += incoming.len() as u64;
+        inner.pending_bytes += incoming.iter().map(|i| u64::from(i.size)).sum::<u64>();
+        let end = base + incoming.len() as u64;
+        inner.pending.insert(base, incoming);
+        Ok(Some(end))
+    }
+}

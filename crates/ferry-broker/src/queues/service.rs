@@ -1,0 +1,594 @@
+//! [`QueueService`]: the catalog of queues and the async operations front-ends call.
+//!
+//! Each queue has one lock (never held across an `.await`) and one timer task that sleeps on
+//! the injected clock until the queue's next deadline (lease end, delay end, expiry), runs it,
+//! and wakes long-polling receivers. Waits for fsync run on blocking threads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use rand::Rng;
+
+use super::dedup::{self, DedupEntry};
+use super::error::QueueError;
+use super::moves::MoveTask;
+use super::queue::{Leaving, Queue, QueueRecord};
+use super::state::SettleReason;
+use super::storage::{MemoryLog, MessageLog};
+use super::types::{
+    Backoff, CreateOutcome, Delivery, Enqueued, MoveTaskInfo, NackMode, NewMessage, QueueAttributes,
+    QueueStats, ReceiveOptions,
+};
+use crate::clock::Clock;
+use crate::metadata::{MetaOp, MetadataStore, Table};
+
+/// Most messages one receive returns.
+pub const MAX_RECEIVE_MESSAGES: usize = 1_000;
+/// Most messages one enqueue call takes.
+pub const MAX_ENQUEUE_MESSAGES: usize = 10_000;
+/// Longest long-poll wait.
+pub const MAX_WAIT_MS: u64 = 20 * 60_000;
+/// Most dead-letter hops followed in one go (a target's own overflow dead-letters onward).
+const MAX_DEAD_LETTER_HOPS: usize = 8;
+
+/// Where queue messages are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueStorage {
+    /// In memory: lost at exit; for tests of the engine alone.
+    #[default]
+    Memory,
+}
+
+/// Service-wide settings.
+#[derive(Clone, Debug)]
+pub struct QueueServiceConfig {
+    /// Where messages are kept.
+    pub storage: QueueStorage,
+    /// Journal size that triggers a checkpoint (and the deletion of settled segments).
+    pub journal_checkpoint_bytes: u64,
+    /// How long a deleted queue's name cannot be reused (`QueueDeletedRecently`); 0 = at once.
+    pub deleted_name_cooldown_ms: u64,
+    /// Most queues.
+    pub max_queues: usize,
+}
+
+impl Default for QueueServiceConfig {
+    fn default() -> Self {
+        QueueServiceConfig {
+            storage: QueueStorage::default(),
+            journal_checkpoint_bytes: 4 << 20,
+            deleted_name_cooldown_ms: 0,
+            max_queues: 100_000,
+        }
+    }
+}
+
+/// What a queue holds: per-message records and settled ranges in memory, log bytes on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueFootprint {
+    /// Messages with a per-message record (in flight, delayed, prioritised, grouped...).
+    pub records: usize,
+    /// Disjoint ranges of settled offsets kept.
+    pub settled_ranges: usize,
+    /// Bytes of the message log.
+    pub log_bytes: u64,
+}
+
+/// Every queue of the broker.
+pub struct QueueService {
+    dir: PathBuf,
+    meta: Arc<dyn MetadataStore>,
+    clock: Arc<dyn Clock>,
+    config: QueueServiceConfig,
+    queues: RwLock<BTreeMap<String, Arc<Queue>>>,
+    /// name -> deletion time, for the reuse cooldown.
+    deleted: Mutex<HashMap<String, i64>>,
+    pub(super) moves: Mutex<BTreeMap<String, Arc<MoveTask>>>,
+    this: Weak<QueueService>,
+}
+
+impl std::fmt::Debug for QueueService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueService").field("dir", &self.dir).finish()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
+) -> Result<T, QueueError> {
+    tokio::task::spawn_blocking(f).await.map_err(QueueError::storage)?
+}
+
+/// Valid names: 1 to 255 characters, none of them '/', a control character or a space.
+fn validate_name(name: &str) -> Result<(), QueueError> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| c == '/' || c.is_control() || c.is_whitespace());
+    if ok { Ok(()) } else { Err(QueueError::NameInvalid(name.to_string())) }
+}
+
+fn validate_attrs(name: &str, a: &QueueAttributes) -> Result<(), QueueError> {
+    if a.dead_letter.as_deref() == Some(name) {
+        return Err(QueueError::InvalidAttribute("a queue cannot be its own dead-letter target".into()));
+    }
+    if let Some(b) = &a.retry_backoff
+        && b.base_ms > b.cap_ms
+    {
+        return Err(QueueError::InvalidAttribute("retry backoff base exceeds its cap".into()));
+    }
+    if a.max_deliveries == Some(0) {
+        return Err(QueueError::InvalidAttribute("max deliveries must be at least 1".into()));
+    }
+    if a.max_message_bytes == 0 {
+        return Err(QueueError::InvalidAttribute("max message bytes must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// The delay before redelivering a message nacked after `count` deliveries.
+pub fn backoff_ms(b: &Backoff, count: u32) -> u64 {
+    let exp = count.saturating_sub(1).min(63);
+    let d = b.base_ms.saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX)).min(b.cap_ms);
+    if b.jitter && d > 0 { rand::rng().random_range(0..=d) } else { d }
+}
+
+impl QueueService {
+    /// Opens every queue recorded in the metadata store, recovering logs and journals under `dir`.
+    pub async fn open(
+        dir: PathBuf,
+        meta: Arc<dyn MetadataStore>,
+        clock: Arc<dyn Clock>,
+        config: QueueServiceConfig,
+    ) -> Result<Arc<QueueService>, QueueError> {
+        let svc = Arc::new_cyclic(|this| QueueService {
+            dir,
+            meta,
+            clock,
+            config,
+            queues: RwLock::new(BTreeMap::new()),
+            deleted: Mutex::new(HashMap::new()),
+            moves: Mutex::new(BTreeMap::new()),
+            this: this.clone(),
+        });
+        let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;
+        for (name, bytes) in records {
+            let rec: QueueRecord = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(queue = %name, error = %e, "unreadable queue record; queue skipped");
+                    continue;
+                }
+            };
+            let q = svc.open_queue(&name, rec)?;
+            svc.queues.write().map_err(QueueError::storage)?.insert(name, q.clone());
+            svc.spawn_timer(q);
+        }
+        Ok(svc)
+    }
+
+    fn queue_dir(&self, incarnation: u64) -> PathBuf {
+        self.dir.join("queues").join(format!("{incarnation:016x}"))
+    }
+
+    fn open_log(&self, _dir: &Path) -> Result<Arc<dyn MessageLog>, QueueError> {
+        match self.config.storage {
+            QueueStorage::Memory => Ok(Arc::new(MemoryLog::new())),
+        }
+    }
+
+    fn open_queue(&self, name: &str, rec: QueueRecord) -> Result<Arc<Queue>, QueueError> {
+        let dir = self.queue_dir(rec.incarnation);
+        let log = self.open_log(&dir)?;
+        let mut entries = Vec::new();
+        for (key, value) in
+            self.meta.scan_prefix(Table::Dedup, &dedup::meta_prefix(name)).map_err(QueueError::storage)?
+        {
+            if let (Some(id), Ok(e)) =
+                (key.strip_prefix(&dedup::meta_prefix(name)), serde_json::from_slice::<DedupEntry>(&value))
+            {
+                entries.push((id.to_string(), e));
+            }
+        }
+        let q = Queue::open(name.to_string(), dir, rec, log, entries, self.clock.now_ms())?;
+        Ok(Arc::new(q))
+    }
+
+    fn spawn_timer(&self, q: Arc<Queue>) {
+        let svc = self.this.clone();
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            let mut last_due: Option<i64> = None;
+            loop {
+                if q.is_deleted() {
+                    return;
+                }
+                let notified = q.timers.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let Ok(next) = q.next_deadline() else { return };
+                let now = clock.now_ms();
+                match next {
+                    // A deadline that stays due after a tick would spin: back off a second.
+                    Some(d) if d <= now && last_due == Some(d) => {
+                        tokio::select! {
+                            _ = &mut notified => {}
+                            _ = clock.sleep_until(now + 1_000) => {}
+                        }
+                    }
+                    Some(d) if d <= now => {}
+                    Some(d) => {
+                        tokio::select! {
+                            _ = &mut notified => {}
+                            _ = clock.sleep_until(d) => {}
+                        }
+                    }
+                    None => notified.await,
+                }
+                last_due = next;
+                let Ok((leaving, ready)) = q.tick(clock.now_ms()) else { return };
+                if ready {
+                    q.ready.notify_waiters();
+                }
+                let Some(svc) = svc.upgrade() else { return };
+                svc.dead_letter(&q, leaving).await;
+            }
+        });
+    }
+
+    /// The open queue named `name`.
+    fn queue(&self, name: &str) -> Result<Arc<Queue>, QueueError> {
+        self.queues
+            .read()
+            .map_err(QueueError::storage)?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))
+    }
+
+    /// The clock the service runs on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Creates a queue, or reports that it exists (and whether with the same attributes).
+    pub async fn create_queue(
+        &self,
+        name: &str,
+        attrs: QueueAttributes,
+    ) -> Result<CreateOutcome, QueueError> {
+        validate_name(name)?;
+        validate_attrs(name, &attrs)?;
+        if let Ok(q) = self.queue(name) {
+            let rec = q.record()?;
+            return Ok(CreateOutcome::Exists { same_attributes: rec.attrs == attrs });
+        }
+        let now = self.clock.now_ms();
+        if self.config.deleted_name_cooldown_ms > 0
+            && let Some(&at) = self.deleted.lock().map_err(QueueError::storage)?.get(name)
+            && now < at.saturating_add(self.config.deleted_name_cooldown_ms as i64)
+        {
+            return Err(QueueError::QueueDeletedRecently(name.to_string()));
+        }
+        if self.queues.read().map_err(QueueError::storage)?.len() >= self.config.max_queues {
+            return Err(QueueError::InvalidAttribute(format!("at most {} queues", self.config.max_queues)));
+        }
+        let rec = QueueRecord { attrs, created_ms: now, modified_ms: now, incarnation: rand::rng().random() };
+        let value = serde_json::to_vec(&rec).map_err(QueueError::storage)?;
+        let meta = self.meta.clone();
+        let key = name.to_string();
+        blocking(move || {
+            meta.commit(&[
+                MetaOp::put(Table::Queues, key.clone(), value),
+                MetaOp::delete_prefix(Table::Dedup, dedup::meta_prefix(&key)),
+            ])
+            .map_err(QueueError::storage)
+        })
+        .await?;
+        let q = self.open_queue(name, rec)?;
+        {
+            let mut queues = self.queues.write().map_err(QueueError::storage)?;
+            if let Some(existing) = queues.get(name) {
+                // Lost a race with a concurrent create of the same name.
+                let same = existing.record()?.attrs == q.record()?.attrs;
+                return Ok(CreateOutcome::Exists { same_attributes: same });
+            }
+            queues.insert(name.to_string(), q.clone());
+        }
+        self.spawn_timer(q);
+        Ok(CreateOutcome::Created)
+    }
+
+    /// Deletes a queue and its messages.
+    pub async fn delete_queue(&self, name: &str) -> Result<(), QueueError> {
+        let q = self
+            .queues
+            .write()
+            .map_err(QueueError::storage)?
+            .remove(name)
+            .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))?;
+        q.mark_deleted();
+        self.deleted.lock().map_err(QueueError::storage)?.insert(name.to_string(), self.clock.now_ms());
+        let meta = self.meta.clone();
+        let key = name.to_string();
+        blocking(move || {
+            meta.commit(&[
+                MetaOp::delete(Table::Queues, key.clone()),
+                MetaOp::delete_prefix(Table::Dedup, dedup::meta_prefix(&key)),
+            ])
+            .map_err(QueueError::storage)?;
+            q.destroy()
+        })
+        .await
+    }
+
+    /// Names of the queues, sorted, optionally only those starting with `prefix`.
+    pub fn list_queues(&self, prefix: Option<&str>) -> Vec<String> {
+        let Ok(queues) = self.queues.read() else { return Vec::new() };
+        queues.keys().filter(|n| prefix.is_none_or(|p| n.starts_with(p))).cloned().collect()
+    }
+
+    /// The queue's attributes.
+    pub fn queue_attributes(&self, name: &str) -> Result<QueueAttributes, QueueError> {
+        Ok(self.queue(name)?.record()?.attrs)
+    }
+
+    /// The queue's figures.
+    pub fn queue_stats(&self, name: &str) -> Result<QueueStats, QueueError> {
+        self.queue(name)?.stats(self.clock.now_ms())
+    }
+
+    /// Replaces the queue's attributes (the whole set; read, change, write).
+    pub async fn set_queue_attributes(&self, name: &str, attrs: QueueAttributes) -> Result<(), QueueError> {
+        validate_attrs(name, &attrs)?;
+        let q = self.queue(name)?;
+        let mut rec = q.record()?;
+        if rec.attrs.fifo != attrs.fifo {
+            return Err(QueueError::InvalidAttribute("FIFO cannot be changed after creation".into()));
+        }
+        rec.attrs = attrs;
+        rec.modified_ms = self.clock.now_ms();
+        let value = serde_json::to_vec(&rec).map_err(QueueError::storage)?;
+        let meta = self.meta.clone();
+        let key = name.to_string();
+        blocking(move || meta.commit(&[MetaOp::put(Table::Queues, key, value)]).map_err(QueueError::storage))
+            .await?;
+        q.set_record(rec)
+    }
+
+    /// Enqueues `msgs` as one batch (one fsync). Durable when it returns; one result per message.
+    pub async fn enqueue(
+        &self,
+        name: &str,
+        msgs: Vec<NewMessage>,
+    ) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
+        if msgs.len() > MAX_ENQUEUE_MESSAGES {
+            return Err(QueueError::InvalidAttribute(format!(
+                "at most {MAX_ENQUEUE_MESSAGES} messages per enqueue"
+            )));
+        }
+        let q = self.queue(name)?;
+        let now = self.clock.now_ms();
+        let staged = q.stage_enqueue(msgs, now)?;
+        if let Some(end) = staged.sync_to {
+            let q2 = q.clone();
+            if let Err(e) = blocking(move || q2.sync_log(end)).await {
+                q.abort_enqueue(end);
+                return Err(e);
+            }
+        }
+        if !staged.dedup_ops.is_empty() {
+            let meta = self.meta.clone();
+            let ops = staged.dedup_ops;
+            if let Err(e) = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await {
+                tracing::warn!(queue = %name, error = %e, "dedup window not persisted");
+            }
+        }
+        if let Some(end) = staged.sync_to {
+            let leaving = q.commit_enqueue(end, now)?;
+            self.dead_letter(&q, leaving).await;
+        }
+        Ok(staged.results)
+    }
+
+    /// Leases up to `max_messages`, waiting up to `wait_ms` for at least one (woken by
+    /// enqueues, lease expiries and delay expiries). Cancelling it loses nothing: messages
+    /// leased by a cancelled call come back when their lease ends.
+    pub async fn receive(&self, name: &str, opts: ReceiveOptions) -> Result<Vec<Delivery>, QueueError> {
+        let q = self.queue(name)?;
+        let max = opts.max_messages.clamp(1, MAX_RECEIVE_MESSAGES);
+        let wait = opts.wait_ms.unwrap_or(q.record()?.attrs.receive_wait_ms).min(MAX_WAIT_MS);
+        let deadline = self.clock.now_ms().saturating_add(wait as i64);
+        loop {
+            let notified = q.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (deliveries, leaving) = q.receive_now(self.clock.now_ms(), max, opts.lease_ms)?;
+            self.dead_letter(&q, leaving).await;
+            if !deliveries.is_empty() || self.clock.now_ms() >= deadline {
+                self.checkpoint_soon(&q);
+                return Ok(deliveries);
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = self.clock.sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Deletes the message leased under `receipt`. Durable when it returns.
+    pub async fn ack(&self, name: &str, receipt: &str) -> Result<(), QueueError> {
+        let q = self.queue(name)?;
+        let seq = q.ack(receipt)?;
+        self.sync_journal(&q, seq).await
+    }
+
+    async fn sync_journal(&self, q: &Arc<Queue>, seq: u64) -> Result<(), QueueError> {
+        let q2 = q.clone();
+        let limit = self.config.journal_checkpoint_bytes;
+        blocking(move || {
+            q2.sync_journal(seq)?;
+            q2.maybe_checkpoint(limit)
+        })
+        .await
+    }
+
+    fn checkpoint_soon(&self, q: &Arc<Queue>) {
+        let q2 = q.clone();
+        let limit = self.config.journal_checkpoint_bytes;
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = q2.maybe_checkpoint(limit) {
+                tracing::warn!(queue = %q2.name, error = %e, "queue checkpoint failed");
+            }
+        });
+    }
+
+    /// Gives a leased message back (see [`NackMode`]).
+    pub async fn nack(&self, name: &str, receipt: &str, mode: NackMode) -> Result<(), QueueError> {
+        let q = self.queue(name)?;
+        let now = self.clock.now_ms();
+        let (seq, leaving) = match mode {
+            NackMode::Requeue => q.nack(receipt, None, false, now)?,
+            NackMode::Delay(ms) => q.nack(receipt, Some(ms), false, now)?,
+            NackMode::Backoff => {
+                let delay = q
+                    .record()?
+                    .attrs
+                    .retry_backoff
+                    .map(|b| backoff_ms(&b, q.delivery_count(receipt).unwrap_or(1)));
+                q.nack(receipt, delay, false, now)?
+            }
+            NackMode::DeadLetter => q.nack(receipt, None, true, now)?,
+        };
+        self.dead_letter(&q, leaving).await;
+        self.sync_journal(&q, seq).await
+    }
+
+    /// Sets the lease of a leased message to end `lease_ms` from now (0: ready at once).
+    pub async fn change_lease(&self, name: &str, receipt: &str, lease_ms: u64) -> Result<(), QueueError> {
+        let q = self.queue(name)?;
+        let leaving = q.change_lease(receipt, lease_ms, self.clock.now_ms())?;
+        self.dead_letter(&q, leaving).await;
+        Ok(())
+    }
+
+    /// Deletes every message of the queue, in flight ones included.
+    pub async fn purge(&self, name: &str) -> Result<(), QueueError> {
+        let q = self.queue(name)?;
+        let seq = q.purge()?;
+        self.sync_journal(&q, seq).await?;
+        let q2 = q.clone();
+        blocking(move || q2.checkpoint()).await
+    }
+
+    /// Up to `max` ready messages in delivery order, without leasing them.
+    pub async fn peek(&self, name: &str, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let q = self.queue(name)?;
+        let (leaving, _) = q.tick(self.clock.now_ms())?;
+        self.dead_letter(&q, leaving).await;
+        q.peek(max.min(MAX_RECEIVE_MESSAGES))
+    }
+
+    /// What the queue holds in memory and on disk (for memory accounting and operators).
+    pub fn queue_footprint(&self, name: &str) -> Result<QueueFootprint, QueueError> {
+        let (records, settled_ranges, log_bytes) = self.queue(name)?.footprint()?;
+        Ok(QueueFootprint { records, settled_ranges, log_bytes })
+    }
+
+    /// Queues whose dead-letter target is `name`.
+    pub fn dead_letter_sources(&self, name: &str) -> Vec<String> {
+        let Ok(queues) = self.queues.read() else { return Vec::new() };
+        queues
+            .iter()
+            .filter(|(_, q)| q.record().is_ok_and(|r| r.attrs.dead_letter.as_deref() == Some(name)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Starts moving ready messages from `source` to `destination` (`None`: each message's
+    /// dead-letter source) at most `max_per_second`.
+    pub fn start_move(
+        &self,
+        source: &str,
+        destination: Option<&str>,
+        max_per_second: Option<u32>,
+    ) -> Result<MoveTaskInfo, QueueError> {
+        super::moves::start(self, source, destination, max_per_second)
+    }
+
+    /// Move tasks of `source`, newest first.
+    pub fn list_moves(&self, source: &str) -> Vec<MoveTaskInfo> {
+        super::moves::list(self, source)
+    }
+
+    /// Cancels a running move task.
+    pub fn cancel_move(&self, handle: &str) -> Result<MoveTaskInfo, QueueError> {
+        super::moves::cancel(self, handle)
+    }
+
+    pub(super) fn this(&self) -> Option<Arc<QueueService>> {
+        self.this.upgrade()
+    }
+
+    pub(super) fn get(&self, name: &str) -> Result<Arc<Queue>, QueueError> {
+        self.queue(name)
+    }
+
+    /// Appends stored messages to `target` and makes them receivable (dead-letters, moves).
+    pub(super) async fn put_stored(
+        &self,
+        target: &Arc<Queue>,
+        msgs: Vec<super::codec::StoredMessage>,
+    ) -> Result<Vec<Leaving>, QueueError> {
+        let now = self.clock.now_ms();
+        let Some(end) = target.stage_stored(msgs, now)? else { return Ok(Vec::new()) };
+        let t = target.clone();
+        if let Err(e) = blocking(move || t.sync_log(end)).await {
+            target.abort_enqueue(end);
+            return Err(e);
+        }
+        target.commit_enqueue(end, now)
+    }
+
+    /// Moves messages handed out by a source queue to its dead-letter target, then settles them
+    /// there; drops them (counted) when the target does not exist.
+    pub(super) async fn dead_letter(&self, source: &Arc<Queue>, leaving: Vec<Leaving>) {
+        let mut work = vec![(source.clone(), leaving)];
+        for _ in 0..MAX_DEAD_LETTER_HOPS {
+            let Some((src, leaving)) = work.pop() else { return };
+            if leaving.is_empty() {
+                continue;
+            }
+            let target =
+                src.record().ok().and_then(|r| r.attrs.dead_letter).and_then(|t| self.queue(&t).ok());
+            let Some(target) = target else {
+                tracing::warn!(queue = %src.name, count = leaving.len(), "dead-letter target missing; messages dropped");
+                let done: Vec<_> = leaving.iter().map(|l| (l.out.offset, SettleReason::Dropped)).collect();
+                if let Err(e) = src.finish_leaving(&done) {
+                    tracing::warn!(queue = %src.name, error = %e, "could not settle dropped messages");
+                }
+                continue;
+            };
+            let msgs = leaving.iter().map(|l| Queue::for_target(&l.msg, Some(&src.name))).collect();
+            match self.put_stored(&target, msgs).await {
+                Ok(onward) => {
+                    let done: Vec<_> = leaving.iter().map(|l| (l.out.offset, l.out.reason)).collect();
+                    if let Err(e) = src.finish_leaving(&done) {
+                        tracing::warn!(queue = %src.name, error = %e, "could not settle dead-lettered messages");
+                    }
+                    work.push((target, onward));
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %src.name, target = %target.name, error = %e, "dead-lettering failed; messages kept");
+                    let back = leaving.into_iter().map(|l| (l.out.offset, l.msg.group_id)).collect();
+                    if let Err(e) = src.abort_leaving(back) {
+                        tracing::warn!(queue = %src.name, error = %e, "could not restore messages");
+                    }
+                }
+            }
+        }
+    }
+}

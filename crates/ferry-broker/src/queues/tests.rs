@@ -1,0 +1,497 @@
+//! Behaviour of the queue engine through [`QueueService`], with a manual clock.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::metadata::MemoryStore;
+
+pub(super) struct Env {
+    pub svc: Arc<QueueService>,
+    pub clock: ManualClock,
+    pub _dir: tempfile::TempDir,
+}
+
+pub(super) async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let svc = QueueService::open(
+        dir.path().to_path_buf(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(clock.clone()) as Arc<dyn Clock>,
+        QueueServiceConfig::default(),
+    )
+    .await
+    .unwrap();
+    Env { svc, clock, _dir: dir }
+}
+
+pub(super) fn msg(body: &str) -> NewMessage {
+    NewMessage { body: Bytes::from(body.to_string()), ..NewMessage::default() }
+}
+
+fn recv(max: usize) -> ReceiveOptions {
+    ReceiveOptions { max_messages: max, wait_ms: Some(0), ..ReceiveOptions::default() }
+}
+
+fn bodies(d: &[Delivery]) -> Vec<String> {
+    d.iter().map(|d| String::from_utf8_lossy(&d.body).into_owned()).collect()
+}
+
+async fn put(e: &Env, q: &str, bodies: &[&str]) {
+    let r = e.svc.enqueue(q, bodies.iter().map(|b| msg(b)).collect()).await.unwrap();
+    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
+}
+
+#[tokio::test]
+async fn messages_are_received_in_order_and_deleted_by_ack() {
+    let e = env().await;
+    assert_eq!(e.svc.create_queue("q", QueueAttributes::default()).await.unwrap(), CreateOutcome::Created);
+    put(&e, "q", &["a", "b", "c"]).await;
+    let d = e.svc.receive("q", recv(2)).await.unwrap();
+    assert_eq!(bodies(&d), ["a", "b"]);
+    assert!(d.iter().all(|d| d.delivery_count == 1 && !d.redelivered));
+    for x in &d {
+        e.svc.ack("q", &x.receipt).await.unwrap();
+    }
+    let s = e.svc.queue_stats("q").unwrap();
+    assert_eq!((s.ready, s.in_flight), (1, 0));
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["c"]);
+    assert!(e.svc.receive("q", recv(10)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn creating_an_existing_queue_reports_whether_attributes_match() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    assert_eq!(
+        e.svc.create_queue("q", QueueAttributes::default()).await.unwrap(),
+        CreateOutcome::Exists { same_attributes: true }
+    );
+    let other = QueueAttributes { delay_ms: 5, ..QueueAttributes::default() };
+    assert_eq!(
+        e.svc.create_queue("q", other).await.unwrap(),
+        CreateOutcome::Exists { same_attributes: false }
+    );
+    assert_eq!(e.svc.list_queues(None), ["q"]);
+    e.svc.delete_queue("q").await.unwrap();
+    assert!(matches!(e.svc.enqueue("q", vec![msg("x")]).await, Err(QueueError::NoSuchQueue(_))));
+    assert!(e.svc.list_queues(Some("q")).is_empty());
+}
+
+#[tokio::test]
+async fn lease_expiry_redelivers_and_counts() {
+    let e = env().await;
+    let attrs = QueueAttributes { visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a"]).await;
+    let first = e.svc.receive("q", recv(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    e.clock.advance(999);
+    assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
+    e.clock.advance(1);
+    let second = e.svc.receive("q", recv(1)).await.unwrap();
+    assert_eq!(bodies(&second), ["a"]);
+    assert_eq!(second[0].delivery_count, 2);
+    assert!(second[0].redelivered);
+    assert_eq!(second[0].first_received_ms, first[0].first_received_ms);
+    assert!(matches!(e.svc.ack("q", &first[0].receipt).await, Err(QueueError::InvalidReceipt(_))));
+    e.svc.ack("q", &second[0].receipt).await.unwrap();
+    // Deleting twice with the latest receipt is harmless.
+    e.svc.ack("q", &second[0].receipt).await.unwrap();
+}
+
+#[tokio::test]
+async fn max_deliveries_dead_letters_to_the_target() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        visibility_timeout_ms: 100,
+        max_deliveries: Some(2),
+        dead_letter: Some("dlq".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["poison"]).await;
+    for _ in 0..2 {
+        assert_eq!(e.svc.receive("q", recv(1)).await.unwrap().len(), 1);
+        e.clock.advance(100);
+    }
+    assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
+    let d = e.svc.receive("dlq", recv(1)).await.unwrap();
+    assert_eq!(bodies(&d), ["poison"]);
+    assert_eq!(d[0].dead_letter_source.as_deref(), Some("q"));
+    assert_eq!(e.svc.queue_stats("q").unwrap().dead_lettered_total, 1);
+    assert_eq!(e.svc.dead_letter_sources("dlq"), ["q"]);
+}
+
+#[tokio::test]
+async fn backoff_delays_a_nacked_message() {
+    let e = env().await;
+    let attrs = QueueAttributes {
+        retry_backoff: Some(Backoff { base_ms: 1_000, cap_ms: 3_000, jitter: false }),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a"]).await;
+    for expected_delay in [1_000, 2_000, 3_000, 3_000] {
+        let d = e.svc.receive("q", recv(1)).await.unwrap();
+        e.svc.nack("q", &d[0].receipt, NackMode::Backoff).await.unwrap();
+        assert_eq!(e.svc.queue_stats("q").unwrap().delayed, 1);
+        e.clock.advance(expected_delay - 1);
+        assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
+        e.clock.advance(1);
+        e.svc.peek("q", 1).await.unwrap().first().expect("ready after its backoff");
+    }
+}
+
+#[tokio::test]
+async fn nack_requeue_makes_the_message_ready_at_once() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["a", "b"]).await;
+    let d = e.svc.receive("q", recv(1)).await.unwrap();
+    e.svc.nack("q", &d[0].receipt, NackMode::Requeue).await.unwrap();
+    let again = e.svc.receive("q", recv(2)).await.unwrap();
+    assert_eq!(bodies(&again), ["a", "b"]);
+    assert!(again[0].redelivered);
+}
+
+#[tokio::test]
+async fn change_lease_extends_or_releases_a_message() {
+    let e = env().await;
+    let attrs = QueueAttributes { visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a"]).await;
+    let d = e.svc.receive("q", recv(1)).await.unwrap();
+    e.svc.change_lease("q", &d[0].receipt, 5_000).await.unwrap();
+    e.clock.advance(4_999);
+    assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
+    e.svc.change_lease("q", &d[0].receipt, 0).await.unwrap();
+    let again = e.svc.receive("q", recv(1)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        e.svc.change_lease("q", &d[0].receipt, 10).await,
+        Err(QueueError::InvalidReceipt(format!("{} is not the latest receipt of its message", d[0].receipt)))
+    );
+    assert!(matches!(e.svc.ack("q", "garbage").await, Err(QueueError::InvalidReceipt(_))));
+}
+
+#[tokio::test]
+async fn long_poll_is_woken_by_an_enqueue() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let svc = e.svc.clone();
+    let waiter = tokio::spawn(async move {
+        svc.receive("q", ReceiveOptions { max_messages: 1, wait_ms: Some(20_000), ..Default::default() })
+            .await
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished());
+    put(&e, "q", &["wake"]).await;
+    let d = waiter.await.unwrap().unwrap();
+    assert_eq!(bodies(&d), ["wake"]);
+}
+
+#[tokio::test]
+async fn long_poll_is_woken_by_a_lease_expiry_and_times_out_empty() {
+    let e = env().await;
+    let attrs = QueueAttributes { visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a"]).await;
+    e.svc.receive("q", recv(1)).await.unwrap();
+    let svc = e.svc.clone();
+    let waiter = tokio::spawn(async move {
+        svc.receive("q", ReceiveOptions { max_messages: 1, wait_ms: Some(5_000), ..Default::default() }).await
+    });
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished());
+    e.clock.advance(1_000);
+    let d = waiter.await.unwrap().unwrap();
+    assert_eq!(d[0].delivery_count, 2);
+    e.svc.ack("q", &d[0].receipt).await.unwrap();
+
+    let svc = e.svc.clone();
+    let empty = tokio::spawn(async move {
+        svc.receive("q", ReceiveOptions { max_messages: 1, wait_ms: Some(5_000), ..Default::default() }).await
+    });
+    tokio::task::yield_now().await;
+    e.clock.advance(5_000);
+    assert!(empty.await.unwrap().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delayed_messages_wait_for_their_due_time() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes { delay_ms: 2_000, ..QueueAttributes::default() }).await.unwrap();
+    put(&e, "q", &["late"]).await;
+    e.svc.enqueue("q", vec![NewMessage { delay_ms: Some(0), ..msg("now") }]).await.unwrap();
+    assert_eq!(e.svc.queue_stats("q").unwrap().delayed, 1);
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["now"]);
+    e.clock.advance(2_000);
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["late"]);
+}
+
+#[tokio::test]
+async fn expired_messages_are_dead_lettered_or_dropped_and_counted() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let with_target = QueueAttributes {
+        message_ttl_ms: Some(1_000),
+        dead_letter: Some("dlq".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", with_target).await.unwrap();
+    e.svc.create_queue("p", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["queue-ttl"]).await;
+    e.svc.enqueue("p", vec![NewMessage { ttl_ms: Some(500), ..msg("own-ttl") }, msg("keeps")]).await.unwrap();
+    e.clock.advance(1_000);
+    assert!(e.svc.receive("q", recv(10)).await.unwrap().is_empty());
+    assert_eq!(bodies(&e.svc.receive("dlq", recv(10)).await.unwrap()), ["queue-ttl"]);
+    assert_eq!(e.svc.queue_stats("q").unwrap().expired_total, 1);
+    assert_eq!(bodies(&e.svc.receive("p", recv(10)).await.unwrap()), ["keeps"]);
+    let s = e.svc.queue_stats("p").unwrap();
+    assert_eq!((s.expired_total, s.dead_lettered_total), (1, 0));
+}
+
+#[tokio::test]
+async fn overflow_reject_new_refuses_messages_past_max_length() {
+    let e = env().await;
+    e.svc
+        .create_queue("q", QueueAttributes { max_length: Some(2), ..QueueAttributes::default() })
+        .await
+        .unwrap();
+    let r = e.svc.enqueue("q", vec![msg("a"), msg("b"), msg("c")]).await.unwrap();
+    assert!(r[0].is_ok() && r[1].is_ok());
+    assert_eq!(r[2], Err(QueueError::Overflow("q".into())));
+    assert_eq!(e.svc.queue_stats("q").unwrap().ready, 2);
+}
+
+#[tokio::test]
+async fn overflow_drop_oldest_keeps_the_newest() {
+    let e = env().await;
+    let attrs = QueueAttributes {
+        max_length: Some(2),
+        overflow: OverflowPolicy::DropOldest,
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a", "b", "c"]).await;
+    put(&e, "q", &["d"]).await;
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["c", "d"]);
+    assert_eq!(e.svc.queue_stats("q").unwrap().dropped_total, 2);
+}
+
+#[tokio::test]
+async fn overflow_dead_letter_oldest_moves_the_head_to_the_target() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        max_bytes: Some(2),
+        overflow: OverflowPolicy::DeadLetterOldest,
+        dead_letter: Some("dlq".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a", "b", "c"]).await;
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["b", "c"]);
+    assert_eq!(bodies(&e.svc.receive("dlq", recv(10)).await.unwrap()), ["a"]);
+}
+
+#[tokio::test]
+async fn higher_priorities_are_delivered_first_then_arrival_order() {
+    let e = env().await;
+    e.svc
+        .create_queue("q", QueueAttributes { max_priority: Some(5), ..QueueAttributes::default() })
+        .await
+        .unwrap();
+    let p = |b: &str, p: u8| NewMessage { priority: Some(p), ..msg(b) };
+    e.svc
+        .enqueue("q", vec![msg("plain1"), p("p9", 9), p("p2", 2), msg("plain2"), p("p5", 5), p("p2b", 2)])
+        .await
+        .unwrap();
+    let d = e.svc.receive("q", recv(10)).await.unwrap();
+    // 9 is capped to the queue's max priority 5 and keeps its arrival order among 5s.
+    assert_eq!(bodies(&d), ["p9", "p5", "p2", "p2b", "plain1", "plain2"]);
+}
+
+fn fifo_msg(body: &str, group: &str) -> NewMessage {
+    NewMessage { group_id: Some(group.into()), dedup_id: Some(body.into()), ..msg(body) }
+}
+
+#[tokio::test]
+async fn a_fifo_group_with_a_message_in_flight_delivers_nothing_else() {
+    let e = env().await;
+    let attrs = QueueAttributes { fifo: true, visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("q.fifo", attrs).await.unwrap();
+    e.svc
+        .enqueue(
+            "q.fifo",
+            vec![fifo_msg("a1", "a"), fifo_msg("b1", "b"), fifo_msg("a2", "a"), fifo_msg("b2", "b")],
+        )
+        .await
+        .unwrap();
+    let first = e.svc.receive("q.fifo", recv(1)).await.unwrap();
+    assert_eq!(bodies(&first), ["a1"]);
+    // Group a is blocked while a1 is in flight; group b delivers in order.
+    let next = e.svc.receive("q.fifo", recv(10)).await.unwrap();
+    assert_eq!(bodies(&next), ["b1", "b2"]);
+    assert!(e.svc.receive("q.fifo", recv(10)).await.unwrap().is_empty());
+    // a1's lease ends: a1 comes again before a2.
+    e.clock.advance(1_000);
+    let again = e.svc.receive("q.fifo", recv(10)).await.unwrap();
+    assert_eq!(bodies(&again)[0], "a1");
+    assert!(
+        again[0].sequence_number.unwrap() < again.get(1).and_then(|d| d.sequence_number).unwrap_or(u64::MAX)
+    );
+}
+
+#[tokio::test]
+async fn fifo_order_holds_across_deletes() {
+    let e = env().await;
+    e.svc.create_queue("q.fifo", QueueAttributes { fifo: true, ..QueueAttributes::default() }).await.unwrap();
+    e.svc.enqueue("q.fifo", (0..5).map(|i| fifo_msg(&format!("m{i}"), "g")).collect()).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let d = e.svc.receive("q.fifo", recv(2)).await.unwrap();
+        if d.is_empty() {
+            break;
+        }
+        // Only after deleting everything received does the group deliver again.
+        assert!(e.svc.receive("q.fifo", recv(2)).await.unwrap().is_empty());
+        for x in &d {
+            e.svc.ack("q.fifo", &x.receipt).await.unwrap();
+        }
+        seen.extend(bodies(&d));
+    }
+    assert_eq!(seen, ["m0", "m1", "m2", "m3", "m4"]);
+}
+
+#[tokio::test]
+async fn fifo_rules_are_enforced() {
+    let e = env().await;
+    e.svc.create_queue("q.fifo", QueueAttributes { fifo: true, ..QueueAttributes::default() }).await.unwrap();
+    let r = e
+        .svc
+        .enqueue(
+            "q.fifo",
+            vec![
+                msg("no group"),
+                NewMessage { group_id: Some("g".into()), ..msg("no dedup") },
+                NewMessage { delay_ms: Some(5), ..fifo_msg("delayed", "g") },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r[0], Err(QueueError::FifoRequiresGroupId));
+    assert_eq!(r[1], Err(QueueError::DedupIdRequired));
+    assert_eq!(r[2], Err(QueueError::DelayNotAllowedOnFifo));
+}
+
+#[tokio::test]
+async fn dedup_window_holds_after_the_first_copy_is_deleted() {
+    let e = env().await;
+    e.svc.create_queue("q.fifo", QueueAttributes { fifo: true, ..QueueAttributes::default() }).await.unwrap();
+    let first = e.svc.enqueue("q.fifo", vec![fifo_msg("x", "g")]).await.unwrap().remove(0).unwrap();
+    assert!(!first.duplicate);
+    let d = e.svc.receive("q.fifo", recv(1)).await.unwrap();
+    e.svc.ack("q.fifo", &d[0].receipt).await.unwrap();
+    e.clock.advance(299_999);
+    let dup = e.svc.enqueue("q.fifo", vec![fifo_msg("x", "g")]).await.unwrap().remove(0).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.message_id, first.message_id);
+    assert_eq!(dup.sequence_number, first.sequence_number);
+    assert!(e.svc.receive("q.fifo", recv(1)).await.unwrap().is_empty());
+    e.clock.advance(1);
+    let fresh = e.svc.enqueue("q.fifo", vec![fifo_msg("x", "g")]).await.unwrap().remove(0).unwrap();
+    assert!(!fresh.duplicate);
+}
+
+#[tokio::test]
+async fn content_based_dedup_hashes_the_body() {
+    let e = env().await;
+    let attrs = QueueAttributes { fifo: true, content_based_dedup: true, ..QueueAttributes::default() };
+    e.svc.create_queue("q.fifo", attrs).await.unwrap();
+    let g = |b: &str| NewMessage { group_id: Some("g".into()), ..msg(b) };
+    let r = e.svc.enqueue("q.fifo", vec![g("same"), g("same"), g("other")]).await.unwrap();
+    let dup: Vec<bool> = r.iter().map(|r| r.as_ref().unwrap().duplicate).collect();
+    assert_eq!(dup, [false, true, false]);
+    assert_eq!(e.svc.queue_stats("q.fifo").unwrap().ready, 2);
+}
+
+#[tokio::test]
+async fn purge_removes_ready_and_in_flight_messages() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["a", "b", "c"]).await;
+    let d = e.svc.receive("q", recv(1)).await.unwrap();
+    e.svc.purge("q").await.unwrap();
+    let s = e.svc.queue_stats("q").unwrap();
+    assert_eq!((s.ready, s.in_flight), (0, 0));
+    assert!(e.svc.receive("q", recv(10)).await.unwrap().is_empty());
+    e.svc.ack("q", &d[0].receipt).await.unwrap();
+    put(&e, "q", &["d"]).await;
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["d"]);
+}
+
+#[tokio::test]
+async fn peek_shows_ready_messages_without_leasing_them() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["a", "b"]).await;
+    assert_eq!(bodies(&e.svc.peek("q", 10).await.unwrap()), ["a", "b"]);
+    assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 0);
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_move_task_redrives_dead_letters_to_their_source() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        max_deliveries: Some(1),
+        dead_letter: Some("dlq".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    put(&e, "q", &["a", "b"]).await;
+    for d in e.svc.receive("q", recv(10)).await.unwrap() {
+        e.svc.nack("q", &d.receipt, NackMode::Requeue).await.unwrap();
+    }
+    assert_eq!(e.svc.queue_stats("dlq").unwrap().ready, 2);
+    let task = e.svc.start_move("dlq", None, None).unwrap();
+    assert_eq!(task.to_move, 2);
+    // The task runs in the background (with blocking fsync waits): give it real time.
+    for _ in 0..500 {
+        if e.svc.list_moves("dlq")[0].status != MoveStatus::Running {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let info = &e.svc.list_moves("dlq")[0];
+    assert_eq!((info.status, info.moved), (MoveStatus::Completed, 2));
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn oversized_messages_and_reserved_attribute_names_are_refused() {
+    let e = env().await;
+    e.svc
+        .create_queue("q", QueueAttributes { max_message_bytes: 16, ..QueueAttributes::default() })
+        .await
+        .unwrap();
+    let attr = MessageAttribute {
+        name: "ferry.x".into(),
+        data_type: "String".into(),
+        value: AttrValue::Text("".into()),
+    };
+    let big = "x".repeat(17);
+    let r =
+        e.svc.enqueue("q", vec![msg(&big), NewMessage { attributes: vec![attr], ..msg("1") }]).await.unwrap();
+    assert_eq!(r[0], Err(QueueError::MessageTooLarge { size: 17, max: 16 }));
+    assert!(matches!(r[1], Err(QueueError::InvalidAttribute(_))));
+}
