@@ -1,7 +1,32 @@
 //! Broker errors as Kafka error codes.
 
-use ferry_broker::topics::CatalogError;
+use ferry_broker::topics::{CatalogError, FetchError, ProduceError};
 use kafka_protocol::error::ResponseError;
+
+/// The Kafka error code of a failed produce.
+pub(crate) fn produce_error(e: &ProduceError) -> ResponseError {
+    match e {
+        ProduceError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        ProduceError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        ProduceError::CorruptBatch(_) => ResponseError::CorruptMessage,
+        ProduceError::UnsupportedMessageFormat(_) => ResponseError::UnsupportedForMessageFormat,
+        ProduceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        ProduceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        ProduceError::TransactionsUnsupported => ResponseError::UnsupportedForMessageFormat,
+        ProduceError::Storage(_) => ResponseError::KafkaStorageError,
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error code of a failed read.
+pub(crate) fn fetch_error(e: &FetchError) -> ResponseError {
+    match e {
+        FetchError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        FetchError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        FetchError::Storage(_) => ResponseError::KafkaStorageError,
+        _ => ResponseError::UnknownServerError,
+    }
+}
 
 /// The Kafka error code of a failed catalog change.
 pub(crate) fn catalog_error(e: &CatalogError) -> ResponseError {

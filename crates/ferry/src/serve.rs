@@ -16,7 +16,20 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::cli::FsyncMode;
 use crate::config::Settings;
+
+/// How often retention and compaction run over every partition.
+const MAINTENANCE_INTERVAL_MS: u64 = 30_000;
+
+/// The log durability `--fsync` asks for.
+fn durability(settings: &Settings) -> ferry_log::Durability {
+    match settings.storage.fsync {
+        FsyncMode::Always => ferry_log::Durability::Always,
+        FsyncMode::Interval => ferry_log::Durability::IntervalMs(settings.storage.fsync_interval_ms),
+        FsyncMode::Never => ferry_log::Durability::Never,
+    }
+}
 
 /// Installs the global tracing subscriber with the `log` filter (falls back to `info` if invalid).
 pub fn init_tracing(filter: &str) {
@@ -47,12 +60,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     //   listeners.spawn(ferry_kafka::serve(listener, config, ctx, shutdown(&shutdown_rx)));
     let topics = Arc::new(
         TopicService::open(
-            TopicServiceConfig { data_dir: data_dir.path().to_owned() },
+            TopicServiceConfig { data_dir: data_dir.path().to_owned(), durability: durability(&settings) },
             Arc::clone(&metadata),
             SystemClock::shared(),
         )
         .context("cannot open the topics")?,
     );
+    let maintenance = tokio::spawn(Arc::clone(&topics).maintenance_loop(MAINTENANCE_INTERVAL_MS));
     let kafka = bind("kafka", settings.kafka.listen).await?;
     let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics) };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
@@ -69,6 +83,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             Ok(Err(e)) => warn!(error = %e, "a listener stopped with an error"),
             Err(e) => warn!(error = %e, "a listener task failed"),
         }
+    }
+    maintenance.abort();
+    let flushed = Arc::clone(&topics);
+    if let Err(e) = tokio::task::spawn_blocking(move || flushed.sync_all()).await {
+        warn!(error = %e, "syncing the topics at shutdown failed");
     }
     info!("stopped");
     Ok(())

@@ -50,3 +50,25 @@ impl Default for TopicConfig {
         }
     }
 }
+
+impl TopicConfig {
+    /// The log configuration of a partition of this topic.
+    pub(crate) fn log_config(&self, durability: ferry_log::Durability) -> ferry_log::LogConfig {
+        ferry_log::LogConfig {
+            segment_bytes: self.segment_bytes,
+            segment_ms: self.segment_ms,
+            max_batch_bytes: self.max_message_bytes,
+            durability,
+            retention_ms: self.retention_ms,
+            retention_bytes: self.retention_bytes,
+            cleanup_policy: match self.cleanup_policy {
+                CleanupPolicy::Delete => ferry_log::CleanupPolicy::Delete,
+                CleanupPolicy::Compact => ferry_log::CleanupPolicy::Compact,
+                CleanupPolicy::CompactDelete => ferry_log::CleanupPolicy::CompactDelete,
+            },
+            min_compaction_lag_ms: self.min_compaction_lag_ms,
+            delete_retention_ms: self.delete_retention_ms,
+            ..ferry_log::LogConfig::default()
+        }
+    }
+}

@@ -45,6 +45,18 @@ pub enum ProduceError {
     Storage(String),
 }
 
+impl ProduceError {
+    pub(crate) fn from_log(e: ferry_log::AppendError) -> ProduceError {
+        match e {
+            ferry_log::AppendError::InvalidBatch(b) => ProduceError::CorruptBatch(b.to_string()),
+            ferry_log::AppendError::BatchTooLarge { size, max } => {
+                ProduceError::MessageTooLarge { size, max: max as usize }
+            }
+            other => ProduceError::Storage(other.to_string()),
+        }
+    }
+}
+
 /// Why a read (fetch, offset lookup, record deletion) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -6,6 +6,7 @@
 
 mod config;
 mod error;
+mod partition;
 mod producers;
 
 use std::collections::HashMap;
@@ -13,12 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::metadata::{MetaOp, MetadataStore, Table};
 
 pub use config::{CleanupPolicy, TopicConfig};
 pub use error::{CatalogError, FetchError, ProduceError};
+pub use partition::{
+    AppendOutcome, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome, WaitRegistration,
+};
 pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
 
 /// Most partitions one topic may have.
@@ -34,6 +39,8 @@ const NEXT_PRODUCER_ID_KEY: &str = "next_producer_id";
 pub struct TopicServiceConfig {
     /// Directory holding one sub-directory per topic.
     pub data_dir: PathBuf,
+    /// When appends reach the disk; `Always` also means consumers only see fsynced records.
+    pub durability: ferry_log::Durability,
 }
 
 /// A topic as the catalog knows it.
@@ -51,6 +58,7 @@ pub struct TopicInfo {
 
 struct Topic {
     info: TopicInfo,
+    partitions: Vec<Arc<Partition>>,
 }
 
 /// A producer identity handed out to an idempotent producer.
@@ -106,8 +114,11 @@ impl TopicService {
             let info: TopicInfo = serde_json::from_slice(&value).map_err(|e| {
                 CatalogError::Storage(format!("topic {name:?}: undecodable catalog entry: {e}"))
             })?;
+            let partitions = (0..info.partitions)
+                .map(|i| open_partition(&config, &info, i))
+                .collect::<Result<Vec<_>, _>>()?;
             tracing::info!(topic = %info.name, partitions = info.partitions, "topic opened");
-            topics.insert(name, Arc::new(Topic { info }));
+            topics.insert(name, Arc::new(Topic { info, partitions }));
         }
         Ok(TopicService {
             config,
@@ -144,6 +155,11 @@ impl TopicService {
         all
     }
 
+    /// Partition `index` of `topic`.
+    pub fn partition(&self, topic: &str, index: u32) -> Option<Arc<Partition>> {
+        self.read_topics().get(topic).and_then(|t| t.partitions.get(index as usize).cloned())
+    }
+
     /// Creates a topic. Blocking (creates directories, commits the catalog).
     pub fn create_topic(
         &self,
@@ -170,9 +186,11 @@ impl TopicService {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
         }
-        std::fs::create_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
+        let parts =
+            (0..partitions).map(|i| open_partition(&self.config, &info, i)).collect::<Result<Vec<_>, _>>()?;
         self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
-        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        self.write_topics()
+            .insert(name.to_owned(), Arc::new(Topic { info: info.clone(), partitions: parts }));
         tracing::info!(topic = name, partitions, "topic created");
         Ok(info)
     }
@@ -207,8 +225,12 @@ impl TopicService {
             )));
         }
         let info = TopicInfo { partitions: total, ..topic.info.clone() };
+        let mut partitions = topic.partitions.clone();
+        for i in topic.info.partitions..total {
+            partitions.push(open_partition(&self.config, &info, i)?);
+        }
         self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
-        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone(), partitions }));
         Ok(info)
     }
 
@@ -220,8 +242,31 @@ impl TopicService {
             self.read_topics().get(name).cloned().ok_or_else(|| CatalogError::UnknownTopic(name.into()))?;
         let info = TopicInfo { config, ..topic.info.clone() };
         self.store.commit(&[MetaOp::put(Table::Topics, name, encode(&info))])?;
-        self.write_topics().insert(name.to_owned(), Arc::new(Topic { info: info.clone() }));
+        for partition in &topic.partitions {
+            partition.log().update_config(info.config.log_config(self.config.durability.clone()));
+        }
+        self.write_topics().insert(
+            name.to_owned(),
+            Arc::new(Topic { info: info.clone(), partitions: topic.partitions.clone() }),
+        );
         Ok(info)
+    }
+
+    /// Appends record batches to a partition; see [`Partition::append`].
+    pub async fn produce(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: bytes::Bytes,
+        wait_durable: bool,
+    ) -> Result<AppendOutcome, ProduceError> {
+        let (part, max) = {
+            let topics = self.read_topics();
+            let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
+            let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
+            (Arc::clone(p), t.info.config.max_message_bytes)
+        };
+        part.append(records, max, wait_durable).await
     }
 
     /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).
@@ -247,9 +292,77 @@ impl TopicService {
         Ok(ProducerIdentity { producer_id: next, epoch: 0 })
     }
 
+    /// A waiter registered on `partitions` that callers await between reads, so that no append
+    /// between a read and the wait is missed.
+    pub fn watch(&self, partitions: &[Arc<Partition>]) -> DataWatch {
+        let notify = Arc::new(Notify::new());
+        let registrations = partitions.iter().map(|p| p.register_waiter(Arc::clone(&notify))).collect();
+        DataWatch { notify, _registrations: registrations, clock: Arc::clone(&self.clock) }
+    }
+
     /// The clock the service runs on.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// Applies retention and compaction to every partition once. Blocking; run it off the async threads.
+    pub fn run_maintenance(&self) {
+        let now_ms = self.clock.now_ms();
+        let topics: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
+        for topic in topics {
+            for partition in &topic.partitions {
+                let log = partition.log();
+                if topic.info.config.cleanup_policy != CleanupPolicy::Compact
+                    && let Err(e) = log.enforce_retention(now_ms)
+                {
+                    tracing::warn!(topic = %topic.info.name, partition = partition.index(), error = %e,
+                        "retention failed");
+                }
+            }
+        }
+    }
+
+    /// Runs [`TopicService::run_maintenance`] every `interval_ms` until the returned future is dropped.
+    pub async fn maintenance_loop(self: Arc<Self>, interval_ms: u64) {
+        loop {
+            let deadline = self.clock.now_ms() + interval_ms as i64;
+            self.clock.sleep_until(deadline).await;
+            let this = Arc::clone(&self);
+            if tokio::task::spawn_blocking(move || this.run_maintenance()).await.is_err() {
+                tracing::error!("maintenance task panicked");
+            }
+        }
+    }
+
+    /// Fsyncs every partition; used at shutdown. Blocking.
+    pub fn sync_all(&self) {
+        let topics: Vec<Arc<Topic>> = self.read_topics().values().cloned().collect();
+        for topic in topics {
+            for partition in &topic.partitions {
+                if let Err(e) = partition.log().sync() {
+                    tracing::error!(topic = %topic.info.name, partition = partition.index(), error = %e,
+                        "sync at shutdown failed");
+                }
+            }
+        }
+    }
+}
+
+/// A registration on several partitions that wakes when any of their high watermarks moves.
+pub struct DataWatch {
+    notify: Arc<Notify>,
+    _registrations: Vec<WaitRegistration>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DataWatch {
+    /// Waits for the next advance on any watched partition (or one that happened since the last call),
+    /// or until `deadline_ms`. Returns false on timeout. Cancellation-safe.
+    pub async fn wait(&self, deadline_ms: i64) -> bool {
+        tokio::select! {
+            _ = self.notify.notified() => true,
+            _ = self.clock.sleep_until(deadline_ms) => false,
+        }
     }
 }
 
@@ -266,6 +379,17 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn topic_dir(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("topics").join(name)
+}
+
+fn open_partition(
+    config: &TopicServiceConfig,
+    info: &TopicInfo,
+    index: u32,
+) -> Result<Arc<Partition>, CatalogError> {
+    let dir = topic_dir(&config.data_dir, &info.name).join(index.to_string());
+    Partition::open(&info.name, index, &dir, info.config.log_config(config.durability.clone()))
+        .map(Arc::new)
+        .map_err(|e| CatalogError::Storage(format!("{}: {e}", dir.display())))
 }
 
 fn validate_config(config: &TopicConfig) -> Result<(), CatalogError> {

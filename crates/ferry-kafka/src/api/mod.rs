@@ -7,11 +7,15 @@ mod alter_configs;
 pub(crate) mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
 mod describe_configs;
+mod fetch;
 mod incremental_alter_configs;
 mod init_producer_id;
+mod list_offsets;
 mod metadata;
+mod produce;
 mod topic_configs;
 
 use std::net::SocketAddr;
@@ -26,12 +30,16 @@ use crate::connection::ConnectionError;
 use crate::server::Shared;
 
 /// APIs this broker answers, with the versions it speaks (min, max). ApiVersions advertises exactly
-/// these.
+/// these. Produce, Fetch and ListOffsets stop before the versions that address topics by id only.
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
@@ -86,9 +94,16 @@ pub(crate) async fn dispatch(
     match api_key {
         ApiKey::ApiVersions => encode(&api_versions::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::Metadata => encode(&metadata::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::Produce => match produce::handle(ctx, decode(b, v, api_key)?).await? {
+            Some(response) => encode(&response, v),
+            None => Ok(None),
+        },
+        ApiKey::Fetch => encode(&fetch::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::ListOffsets => encode(&list_offsets::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::CreateTopics => encode(&create_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::DeleteTopics => encode(&delete_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::CreatePartitions => encode(&create_partitions::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::DeleteRecords => encode(&delete_records::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::InitProducerId => encode(&init_producer_id::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::DescribeConfigs => encode(&describe_configs::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::AlterConfigs => encode(&alter_configs::handle(ctx, decode(b, v, api_key)?).await?, v),

@@ -1,0 +1,57 @@
+//! ListOffsets: earliest, latest, or the first offset at or after a timestamp.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::connection::ConnectionError;
+use crate::errors::fetch_error;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> Result<ListOffsetsResponse, ConnectionError> {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let mut answer = ListOffsetsPartitionResponse::default()
+                .with_partition_index(p.partition_index)
+                .with_timestamp(-1)
+                .with_offset(-1)
+                .with_leader_epoch(0);
+            let partition =
+                u32::try_from(p.partition_index).ok().and_then(|i| ctx.topics().partition(&topic.name.0, i));
+            let Some(partition) = partition else {
+                partitions.push(answer.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            let offsets = partition.offsets();
+            match p.timestamp {
+                LATEST => answer.offset = offsets.high_watermark as i64,
+                EARLIEST => answer.offset = offsets.log_start_offset as i64,
+                ts if ts >= 0 => {
+                    let lookup = ctx.blocking(move |_| partition.offset_for_timestamp(ts)).await?;
+                    match lookup {
+                        Ok(Some((offset, timestamp))) => {
+                            answer.offset = offset as i64;
+                            answer.timestamp = timestamp;
+                        }
+                        Ok(None) => {}
+                        Err(e) => answer.error_code = fetch_error(&e).code(),
+                    }
+                }
+                _ => answer.error_code = ResponseError::InvalidRequest.code(),
+            }
+            partitions.push(answer);
+        }
+        topics.push(ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions));
+    }
+    Ok(ListOffsetsResponse::default().with_topics(topics))
+}

@@ -1,0 +1,173 @@
+//! Produce and consume through librdkafka (rdkafka crate): keys, headers, timestamps, codecs,
+//! offsets by timestamp, DeleteRecords, restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestBroker;
+use common::clients::{consumer, headers, producer, read, text};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{ClientConfig, Offset, Timestamp, TopicPartitionList};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let result = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topics");
+    assert_eq!(result, vec![Ok(name.to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_keep_keys_headers_and_timestamps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "events", 2, &[]).await;
+    let producer = producer(&broker.bootstrap, &[]);
+    for i in 0..20i64 {
+        let key = format!("key-{i}");
+        let value = format!("value-{i}");
+        let record = FutureRecord::to("events")
+            .partition((i % 2) as i32)
+            .key(&key)
+            .payload(&value)
+            .timestamp(1_700_000_000_000 + i)
+            .headers(OwnedHeaders::new().insert(Header { key: "n", value: Some(&i.to_string()) }));
+        let delivery = producer.send(record, TIMEOUT).await.expect("delivered");
+        assert_eq!(delivery.partition, (i % 2) as i32);
+    }
+    let consumer = consumer(&broker.bootstrap, "events", 1, Offset::Beginning);
+    let messages = read(&consumer, 10).await;
+    for (n, message) in messages.iter().enumerate() {
+        let i = 2 * n as i64 + 1;
+        assert_eq!(message.offset(), n as i64);
+        assert_eq!(message.key(), Some(format!("key-{i}").as_bytes()));
+        assert_eq!(text(message), format!("value-{i}"));
+        assert_eq!(message.timestamp(), Timestamp::CreateTime(1_700_000_000_000 + i));
+        assert_eq!(headers(message), vec![("n".to_owned(), i.to_string())]);
+    }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_compression_codec_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        let producer = producer(&broker.bootstrap, &[("compression.codec", codec), ("linger.ms", "50")]);
+        let sends: Vec<_> = (0..50)
+            .map(|i| {
+                let value = format!("{codec} message {i} {}", "x".repeat(100));
+                let producer = producer.clone();
+                let topic = topic.clone();
+                async move { producer.send(FutureRecord::<(), _>::to(&topic).payload(&value), TIMEOUT).await }
+            })
+            .collect();
+        for send in sends {
+            send.await.expect("delivered");
+        }
+        let consumer = consumer(&broker.bootstrap, &topic, 0, Offset::Beginning);
+        let messages = read(&consumer, 50).await;
+        let mut values: Vec<String> = messages.iter().map(text).collect();
+        values.sort();
+        let mut expected: Vec<String> =
+            (0..50).map(|i| format!("{codec} message {i} {}", "x".repeat(100))).collect();
+        expected.sort();
+        assert_eq!(values, expected, "codec {codec}");
+    }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_for_times_finds_the_first_message_at_or_after_a_timestamp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "timeline", 1, &[]).await;
+    let producer = producer(&broker.bootstrap, &[("linger.ms", "0")]);
+    for i in 0..10i64 {
+        let value = format!("t{i}");
+        let record = FutureRecord::<(), _>::to("timeline").payload(&value).timestamp(1_000_000 + i * 1000);
+        producer.send(record, TIMEOUT).await.expect("delivered");
+    }
+    let consumer = consumer(&broker.bootstrap, "timeline", 0, Offset::Beginning);
+    let mut query = TopicPartitionList::new();
+    query.add_partition_offset("timeline", 0, Offset::Offset(1_004_500)).expect("query");
+    let found = consumer.offsets_for_times(query, TIMEOUT).expect("offsets for times");
+    let offset = found.find_partition("timeline", 0).expect("partition").offset();
+    assert_eq!(offset, Offset::Offset(5));
+
+    let mut seek = TopicPartitionList::new();
+    seek.add_partition_offset("timeline", 0, offset).expect("seek");
+    consumer.assign(&seek).expect("assign");
+    let messages = read(&consumer, 1).await;
+    assert_eq!(text(&messages[0]), "t5");
+
+    let mut late = TopicPartitionList::new();
+    late.add_partition_offset("timeline", 0, Offset::Offset(9_999_999_999)).expect("query");
+    let found = consumer.offsets_for_times(late, TIMEOUT).expect("offsets for times");
+    assert_eq!(found.find_partition("timeline", 0).expect("partition").offset(), Offset::End);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_moves_the_low_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "trimmed", 1, &[]).await;
+    let producer = producer(&broker.bootstrap, &[("linger.ms", "0")]);
+    for i in 0..10 {
+        let value = format!("m{i}");
+        producer
+            .send(FutureRecord::<(), _>::to("trimmed").payload(&value), TIMEOUT)
+            .await
+            .expect("delivered");
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &broker.bootstrap).create().expect("admin");
+    let mut before = TopicPartitionList::new();
+    before.add_partition_offset("trimmed", 0, Offset::Offset(6)).expect("offset");
+    let result = admin.delete_records(&before, &AdminOptions::new()).await.expect("delete records");
+    assert_eq!(result.find_partition("trimmed", 0).expect("partition").offset(), Offset::Offset(6));
+
+    let consumer = consumer(&broker.bootstrap, "trimmed", 0, Offset::Beginning);
+    let (low, high) = consumer.fetch_watermarks("trimmed", 0, TIMEOUT).expect("watermarks");
+    assert_eq!((low, high), (6, 10));
+    let messages = read(&consumer, 4).await;
+    assert_eq!(messages.iter().map(text).collect::<Vec<_>>(), ["m6", "m7", "m8", "m9"]);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_broker_keeps_topics_and_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "durable", 1, &[]).await;
+    let first = producer(&broker.bootstrap, &[]);
+    for i in 0..100 {
+        let value = format!("d{i}");
+        first.send(FutureRecord::<(), _>::to("durable").payload(&value), TIMEOUT).await.expect("delivered");
+    }
+    drop(first);
+    broker.stop().await;
+
+    let broker = TestBroker::start(dir.path()).await;
+    let consumer = consumer(&broker.bootstrap, "durable", 0, Offset::Beginning);
+    let messages = read(&consumer, 100).await;
+    let expected: Vec<String> = (0..100).map(|i| format!("d{i}")).collect();
+    assert_eq!(messages.iter().map(text).collect::<Vec<_>>(), expected);
+    let again = producer(&broker.bootstrap, &[]);
+    let delivery =
+        again.send(FutureRecord::<(), _>::to("durable").payload("after"), TIMEOUT).await.expect("delivered");
+    assert_eq!(delivery.offset, 100);
+    broker.stop().await;
+}
