@@ -40,6 +40,9 @@ pub enum BatchError {
         /// Last offset delta from the header.
         last_offset_delta: i32,
     },
+    /// The records are compressed with this codec, which this operation does not decode.
+    #[error("record batch is compressed with codec {0}")]
+    Compressed(u8),
     /// A record inside the batch cannot be decoded.
     #[error("malformed record in batch: {0}")]
     BadRecord(&'static str),

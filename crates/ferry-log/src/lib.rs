@@ -19,9 +19,12 @@
 //! - `log`: [`Log`]: append with offset assignment and group commit, read, roll, close.
 //! - `recovery`: `Log::open`: cleanup, tail validation, truncation of torn tails.
 //! - `maintenance`: `advance_start_offset` and retention.
+//! - `compact`: key compaction with stable offsets, and the segment swap it uses.
+//! - [`record`]: decoder and encoder of the records inside uncompressed batches.
 
 pub mod batch;
 mod checkpoint;
+mod compact;
 mod config;
 pub mod disk;
 mod error;
@@ -29,10 +32,12 @@ pub mod fault;
 mod index;
 mod log;
 mod maintenance;
+pub mod record;
 mod recovery;
 mod segment;
 
 pub use batch::{BATCH_HEADER_LEN, BatchHeader, batches, validate_batch};
+pub use compact::{COMPACTION_MAX_KEYS, CompactStats};
 pub use config::{CleanupPolicy, Clock, Durability, LogConfig, SystemClock};
 pub use disk::{Disk, DiskFile, StdDisk};
 pub use error::{AppendError, BatchError, OpenError, ReadError, StorageError, SyncError};

@@ -281,6 +281,13 @@ impl Log {
         self.disk.sync_dir(&self.dir).map_err(|e| self.fail(StorageError::io("fsync dir", &self.dir, e)))?;
         self.segments.write().unwrap_or_else(|p| p.into_inner()).insert(base, seg.clone());
         w.active = seg;
+        if base <= self.log_start_offset() {
+            // The start offset moved past everything the old segment holds while it was active.
+            self.segments.write().unwrap_or_else(|p| p.into_inner()).remove(&old.base_offset);
+            if let Err(e) = old.remove_files(&self.disk) {
+                tracing::warn!(segment = old.base_offset, error = %e, "segment below log start not removed");
+            }
+        }
         self.durable.fetch_max(base, Ordering::AcqRel);
         {
             let _guard = lock(&self.sync_state);

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::compact;
 use crate::config::{Clock, LogConfig, SystemClock};
 use crate::disk::{Disk, StdDisk};
 use crate::error::{OpenError, StorageError};
@@ -58,6 +59,8 @@ impl Log {
         for name in names.iter().filter(|n| n.ends_with(".tmp")) {
             remove(&disk, &dir.join(name))?;
         }
+        compact::finish_or_abort_swaps(&disk, &dir, &names)?;
+        let names = disk.list(&dir).map_err(|e| StorageError::io("list", &dir, e))?;
         let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_base(n, ".log")).collect();
         bases.sort_unstable();
         for name in &names {

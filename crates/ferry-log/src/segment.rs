@@ -46,7 +46,7 @@ pub(crate) struct SegMeta {
 }
 
 impl SegMeta {
-    fn empty(base: u64) -> SegMeta {
+    pub(crate) fn empty(base: u64) -> SegMeta {
         SegMeta {
             size: 0,
             next_offset: base,
@@ -619,7 +619,7 @@ impl Segment {
 }
 
 /// The time entry that records a segment's final max timestamp, if not recorded yet.
-fn seal_entry(m: &mut SegMeta, base: u64) -> Option<TimeEntry> {
+pub(crate) fn seal_entry(m: &mut SegMeta, base: u64) -> Option<TimeEntry> {
     let last_ts = m.time_index.last().map_or(-1, |t| t.timestamp);
     if m.max_timestamp > last_ts {
         let te =

@@ -1,0 +1,268 @@
+//! Key compaction: rewrite closed segments keeping the newest record per key, with stable
+//! offsets, dropping tombstones once they are older than `delete_retention_ms`.
+//!
+//! Batches that are compressed, transactional or control batches are kept whole: their records
+//! are neither removed nor counted as the newest value of a key (so they never cause another
+//! record's removal). Segments are not merged.
+//!
+//! A rewritten segment replaces the old one through the swap sequence in
+//! `docs/storage-format.md`; [`finish_or_abort_swaps`] completes or undoes it after a crash.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::BatchHeader;
+use crate::config::CleanupPolicy;
+use crate::disk::{Disk, DiskFile};
+use crate::error::{AppendError, StorageError};
+use crate::index::{INDEX_ENTRY_LEN, TIME_ENTRY_LEN};
+use crate::log::{Log, lock};
+use crate::record::{Record, decode_records, retain_records};
+use crate::segment::{SegMeta, Segment, apply_batch, plan_entries, scan_batches};
+
+/// Upper bound on distinct keys one compaction pass tracks; segments beyond it wait for the next
+/// pass. Bounds memory at roughly this many keys plus their bytes.
+pub const COMPACTION_MAX_KEYS: usize = 4_000_000;
+
+const EXTS: [&str; 3] = ["log", "index", "timeindex"];
+
+/// What one call to [`Log::compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Segments rewritten.
+    pub segments_rewritten: u64,
+    /// Records dropped (superseded values and expired tombstones).
+    pub records_removed: u64,
+    /// Size of the rewritten segments before.
+    pub bytes_before: u64,
+    /// Size of the rewritten segments after.
+    pub bytes_after: u64,
+}
+
+fn is_opaque(h: &BatchHeader) -> bool {
+    h.compression() != 0 || h.is_transactional() || h.is_control()
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |e| StorageError::io(op, path, e)
+}
+
+fn name(base: u64, ext: &str, suffix: &str) -> String {
+    format!("{base:020}.{ext}{suffix}")
+}
+
+/// Completes a swap whose commit point (`.log.swap` exists) was reached, and removes the
+/// leftovers of swaps that were not; run by `open` before segments are listed.
+pub(crate) fn finish_or_abort_swaps(
+    disk: &Arc<dyn Disk>,
+    dir: &Path,
+    names: &[String],
+) -> Result<(), StorageError> {
+    let mut touched = false;
+    for n in names.iter().filter(|n| n.ends_with(".cleaned")) {
+        let p = dir.join(n);
+        disk.remove_file(&p).map_err(io("remove", &p))?;
+        touched = true;
+    }
+    let committed: Vec<&str> = names.iter().filter_map(|n| n.strip_suffix(".log.swap")).collect();
+    for n in names.iter().filter(|n| n.ends_with(".swap")) {
+        let stem = n.split('.').next().unwrap_or_default();
+        let from = dir.join(n);
+        if committed.contains(&stem) {
+            if n.ends_with(".log.swap") {
+                continue;
+            }
+            let to = dir.join(n.trim_end_matches(".swap"));
+            disk.rename(&from, &to).map_err(io("rename", &from))?;
+        } else {
+            disk.remove_file(&from).map_err(io("remove", &from))?;
+        }
+        touched = true;
+    }
+    for stem in committed {
+        let from = dir.join(format!("{stem}.log.swap"));
+        let to = dir.join(format!("{stem}.log"));
+        disk.rename(&from, &to).map_err(io("rename", &from))?;
+        touched = true;
+    }
+    if touched {
+        disk.sync_dir(dir).map_err(io("fsync dir", dir))?;
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Rewrites closed segments keeping the newest record per key; tombstones (null value)
+    /// dropped once older than `delete_retention_ms`. Offsets stay stable. A no-op under
+    /// `CleanupPolicy::Delete`.
+    ///
+    /// Only closed segments older than the recovery checkpoint whose newest timestamp is at
+    /// least `min_compaction_lag_ms` old are compacted. Ages are judged by batch max timestamps
+    /// against `now_ms`.
+    pub fn compact(&self, now_ms: i64) -> Result<CompactStats, AppendError> {
+        let config = self.config();
+        let mut stats = CompactStats::default();
+        if config.cleanup_policy == CleanupPolicy::Delete {
+            return Ok(stats);
+        }
+        let _m = lock(&self.maintenance);
+        let checkpoint_base = lock(&self.checkpoint).segment_base;
+        let lag_limit = now_ms.saturating_sub(config.min_compaction_lag_ms.min(i64::MAX as u64) as i64);
+        let segs: Vec<Arc<Segment>> = {
+            let map = self.segments.read().unwrap_or_else(|p| p.into_inner());
+            let active = map.keys().next_back().copied();
+            map.values()
+                .filter(|s| Some(s.base_offset) != active && s.base_offset < checkpoint_base)
+                .take_while(|s| s.meta().max_timestamp <= lag_limit)
+                .cloned()
+                .collect()
+        };
+
+        // Pass 1: newest offset of every key in the cleanable range.
+        let mut newest: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut cleanable = 0;
+        for seg in &segs {
+            for_each_batch(seg, |h, bytes| {
+                if is_opaque(h) {
+                    return Ok(());
+                }
+                for r in decode_records(bytes).map_err(|_| corrupt_batch(seg, h))? {
+                    if let Some(k) = r.key {
+                        newest.insert(k.to_vec(), h.base_offset as u64 + r.offset_delta as u64);
+                    }
+                }
+                Ok(())
+            })?;
+            cleanable += 1;
+            if newest.len() >= COMPACTION_MAX_KEYS {
+                break;
+            }
+        }
+
+        // Pass 2: rewrite each segment that loses records.
+        let tombstone_limit = now_ms.saturating_sub(config.delete_retention_ms.min(i64::MAX as u64) as i64);
+        for seg in &segs[..cleanable] {
+            let mut out: Vec<u8> = Vec::new();
+            let mut removed = 0u64;
+            for_each_batch(seg, |h, bytes| {
+                if is_opaque(h) {
+                    out.extend_from_slice(bytes);
+                    return Ok(());
+                }
+                let records = decode_records(bytes).map_err(|_| corrupt_batch(seg, h))?;
+                let keep: Vec<&Record<'_>> = records
+                    .iter()
+                    .filter(|r| {
+                        let Some(k) = r.key else { return true };
+                        let offset = h.base_offset as u64 + r.offset_delta as u64;
+                        let is_newest = newest.get(k) == Some(&offset);
+                        is_newest && !(r.value.is_none() && h.max_timestamp < tombstone_limit)
+                    })
+                    .collect();
+                removed += (records.len() - keep.len()) as u64;
+                if keep.len() == records.len() {
+                    out.extend_from_slice(bytes);
+                } else if !keep.is_empty() {
+                    out.extend_from_slice(&retain_records(bytes, &keep));
+                }
+                Ok(())
+            })?;
+            if removed == 0 {
+                continue;
+            }
+            let before = seg.meta().size;
+            self.swap_in(seg, &out, config.index_interval_bytes)?;
+            stats.segments_rewritten += 1;
+            stats.records_removed += removed;
+            stats.bytes_before += before;
+            stats.bytes_after += out.len() as u64;
+        }
+        Ok(stats)
+    }
+
+    /// Replaces `seg` by a segment holding `bytes` (whole batches, same base offset).
+    fn swap_in(&self, seg: &Arc<Segment>, bytes: &[u8], interval: u32) -> Result<(), AppendError> {
+        let base = seg.base_offset;
+        let dir = &self.dir;
+        let mut m = SegMeta::empty(base);
+        let mut pos = 0usize;
+        for item in crate::batch::batches(bytes) {
+            let (h, b) = item?;
+            let entries = plan_entries(&m, base, pos as u64, &h, interval);
+            apply_batch(&mut m, pos as u64, &h, entries);
+            pos += b.len();
+        }
+        crate::segment::seal_entry(&mut m, base);
+        let mut index = Vec::with_capacity(m.index.len() * INDEX_ENTRY_LEN);
+        m.index.iter().for_each(|e| index.extend_from_slice(&e.encode()));
+        let mut time = Vec::with_capacity(m.time_index.len() * TIME_ENTRY_LEN);
+        m.time_index.iter().for_each(|e| time.extend_from_slice(&e.encode()));
+
+        // 1. Write and fsync the three `.cleaned` files.
+        for (ext, content) in [("log", bytes), ("index", &index[..]), ("timeindex", &time[..])] {
+            let p = dir.join(name(base, ext, ".cleaned"));
+            let f: Box<dyn DiskFile> = self.disk.open(&p, true).map_err(io("create", &p))?;
+            f.set_len(0).map_err(io("truncate", &p))?;
+            f.write_all_at(content, 0).map_err(io("write", &p))?;
+            f.sync_data().map_err(io("fsync", &p))?;
+        }
+        // 2. Rename to `.swap`, the log last: its rename is the commit point.
+        for ext in ["index", "timeindex", "log"] {
+            let from = dir.join(name(base, ext, ".cleaned"));
+            let to = dir.join(name(base, ext, ".swap"));
+            self.disk.rename(&from, &to).map_err(io("rename", &from))?;
+        }
+        self.disk.sync_dir(dir).map_err(io("fsync dir", dir))?;
+        // 3. Rename over the live files, the log last; recovery finishes this step if cut.
+        for ext in EXTS.iter().skip(1).chain(EXTS.iter().take(1)) {
+            let from = dir.join(name(base, ext, ".swap"));
+            let to = dir.join(name(base, ext, ""));
+            self.disk.rename(&from, &to).map_err(io("rename", &from))?;
+        }
+        self.disk.sync_dir(dir).map_err(io("fsync dir", dir))?;
+        let end = seg.meta().next_offset;
+        let fresh = Segment::open_closed(&self.disk, dir, base, end, interval)?;
+        self.segments.write().unwrap_or_else(|p| p.into_inner()).insert(base, Arc::new(fresh));
+        Ok(())
+    }
+}
+
+fn corrupt_batch(seg: &Segment, h: &BatchHeader) -> AppendError {
+    tracing::error!(
+        segment = seg.base_offset,
+        offset = h.base_offset,
+        "undecodable records; compaction stopped"
+    );
+    AppendError::InvalidBatch(crate::error::BatchError::BadRecord("undecodable record in stored batch"))
+}
+
+/// Calls `f` for every valid batch of a closed segment; fails if the segment holds damaged bytes.
+fn for_each_batch(
+    seg: &Segment,
+    mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<(), AppendError>,
+) -> Result<(), AppendError> {
+    let size = seg.meta().size;
+    let mut err = None;
+    let end =
+        scan_batches(&*seg.log, &seg.log_path, seg.base_offset, 0, size, seg.base_offset, |_, h, b| {
+            if err.is_none()
+                && let Err(e) = f(h, b)
+            {
+                err = Some(e);
+            }
+            Ok(())
+        })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if !end.clean {
+        tracing::error!(
+            segment = seg.base_offset,
+            position = end.pos,
+            "corrupt segment; compaction skipped it"
+        );
+        return Err(AppendError::InvalidBatch(crate::error::BatchError::BadRecord("corrupt stored batch")));
+    }
+    Ok(())
+}
