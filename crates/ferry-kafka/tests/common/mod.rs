@@ -140,3 +140,122 @@ pub mod clients {
             .unwrap_or_default()
     }
 }
+
+/// A bare Kafka protocol client over `kafka-protocol`, for what real clients never send.
+pub mod raw {
+    use bytes::{Buf, BufMut, Bytes, BytesMut};
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// One connection.
+    pub struct RawClient {
+        pub stream: TcpStream,
+        next_correlation: i32,
+    }
+
+    impl RawClient {
+        pub async fn connect(addr: &str) -> RawClient {
+            RawClient { stream: TcpStream::connect(addr).await.expect("connect"), next_correlation: 1 }
+        }
+
+        /// Sends `request` at `version`; returns its correlation id.
+        pub async fn send<R: Request>(&mut self, version: i16, request: &R) -> i32 {
+            let correlation_id = self.next_correlation;
+            self.next_correlation += 1;
+            let header = RequestHeader::default()
+                .with_request_api_key(R::KEY)
+                .with_request_api_version(version)
+                .with_correlation_id(correlation_id)
+                .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+            let mut body = BytesMut::new();
+            header.encode(&mut body, R::header_version(version)).expect("encode header");
+            request.encode(&mut body, version).expect("encode request");
+            self.send_frame(&body).await;
+            correlation_id
+        }
+
+        /// Writes a bare 4-byte big-endian integer (a frame size with no frame).
+        pub async fn stream_write_i32(&mut self, value: i32) {
+            self.stream.write_i32(value).await.expect("write");
+        }
+
+        /// Writes one length-prefixed frame.
+        pub async fn send_frame(&mut self, body: &[u8]) {
+            let mut frame = BytesMut::with_capacity(4 + body.len());
+            frame.put_i32(body.len() as i32);
+            frame.extend_from_slice(body);
+            self.stream.write_all(&frame).await.expect("write");
+        }
+
+        /// Reads one response frame; `None` if the broker closed the connection.
+        pub async fn receive_frame(&mut self) -> Option<Bytes> {
+            let size = self.stream.read_i32().await.ok()?;
+            let mut body = vec![0u8; size as usize];
+            self.stream.read_exact(&mut body).await.ok()?;
+            Some(Bytes::from(body))
+        }
+
+        /// Reads the answer to a request of type `R` sent at `version`: (correlation id, response).
+        pub async fn receive<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
+            let mut frame = self.receive_frame().await.expect("a response");
+            let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
+                .expect("response header");
+            let response = R::Response::decode(&mut frame, version).expect("response body");
+            assert!(!frame.has_remaining(), "trailing bytes in the response");
+            (header.correlation_id, response)
+        }
+
+        /// Sends `request` and returns its response.
+        pub async fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+            let sent = self.send(version, request).await;
+            let (received, response) = self.receive::<R>(version).await;
+            assert_eq!(sent, received, "responses come back in request order");
+            response
+        }
+
+        /// Whether the broker has closed the connection (reads EOF within 5 s).
+        pub async fn is_closed(&mut self) -> bool {
+            let mut buf = [0u8; 1];
+            matches!(
+                tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.read(&mut buf)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            )
+        }
+    }
+
+    /// One RecordBatch v2 of `values`, numbered for producer `producer_id`/`epoch` from `sequence`.
+    pub fn batch(values: &[&str], producer_id: i64, epoch: i16, sequence: i32) -> Bytes {
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: if sequence < 0 { -1 } else { sequence + i as i32 },
+                timestamp: 1_700_000_000_000,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .expect("encode batch");
+        buf.freeze()
+    }
+}

@@ -1,0 +1,279 @@
+//! Wire-level behaviour that real clients rarely trigger: error codes, bad frames, acks=0,
+//! version negotiation, long-polling, producer sequence checks across a restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::TestBroker;
+use common::raw::{RawClient, batch};
+use ferry_broker::topics::TopicConfig;
+use ferry_kafka::KafkaConfig;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, InitProducerIdRequest, MetadataRequest,
+    ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_owned()))
+}
+
+fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(5_000).with_topic_data(vec![
+        TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![
+            PartitionProduceData::default().with_index(partition).with_records(Some(records)),
+        ]),
+    ])
+}
+
+/// (error code, base offset) of the single partition of a produce response.
+fn outcome(response: &ProduceResponse) -> (i16, i64) {
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+async fn produce(client: &mut RawClient, topic: &str, records: Bytes) -> (i16, i64) {
+    outcome(&client.call(9, &produce_request(topic, 0, records, -1)).await)
+}
+
+fn create(broker: &TestBroker, topic: &str, config: TopicConfig) {
+    broker.topics.create_topic(topic, 1, config).expect("create topic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_newer_than_ours_get_the_v0_answer_with_our_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    // ApiVersions v99 with an empty body: header v2 (flexible) is what a future client would send.
+    let mut body = BytesMut::new();
+    body.put_i16(ApiKey::ApiVersions as i16);
+    body.put_i16(99);
+    body.put_i32(42);
+    body.put_i16(-1);
+    body.put_u8(0);
+    client.send_frame(&body).await;
+    let mut frame = client.receive_frame().await.expect("an answer");
+    let correlation_id = i32::from_be_bytes(frame[..4].try_into().expect("4 bytes"));
+    assert_eq!(correlation_id, 42);
+    let _ = frame.split_to(4);
+    let response = ApiVersionsResponse::decode(&mut frame, 0).expect("v0 body");
+    assert_eq!(response.error_code, ResponseError::UnsupportedVersion.code());
+    let produce =
+        response.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce listed");
+    assert!(produce.min_version <= 3 && produce.max_version >= 9);
+    let transactional =
+        [ApiKey::AddPartitionsToTxn, ApiKey::EndTxn, ApiKey::AddOffsetsToTxn, ApiKey::TxnOffsetCommit];
+    assert!(response.api_keys.iter().all(|k| transactional.iter().all(|t| *t as i16 != k.api_key)));
+
+    let current = client.call(3, &ApiVersionsRequest::default()).await;
+    assert_eq!(current.error_code, 0);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_errors_are_reported_per_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "small", TopicConfig { max_message_bytes: 200, ..TopicConfig::default() });
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+
+    assert_eq!(produce(&mut client, "small", batch(&["fits"], -1, -1, -1)).await, (0, 0));
+    let (code, _) = produce(&mut client, "nowhere", batch(&["x"], -1, -1, -1)).await;
+    assert_eq!(code, ResponseError::UnknownTopicOrPartition.code());
+    let big = "x".repeat(500);
+    let (code, _) = produce(&mut client, "small", batch(&[&big], -1, -1, -1)).await;
+    assert_eq!(code, ResponseError::MessageTooLarge.code());
+    let mut corrupt = BytesMut::from(&batch(&["bit flip"], -1, -1, -1)[..]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let (code, _) = produce(&mut client, "small", corrupt.freeze()).await;
+    assert_eq!(code, ResponseError::CorruptMessage.code());
+    // The connection survives partition-level errors.
+    assert_eq!(produce(&mut client, "small", batch(&["still here"], -1, -1, -1)).await, (0, 1));
+
+    let fetch = FetchRequest::default().with_max_wait_ms(0).with_max_bytes(1 << 20).with_topics(vec![
+        FetchTopic::default().with_topic(name("small")).with_partitions(vec![
+            FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(99)
+                .with_partition_max_bytes(1 << 20),
+        ]),
+    ]);
+    let response = client.call(11, &fetch).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(response.responses[0].partitions[0].high_watermark, 2);
+
+    let metadata = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("bad name!")))]))
+        .with_allow_auto_topic_creation(true);
+    let response = client.call(9, &metadata).await;
+    assert_eq!(response.topics[0].error_code, ResponseError::InvalidTopicException.code());
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_gets_no_response_and_later_answers_keep_their_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "fire", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    client.send(9, &produce_request("fire", 0, batch(&["a"], -1, -1, -1), 0)).await;
+    let after = client.send(9, &MetadataRequest::default().with_topics(None)).await;
+    let (correlation_id, _) = client.receive::<MetadataRequest>(9).await;
+    assert_eq!(correlation_id, after);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_only_their_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = KafkaConfig { max_frame_bytes: 4096, ..KafkaConfig::default() };
+    let broker = TestBroker::start_with(dir.path(), config).await;
+    let mut healthy = RawClient::connect(&broker.bootstrap).await;
+    healthy.call(3, &ApiVersionsRequest::default()).await;
+
+    let mut negative = RawClient::connect(&broker.bootstrap).await;
+    negative.stream_write_i32(-5).await;
+    assert!(negative.is_closed().await, "a negative frame size closes the connection");
+
+    let mut oversize = RawClient::connect(&broker.bootstrap).await;
+    oversize.stream_write_i32(8192).await;
+    assert!(oversize.is_closed().await, "a frame over max_frame_bytes closes the connection");
+
+    let mut unknown = RawClient::connect(&broker.bootstrap).await;
+    unknown.send_frame(&[0x03, 0xe7, 0, 0, 0, 0, 0, 1, 0xff, 0xff]).await;
+    assert!(unknown.is_closed().await, "an unknown API key closes the connection");
+
+    let mut garbage = RawClient::connect(&broker.bootstrap).await;
+    let mut body = BytesMut::new();
+    body.put_i16(ApiKey::Produce as i16);
+    body.put_i16(9);
+    body.put_i32(7);
+    body.put_slice(&[0xff; 6]);
+    garbage.send_frame(&body).await;
+    assert!(garbage.is_closed().await, "an undecodable body closes the connection");
+
+    healthy.call(3, &ApiVersionsRequest::default()).await;
+    let mut fresh = RawClient::connect(&broker.bootstrap).await;
+    fresh.call(3, &ApiVersionsRequest::default()).await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_fetch_wakes_when_data_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "wake", TopicConfig::default());
+    let mut consumer = RawClient::connect(&broker.bootstrap).await;
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(20_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default().with_topic(name("wake")).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20),
+            ])]);
+    let started = Instant::now();
+    consumer.send(11, &fetch).await;
+    let bootstrap = broker.bootstrap.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut producer = RawClient::connect(&bootstrap).await;
+        produce(&mut producer, "wake", batch(&["hello"], -1, -1, -1)).await;
+    });
+    let (_, response) = consumer.receive::<FetchRequest>(11).await;
+    let records = response.responses[0].partitions[0].records.clone().unwrap_or_default();
+    assert!(!records.is_empty(), "the fetch returned the new batch");
+    assert!(started.elapsed() < Duration::from_secs(10), "woken by the append, not by max_wait_ms");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_sequences_are_checked_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "seq", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let init = client
+        .call(
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+
+    assert_eq!(produce(&mut client, "seq", batch(&["a", "b"], pid, epoch, 0)).await, (0, 0));
+    assert_eq!(produce(&mut client, "seq", batch(&["c"], pid, epoch, 2)).await, (0, 2));
+    // A retry is answered with the original offsets and not appended again.
+    assert_eq!(produce(&mut client, "seq", batch(&["a", "b"], pid, epoch, 0)).await, (0, 0));
+    let (code, _) = produce(&mut client, "seq", batch(&["gap"], pid, epoch, 7)).await;
+    assert_eq!(code, ResponseError::OutOfOrderSequenceNumber.code());
+    drop(client);
+    broker.stop().await;
+
+    let broker = TestBroker::start(dir.path()).await;
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    assert_eq!(
+        produce(&mut client, "seq", batch(&["c"], pid, epoch, 2)).await,
+        (0, 2),
+        "retry after restart"
+    );
+    let (code, _) = produce(&mut client, "seq", batch(&["gap"], pid, epoch, 9)).await;
+    assert_eq!(code, ResponseError::OutOfOrderSequenceNumber.code());
+    assert_eq!(produce(&mut client, "seq", batch(&["d"], pid, epoch, 3)).await, (0, 3));
+
+    let bumped = client
+        .call(
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+        )
+        .await;
+    assert_eq!((bumped.error_code, bumped.producer_id.0, bumped.producer_epoch), (0, pid, epoch + 1));
+    assert_eq!(produce(&mut client, "seq", batch(&["new epoch"], pid, epoch + 1, 0)).await, (0, 4));
+    let (code, _) = produce(&mut client, "seq", batch(&["fenced"], pid, epoch, 4)).await;
+    assert_eq!(code, ResponseError::InvalidProducerEpoch.code());
+
+    let fresh = client
+        .call(
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_ne!(fresh.producer_id.0, pid, "producer ids are not reused after a restart");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_init_producer_id_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let response = client.call(4, &request).await;
+    assert_eq!(response.error_code, ResponseError::CoordinatorNotAvailable.code());
+    assert_eq!(response.producer_id.0, -1);
+    broker.stop().await;
+}
