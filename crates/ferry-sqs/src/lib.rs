@@ -1,18 +1,32 @@
 //! Amazon SQS-compatible front-end (see ARCHITECTURE.md).
 //!
+//! A request's path: [`server`] accepts it → [`protocol::decode`] turns either wire protocol into
+//! an action name and JSON-shaped parameters → [`actions`] parses them, checks SQS's rules and
+//! calls the queue engine → the result (or [`error::SqsError`]) is rendered in the request's
+//! protocol.
+//!
 //! # Layout
 //!
+//! - [`server`]: the HTTP listener ([`serve`]), connection bound, request handler.
+//! - [`config`]: [`SqsConfig`], the `[sqs]` settings.
 //! - [`protocol`]: the two wire protocols (AWS JSON 1.0 and query/XML): decoding a request into
 //!   one JSON-shaped parameter map, rendering results and errors.
+//! - [`actions`]: one module per group of SQS actions, translating to `QueueService` calls.
 //! - [`params`]: typed access to parameters (integers as numbers or text, range checks).
 //! - [`error`]: SQS error codes with their HTTP status, JSON `__type` and query code.
 //! - [`names`]: queue names, queue URLs and ARNs.
 //! - [`message`]: bodies and message attributes: parsing, limits, sizes.
 //! - [`md5`]: `MD5OfMessageBody`, `MD5OfMessageAttributes`, `MD5OfMessageSystemAttributes`.
 
+pub mod actions;
+pub mod config;
 pub mod error;
 pub mod md5;
 pub mod message;
 pub mod names;
 pub mod params;
 pub mod protocol;
+pub mod server;
+
+pub use config::SqsConfig;
+pub use server::serve;

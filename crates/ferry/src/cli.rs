@@ -60,4 +60,8 @@ pub struct ServeArgs {
     /// Address of the Kafka listener [default: 127.0.0.1:9092]; `[kafka]` in the file holds the rest.
     #[arg(long, env = "FERRY_KAFKA_LISTEN")]
     pub kafka_listen: Option<std::net::SocketAddr>,
+
+    /// Address of the SQS listener [default: 127.0.0.1:9324]; `[sqs]` in the file holds the rest.
+    #[arg(long, env = "FERRY_SQS_LISTEN")]
+    pub sqs_listen: Option<std::net::SocketAddr>,
 }

@@ -14,6 +14,7 @@ pub struct Settings {
     pub log: String,
     pub storage: StorageSettings,
     pub kafka: ferry_kafka::KafkaConfig,
+    pub sqs: ferry_sqs::SqsConfig,
 }
 
 /// How logs are written.
@@ -34,6 +35,8 @@ struct FileConfig {
     storage: FileStorage,
     #[serde(default)]
     kafka: ferry_kafka::KafkaConfig,
+    #[serde(default)]
+    sqs: ferry_sqs::SqsConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +66,7 @@ impl Settings {
                 listen: args.kafka_listen.unwrap_or(file.kafka.listen),
                 ..file.kafka
             },
+            sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
         };
         settings.validate()?;
         Ok(settings)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferry_broker::clock::SystemClock;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
+use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
@@ -70,6 +71,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let kafka = bind("kafka", settings.kafka.listen).await?;
     let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics) };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
+
+    let queues = QueueService::open(
+        data_dir.path().to_owned(),
+        Arc::clone(&metadata),
+        SystemClock::shared(),
+        QueueServiceConfig::default(),
+    )
+    .await
+    .context("cannot open the queues")?;
+    let sqs = bind("sqs", settings.sqs.listen).await?;
+    listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), queues, shutdown(&shutdown_rx)));
 
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
     info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 fn spawn_serve(data_dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("FERRY_LOG", "warn")
         .stdout(Stdio::piped())
@@ -61,7 +61,7 @@ fn a_second_broker_on_the_same_data_dir_exits_with_a_clear_message() {
     wait_for_line(&mut first, "serving from");
 
     let second = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .output()
         .expect("run second ferry serve");

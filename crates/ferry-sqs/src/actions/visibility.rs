@@ -1,0 +1,89 @@
+//! ChangeMessageVisibility and ChangeMessageVisibilityBatch: changing a receipt's lease.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::batch::{Failed, Succeeded, check_ids};
+use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
+use crate::error::{SqsError, SqsResult};
+use crate::params::{in_range, opt_int, parse, required};
+
+/// The longest visibility timeout, 12 hours.
+const MAX_VISIBILITY_SECONDS: i64 = 43_200;
+
+async fn change_one(ctx: &Ctx, name: &str, receipt: Option<String>, timeout: Option<i64>) -> SqsResult<()> {
+    let receipt = required(receipt, "ReceiptHandle")?;
+    let timeout = required(timeout, "VisibilityTimeout")?;
+    let seconds = in_range("VisibilityTimeout", timeout, 0, MAX_VISIBILITY_SECONDS)?;
+    if receipt.is_empty() {
+        return Err(invalid_receipt(&receipt));
+    }
+    ctx.queues.change_lease(name, &receipt, seconds as u64 * 1000).await.map_err(map_queue_error)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChangeMessageVisibilityRequest {
+    queue_url: Option<String>,
+    receipt_handle: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    visibility_timeout: Option<i64>,
+}
+
+pub(super) async fn change_message_visibility(ctx: &Ctx, params: Map<String, Value>) -> SqsResult<Output> {
+    let req: ChangeMessageVisibilityRequest = parse(params)?;
+    let url = required(req.queue_url, "QueueUrl")?;
+    change_one(ctx, ctx.queue_name(&url)?, req.receipt_handle, req.visibility_timeout).await?;
+    Ok(None)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry {
+    id: Option<String>,
+    receipt_handle: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    visibility_timeout: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChangeMessageVisibilityBatchRequest {
+    queue_url: Option<String>,
+    entries: Option<Vec<Entry>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchResult {
+    successful: Vec<Succeeded>,
+    failed: Vec<Failed>,
+}
+
+pub(super) async fn change_message_visibility_batch(
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> SqsResult<Output> {
+    let req: ChangeMessageVisibilityBatchRequest = parse(params)?;
+    let url = required(req.queue_url, "QueueUrl")?;
+    let entries = required(req.entries, "Entries")?;
+    let ids = entries
+        .iter()
+        .map(|e| {
+            e.id.clone().ok_or_else(|| SqsError::missing("ChangeMessageVisibilityBatchRequestEntry.N.Id"))
+        })
+        .collect::<SqsResult<Vec<_>>>()?;
+    check_ids(ids.iter().map(String::as_str))?;
+    let name = ctx.queue_name(&url)?;
+    ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
+    let mut result = BatchResult { successful: Vec::new(), failed: Vec::new() };
+    for (id, entry) in ids.into_iter().zip(entries) {
+        // A batch entry without a timeout sets it to 0, as SQS does.
+        let timeout = Some(entry.visibility_timeout.unwrap_or(0));
+        match change_one(ctx, name, entry.receipt_handle, timeout).await {
+            Ok(()) => result.successful.push(Succeeded { id }),
+            Err(e) => result.failed.push(Failed::new(id, e)),
+        }
+    }
+    output(result)
+}

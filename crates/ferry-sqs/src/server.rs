@@ -1,0 +1,213 @@
+//! The HTTP listener: a bounded number of connections, every request through one handler that
+//! decodes either protocol, dispatches the action and renders the answer in the same protocol.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use ferry_broker::queues::QueueService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::actions::{Ctx, dispatch};
+use crate::config::SqsConfig;
+use crate::error::{ErrorCode, SqsError};
+use crate::protocol::{self, Envelope, Protocol, Rendered};
+
+struct Shared {
+    queues: Arc<QueueService>,
+    config: Arc<SqsConfig>,
+    local_addr: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Serves the SQS API on `listener` until `shutdown` resolves, then lets requests in progress
+/// finish (long polls answer at once with no messages).
+pub async fn serve(
+    listener: TcpListener,
+    config: SqsConfig,
+    queues: Arc<QueueService>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let local_addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let shared = Arc::new(Shared { queues, config: Arc::new(config), local_addr, shutdown: stop_rx });
+    let app = Router::new().fallback(handle).with_state(shared);
+    axum::serve(LimitedListener { inner: listener, permits }, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Long polls see `true` even after the sender is gone: `wait_for` checks the value first.
+            let _ = stop_tx.send(true);
+        })
+        .await
+}
+
+fn host_for_urls(shared: &Shared, headers: &HeaderMap) -> String {
+    if let Some(host) = &shared.config.public_host {
+        return match shared.config.public_port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+    }
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| shared.local_addr.to_string())
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let fallback_protocol = if target.is_some() { Protocol::Json } else { Protocol::Query };
+    let body = match axum::body::to_bytes(body, shared.config.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let error = SqsError::new(
+                ErrorCode::RequestTooLarge,
+                format!("The request is larger than {} bytes.", shared.config.max_request_bytes),
+            );
+            return respond(protocol::render_error(fallback_protocol, &error, &request_id), &request_id);
+        }
+    };
+    let decoded = protocol::decode(Envelope {
+        target: target.as_deref(),
+        query_string: parts.uri.query(),
+        body: &body,
+    });
+    let request = match decoded {
+        Ok(request) => request,
+        Err((protocol, error)) => {
+            return respond(protocol::render_error(protocol, &error, &request_id), &request_id);
+        }
+    };
+    let mut params = request.params;
+    // The query protocol may address a queue by posting to its URL instead of naming it.
+    if request.protocol == Protocol::Query && !params.contains_key("QueueUrl") {
+        let path = parts.uri.path();
+        if path.trim_matches('/').contains('/') {
+            params.insert("QueueUrl".to_owned(), serde_json::Value::String(path.to_owned()));
+        }
+    }
+    let ctx = Ctx {
+        queues: shared.queues.clone(),
+        config: shared.config.clone(),
+        host: host_for_urls(&shared, &parts.headers),
+        shutdown: shared.shutdown.clone(),
+    };
+    let span = info_span!("sqs", action = %request.action, request_id = %request_id);
+    let result = dispatch(&ctx, &request.action, params).instrument(span).await;
+    let rendered = match result {
+        Ok(output) => protocol::render_ok(request.protocol, &request.action, output, &request_id),
+        Err(error) => {
+            if error.code.sender_fault() {
+                debug!(action = %request.action, %error, "request refused");
+            } else {
+                warn!(action = %request.action, %error, "request failed");
+            }
+            protocol::render_error(request.protocol, &error, &request_id)
+        }
+    };
+    respond(rendered, &request_id)
+}
+
+fn respond(rendered: Rendered, request_id: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(rendered.body));
+    *response.status_mut() = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    if let Some(query_error) = rendered.query_error.and_then(|q| HeaderValue::from_str(&q).ok()) {
+        headers.insert("x-amzn-query-error", query_error);
+    }
+    response
+}
+
+/// A listener that holds one semaphore permit per open connection, so at most
+/// `max_connections` are served; the rest wait in the kernel's accept queue.
+struct LimitedListener {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            // The semaphore is never closed, so acquiring only fails if that invariant breaks.
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                continue;
+            };
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    // Request/response traffic: do not let Nagle hold back small answers.
+                    let _ = stream.set_nodelay(true);
+                    return (LimitedStream { stream, _permit: permit }, addr);
+                }
+                Err(e) => {
+                    // Typically EMFILE/ENFILE: back off instead of spinning.
+                    warn!(error = %e, "SQS accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection together with the permit it holds.
+struct LimitedStream {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
