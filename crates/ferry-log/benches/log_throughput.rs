@@ -29,9 +29,9 @@ struct Settings {
 
 fn settings() -> Settings {
     let env = |k: &str| std::env::var(k).ok();
-    let dir = env("FERRY_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ferry-log-bench")
-    });
+    let dir = env("FERRY_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ferry-log-bench"));
     Settings {
         dir,
         secs: env("FERRY_BENCH_SECS").and_then(|s| s.parse().ok()).unwrap_or(2.0),
@@ -43,7 +43,12 @@ fn settings() -> Settings {
 fn batch(records: usize, record_bytes: usize) -> Vec<u8> {
     let value = vec![b'x'; record_bytes];
     let recs: Vec<NewRecord<'_>> = (0..records)
-        .map(|i| NewRecord { timestamp: 1_700_000_000_000 + i as i64, key: None, value: Some(&value), headers: vec![] })
+        .map(|i| NewRecord {
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: None,
+            value: Some(&value),
+            headers: vec![],
+        })
         .collect();
     encode_batch(&recs)
 }
@@ -76,7 +81,7 @@ fn raw(s: &Settings, chunk: usize, sync: bool) -> f64 {
 }
 
 fn log_config(durability: Durability) -> LogConfig {
-    LogConfig { segment_bytes: 256 << 20, max_batch_bytes: 8 << 20, durability, ..LogConfig::default() }
+    LogConfig { max_batch_bytes: 8 << 20, durability, ..LogConfig::default() }
 }
 
 /// `appenders` threads append `b` until the time or byte budget is spent; returns bytes/s.
@@ -155,7 +160,9 @@ fn main() {
     std::fs::create_dir_all(&s.dir).expect("bench dir");
     println!("bench dir: {}  seconds/case: {}  max MB/case: {}", s.dir.display(), s.secs, s.max_bytes >> 20);
     println!();
-    println!("| record B | records/batch | batch B | fsync | appenders | ferry-log MB/s | raw MB/s (same chunk) | ratio |");
+    println!(
+        "| record B | records/batch | batch B | fsync | appenders | ferry-log MB/s | raw MB/s (same chunk) | ratio |"
+    );
     println!("|---:|---:|---:|---|---:|---:|---:|---:|");
     let shapes: Vec<(usize, usize)> = if s.quick {
         vec![(1024, 1000)]

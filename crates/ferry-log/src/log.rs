@@ -10,11 +10,14 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Clock, Durability, LogConfig};
 use crate::disk::Disk;
 use crate::error::{AppendError, ReadError, StorageError, SyncError};
-use crate::segment::{SegRead, Segment};
+use crate::segment::{BatchBytes, SegRead, Segment};
 
 /// Durable bytes written since the last recovery checkpoint before the fsync leader writes a new
 /// one; bounds how much of the active segment recovery must re-validate after a crash.
 pub(crate) const CHECKPOINT_INTERVAL_BYTES: u64 = 16 << 20;
+
+/// Batches at least this large are written as base offset + rest (two writes, no copy).
+const SPLIT_WRITE_MIN_BYTES: usize = 64 << 10;
 
 /// What an append assigned and where it put the batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,11 +160,18 @@ impl Log {
         }
         header.base_offset = base as i64;
         let Writer { active, scratch } = &mut *w;
-        scratch.clear();
-        scratch.extend_from_slice(batch);
-        scratch[..8].copy_from_slice(&(base as i64).to_be_bytes());
+        let base_bytes = (base as i64).to_be_bytes();
+        // Copying costs more than a second write call only for large batches.
+        let bytes = if batch.len() >= SPLIT_WRITE_MIN_BYTES {
+            BatchBytes::Split { base_offset: base_bytes, rest: &batch[8..] }
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(batch);
+            scratch[..8].copy_from_slice(&base_bytes);
+            BatchBytes::Whole(scratch)
+        };
         let position =
-            active.append(scratch, &header, config.index_interval_bytes, now_ms).map_err(|e| self.fail(e))?;
+            active.append(bytes, &header, config.index_interval_bytes, now_ms).map_err(|e| self.fail(e))?;
         self.next_offset.store(last + 1, Ordering::Release);
         Ok(AppendInfo {
             base_offset: base,

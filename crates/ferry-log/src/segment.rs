@@ -182,6 +182,14 @@ pub(crate) enum SegRead {
     Data(Vec<u8>, u64),
 }
 
+/// A batch to write, with its base offset already assigned.
+pub(crate) enum BatchBytes<'a> {
+    /// The whole batch, base offset rewritten in a copy (cheapest for small batches).
+    Whole(&'a [u8]),
+    /// The new base offset and the producer's bytes after it, written without copying.
+    Split { base_offset: [u8; 8], rest: &'a [u8] },
+}
+
 /// One segment and its open files.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -404,7 +412,7 @@ impl Segment {
     /// Only the log's appender calls this, so `size` cannot move underneath it.
     pub(crate) fn append(
         &self,
-        bytes: &[u8],
+        bytes: BatchBytes<'_>,
         h: &BatchHeader,
         interval_bytes: u32,
         now_ms: i64,
@@ -418,7 +426,16 @@ impl Segment {
                 m.time_index.len(),
             )
         };
-        self.log.write_all_at(bytes, pos).map_err(|e| StorageError::io("write", &self.log_path, e))?;
+        let write = |b: &[u8], at: u64| {
+            self.log.write_all_at(b, at).map_err(|e| StorageError::io("write", &self.log_path, e))
+        };
+        match bytes {
+            BatchBytes::Whole(b) => write(b, pos)?,
+            BatchBytes::Split { base_offset, rest } => {
+                write(rest, pos + 8)?;
+                write(&base_offset, pos)?;
+            }
+        }
         if let Some(ie) = entries.0 {
             self.index_file
                 .write_all_at(&ie.encode(), (n_index * INDEX_ENTRY_LEN) as u64)

@@ -370,3 +370,19 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn large_batches_are_stored_with_rewritten_base_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let small = batch(1, 10, 1);
+    let big = batch(100, 1000, 2);
+    assert!(big.len() > 64 << 10);
+    log.append(&small).unwrap();
+    let info = log.append(&big).unwrap();
+    assert_eq!(info.base_offset, 1);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(log.read(1, 1, 101).unwrap().bytes, with_base(&big, 1));
+    assert_eq!(decode(&log.read(50, 1, 101).unwrap().bytes)[99].0, 100);
+}
