@@ -32,6 +32,8 @@ struct Control {
     failing_fsyncs: u32,
     /// Successful file fsyncs so far.
     file_fsyncs: u64,
+    /// Bytes returned by reads so far.
+    bytes_read: u64,
     rng: u64,
 }
 
@@ -94,6 +96,7 @@ impl FaultyDisk {
                 ops_left: None,
                 failing_fsyncs: 0,
                 file_fsyncs: 0,
+                bytes_read: 0,
                 rng: seed | 1,
             })),
         }
@@ -166,6 +169,11 @@ impl FaultyDisk {
         lock(&self.ctl).file_fsyncs
     }
 
+    /// Bytes read from files since the disk was made.
+    pub fn bytes_read(&self) -> u64 {
+        lock(&self.ctl).bytes_read
+    }
+
     /// The bytes of a file as the process sees them.
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         let ns = lock(&self.ns);
@@ -185,7 +193,11 @@ struct Handle {
 
 impl DiskFile for Handle {
     fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
-        lock(&self.ctl).tick()?;
+        {
+            let mut ctl = lock(&self.ctl);
+            ctl.tick()?;
+            ctl.bytes_read += buf.len() as u64;
+        }
         let data = lock(&self.file.data);
         let start = pos as usize;
         let end = start

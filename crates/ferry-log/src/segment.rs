@@ -43,6 +43,9 @@ pub(crate) struct SegMeta {
     pub last_indexed_pos: u64,
     /// Wall-clock time of the first append since this process opened the segment.
     pub first_append_ms: Option<i64>,
+    /// False for a closed segment whose index files have not been read yet: they are read on
+    /// first use, so opening a log costs a few bytes per segment, not its whole index.
+    pub indexes_loaded: bool,
 }
 
 impl SegMeta {
@@ -56,6 +59,7 @@ impl SegMeta {
             time_index: Vec::new(),
             last_indexed_pos: 0,
             first_append_ms: None,
+            indexes_loaded: true,
         }
     }
 }
@@ -207,6 +211,21 @@ fn open_file(disk: &Arc<dyn Disk>, path: &Path, create: bool) -> Result<Arc<dyn 
     disk.open(path, create).map(Arc::from).map_err(|e| StorageError::io("open", path, e))
 }
 
+/// The last `entry_len` bytes of an index file: `Some(empty)` for an empty file, `None` when
+/// the length is not a whole number of entries.
+fn last_entry(file: &dyn DiskFile, path: &Path, entry_len: usize) -> Result<Option<Vec<u8>>, StorageError> {
+    let len = file.len().map_err(|e| StorageError::io("stat", path, e))?;
+    if len % entry_len as u64 != 0 {
+        return Ok(None);
+    }
+    if len == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let mut buf = vec![0u8; entry_len];
+    file.read_exact_at(&mut buf, len - entry_len as u64).map_err(|e| StorageError::io("read", path, e))?;
+    Ok(Some(buf))
+}
+
 fn read_all(file: &dyn DiskFile, path: &Path) -> Result<Vec<u8>, StorageError> {
     let len = file.len().map_err(|e| StorageError::io("stat", path, e))?;
     let mut buf = vec![0u8; len as usize];
@@ -270,35 +289,55 @@ impl Segment {
         }
         let seg = Segment::open_files(disk, dir, base, false, SegMeta::empty(base))?;
         let size = seg.log.len().map_err(|e| StorageError::io("stat", &seg.log_path, e))?;
-        let index_bytes = read_all(&*seg.index_file, &seg.index_path)?;
-        let time_bytes = read_all(&*seg.time_file, &seg.time_path)?;
-        let index = decode_index(&index_bytes);
-        let time_index = decode_time_index(&time_bytes);
-        let mut fresh = present
-            && index.len() * INDEX_ENTRY_LEN == index_bytes.len()
-            && time_index.len() * TIME_ENTRY_LEN == time_bytes.len()
-            && time_index.last().is_none_or(|t| base + u64::from(t.rel_offset) < end_offset);
-        if fresh && let Some(last) = index.last() {
-            fresh = seg
-                .header_at(u64::from(last.position), size)
-                .ok()
-                .flatten()
-                .is_some_and(|h| h.base_offset as u64 == base + u64::from(last.rel_offset));
-        }
+        let last_index = last_entry(&*seg.index_file, &seg.index_path, INDEX_ENTRY_LEN)?;
+        let last_time = last_entry(&*seg.time_file, &seg.time_path, TIME_ENTRY_LEN)?;
+        let (fresh, last_index, last_time) = match (present, last_index, last_time) {
+            (true, Some(ib), Some(tb)) => {
+                let ie = decode_index(&ib).first().copied();
+                let te = decode_time_index(&tb).first().copied();
+                let mut fresh = (ib.is_empty() || ie.is_some()) && (tb.is_empty() || te.is_some());
+                fresh &= te.is_none_or(|t| base + u64::from(t.rel_offset) < end_offset);
+                if fresh && let Some(last) = ie {
+                    fresh = seg
+                        .header_at(u64::from(last.position), size)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|h| h.base_offset as u64 == base + u64::from(last.rel_offset));
+                }
+                (fresh, ie, te)
+            }
+            _ => (false, None, None),
+        };
         if !fresh {
             tracing::warn!(segment = base, "rebuilding missing or stale segment index");
             seg.rebuild(size, interval_bytes)?;
         } else {
             let mut m = seg.meta_mut();
             m.size = size;
-            m.max_timestamp = time_index.last().map_or(-1, |t| t.timestamp);
-            m.offset_of_max_timestamp = time_index.last().map_or(base, |t| base + u64::from(t.rel_offset));
-            m.last_indexed_pos = index.last().map_or(0, |e| u64::from(e.position));
-            m.index = index;
-            m.time_index = time_index;
+            m.max_timestamp = last_time.map_or(-1, |t| t.timestamp);
+            m.offset_of_max_timestamp = last_time.map_or(base, |t| base + u64::from(t.rel_offset));
+            m.last_indexed_pos = last_index.map_or(0, |e| u64::from(e.position));
+            m.indexes_loaded = false;
         }
         seg.meta_mut().next_offset = end_offset;
         Ok(seg)
+    }
+
+    /// Reads the index files of a closed segment opened without them.
+    fn ensure_indexes(&self) -> Result<(), StorageError> {
+        if self.meta().indexes_loaded {
+            return Ok(());
+        }
+        let index = decode_index(&read_all(&*self.index_file, &self.index_path)?);
+        let time_index = decode_time_index(&read_all(&*self.time_file, &self.time_path)?);
+        let mut m = self.meta_mut();
+        if !m.indexes_loaded {
+            m.last_indexed_pos = index.last().map_or(0, |e| u64::from(e.position));
+            m.index = index;
+            m.time_index = time_index;
+            m.indexes_loaded = true;
+        }
+        Ok(())
     }
 
     /// Rebuilds both indexes of a closed segment from its log.
@@ -556,6 +595,7 @@ impl Segment {
     /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch), each
     /// with `last_offset < upper_bound`, CRC-checked before they are returned.
     pub(crate) fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<SegRead, ReadError> {
+        self.ensure_indexes()?;
         let (size, end_offset, start) = {
             let m = self.meta();
             let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
@@ -607,6 +647,10 @@ impl Segment {
 
     /// First batch whose max timestamp is >= `ts`: (base offset, max timestamp).
     pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
+        if self.meta().max_timestamp < ts {
+            return Ok(None);
+        }
+        self.ensure_indexes()?;
         let (size, end_offset, max_ts, start) = {
             let m = self.meta();
             let start = match index::time_lookup(&m.time_index, ts) {

@@ -173,3 +173,43 @@ fn crash_during_roll_keeps_every_acknowledged_batch() {
         }
     }
 }
+
+#[test]
+fn open_after_clean_close_reads_no_segment_data() {
+    let disk = Arc::new(FaultyDisk::new(21));
+    let b = batch(1, 500, 9);
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    for _ in 0..200 {
+        log.append(&b).unwrap();
+    }
+    let size = log.size_bytes();
+    let segments = log.segment_count() as u64;
+    assert!(segments > 20);
+    log.close().unwrap();
+    let before = disk.bytes_read();
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    let read = disk.bytes_read() - before;
+    // A header, a last index entry and a last time entry per closed segment, and the checkpoint.
+    assert!(read <= segments * (61 + 8 + 12) + 64, "open read {read} bytes of a {size}-byte log");
+    assert_eq!(log.read(5, 1, 200).unwrap().bytes, with_base(&b, 5));
+}
+
+#[test]
+fn open_after_crash_validates_only_the_tail_since_the_checkpoint() {
+    let disk = Arc::new(FaultyDisk::new(22));
+    let b = batch(1, 500, 9);
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    for _ in 0..200 {
+        log.append(&b).unwrap();
+    }
+    let segments = log.segment_count() as u64;
+    drop(log);
+    disk.crash(true);
+    let before = disk.bytes_read();
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    let read = disk.bytes_read() - before;
+    // Rolls checkpoint the start of each new segment, so only the active one is scanned.
+    let bound = segments * (61 + 8 + 12) + 64 + 2048 + 2048;
+    assert!(read <= bound, "open read {read} bytes, bound {bound}");
+    assert_eq!(log.next_offset(), 200);
+}
