@@ -386,3 +386,9 @@ fn large_batches_are_stored_with_rewritten_base_offset() {
     assert_eq!(log.read(1, 1, 101).unwrap().bytes, with_base(&big, 1));
     assert_eq!(decode(&log.read(50, 1, 101).unwrap().bytes)[99].0, 100);
 }
+
+#[test]
+fn log_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Log>();
+}
