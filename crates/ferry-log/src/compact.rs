@@ -3,7 +3,8 @@
 //!
 //! Batches that are compressed, transactional or control batches are kept whole: their records
 //! are neither removed nor counted as the newest value of a key (so they never cause another
-//! record's removal). Segments are not merged.
+//! record's removal). Segments are not merged; a rewritten segment left empty is deleted
+//! (unless it is the first), and keeps its newest timestamp otherwise.
 //!
 //! A rewritten segment replaces the old one through the swap sequence in
 //! `docs/storage-format.md`; [`finish_or_abort_swaps`] completes or undoes it after a crash.
@@ -185,6 +186,14 @@ impl Log {
     fn swap_in(&self, seg: &Arc<Segment>, bytes: &[u8], interval: u32) -> Result<(), AppendError> {
         let base = seg.base_offset;
         let dir = &self.dir;
+        let is_first = self.segments.read().unwrap_or_else(|p| p.into_inner()).keys().next() == Some(&base);
+        if bytes.is_empty() && !is_first {
+            // Everything in it was superseded by later, durable records: drop the whole segment.
+            // Reads and recovery treat the gap like any offsets compaction removed.
+            self.segments.write().unwrap_or_else(|p| p.into_inner()).remove(&base);
+            seg.remove_files(&self.disk)?;
+            return Ok(());
+        }
         let mut m = SegMeta::empty(base);
         let mut pos = 0usize;
         for item in crate::batch::batches(bytes) {
@@ -192,6 +201,16 @@ impl Log {
             let entries = plan_entries(&m, base, pos as u64, &h, interval);
             apply_batch(&mut m, pos as u64, &h, entries);
             pos += b.len();
+        }
+        // Keep the segment's newest timestamp even if its record went, so time retention
+        // judges the segment as before.
+        let (old_max, old_off) = {
+            let old = seg.meta();
+            (old.max_timestamp, old.offset_of_max_timestamp)
+        };
+        if old_max > m.max_timestamp {
+            m.max_timestamp = old_max;
+            m.offset_of_max_timestamp = old_off;
         }
         crate::segment::seal_entry(&mut m, base);
         let mut index = Vec::with_capacity(m.index.len() * INDEX_ENTRY_LEN);

@@ -14,7 +14,7 @@
 //! - [`fault`]: [`fault::FaultyDisk`], an in-memory disk that crashes, tears and fails on demand.
 //! - `error`: one error enum per operation.
 //! - `index`: sparse offset index and time index entries and their encoding.
-//! - `segment`: one `.log` file with its indexes; scanning, validation, reads.
+//! - `segment`: one `.log` file with its indexes (`meta`: index rules, `scan`: validation, `read`).
 //! - `checkpoint`: the recovery checkpoint (log start offset, last durable position).
 //! - `log`: [`Log`]: append with offset assignment and group commit, read, roll, close.
 //! - `recovery`: `Log::open`: cleanup, tail validation, truncation of torn tails.

@@ -392,3 +392,42 @@ fn log_is_send_and_sync() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Log>();
 }
+
+#[test]
+fn interval_durability_syncs_once_the_interval_has_passed() {
+    let disk = Arc::new(FaultyDisk::new(4));
+    let clock = Arc::new(TestClock(AtomicI64::new(10_000)));
+    let config = LogConfig { durability: Durability::IntervalMs(100), ..LogConfig::default() };
+    let log = Log::open_with_clock("/interval", config, disk.clone(), clock.clone()).unwrap();
+    let b = batch(1, 10, 1);
+    log.append(&b).unwrap();
+    assert_eq!(log.durable_offset(), 1, "the first append finds no earlier fsync");
+    clock.0.store(10_050, Ordering::SeqCst);
+    log.append(&b).unwrap();
+    log.append(&b).unwrap();
+    assert_eq!(log.durable_offset(), 1);
+    clock.0.store(10_101, Ordering::SeqCst);
+    log.append(&b).unwrap();
+    assert_eq!(log.durable_offset(), 4);
+}
+
+#[test]
+fn compact_delete_policy_both_compacts_and_retains() {
+    use ferry_log::CleanupPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::CompactDelete,
+        retention_ms: Some(1_000),
+        ..small_config()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    for i in 0..60 {
+        log.append(&batch(1, 100, 1_000 + i)).unwrap();
+    }
+    log.roll().unwrap();
+    let stats = log.compact(1_100).unwrap();
+    assert!(stats.records_removed > 0, "every batch reuses key k0");
+    assert!(log.enforce_retention(5_000).unwrap() > 0);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 60);
+}

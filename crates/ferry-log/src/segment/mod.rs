@@ -1,17 +1,23 @@
 //! One segment: a `.log` file of record batches with its sparse `.index` and `.timeindex`.
+//!
+//! `meta` holds the in-memory state and index-growth rules, `scan` the validating scan used by
+//! recovery and rebuilds, `read` the read path.
+
+mod meta;
+mod read;
+mod scan;
+
+pub(crate) use meta::{SegMeta, apply_batch, plan_entries, seal_entry};
+pub(crate) use read::SegRead;
+pub(crate) use scan::scan_batches;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
+use crate::batch::BatchHeader;
 use crate::disk::{Disk, DiskFile};
-use crate::error::{ReadError, StorageError};
-use crate::index::{
-    self, INDEX_ENTRY_LEN, IndexEntry, TIME_ENTRY_LEN, TimeEntry, decode_index, decode_time_index,
-};
-
-/// Bytes read per call while scanning a segment for recovery or index rebuilds.
-const SCAN_CHUNK_BYTES: u64 = 4 << 20;
+use crate::error::StorageError;
+use crate::index::{INDEX_ENTRY_LEN, TIME_ENTRY_LEN, decode_index, decode_time_index};
 
 /// File name of the segment log starting at `base`.
 pub(crate) fn log_name(base: u64) -> String {
@@ -24,166 +30,6 @@ fn index_name(base: u64) -> String {
 
 fn time_name(base: u64) -> String {
     format!("{base:020}.timeindex")
-}
-
-/// Mutable facts about a segment, changed only by the appender (or recovery) and read by everyone.
-#[derive(Clone, Debug)]
-pub(crate) struct SegMeta {
-    /// Bytes of whole, valid batches; readers never look past it.
-    pub size: u64,
-    /// Offset after the last batch (for closed segments: the next segment's base offset).
-    pub next_offset: u64,
-    /// Largest batch max timestamp seen, -1 when none.
-    pub max_timestamp: i64,
-    /// Base offset of the batch holding `max_timestamp`.
-    pub offset_of_max_timestamp: u64,
-    pub index: Vec<IndexEntry>,
-    pub time_index: Vec<TimeEntry>,
-    /// Position of the last offset-index entry, 0 when none.
-    pub last_indexed_pos: u64,
-    /// Wall-clock time of the first append since this process opened the segment.
-    pub first_append_ms: Option<i64>,
-    /// False for a closed segment whose index files have not been read yet: they are read on
-    /// first use, so opening a log costs a few bytes per segment, not its whole index.
-    pub indexes_loaded: bool,
-}
-
-impl SegMeta {
-    pub(crate) fn empty(base: u64) -> SegMeta {
-        SegMeta {
-            size: 0,
-            next_offset: base,
-            max_timestamp: -1,
-            offset_of_max_timestamp: base,
-            index: Vec::new(),
-            time_index: Vec::new(),
-            last_indexed_pos: 0,
-            first_append_ms: None,
-            indexes_loaded: true,
-        }
-    }
-}
-
-/// Index entries a batch at `pos` adds, decided from the segment's state before it.
-pub(crate) fn plan_entries(
-    m: &SegMeta,
-    base: u64,
-    pos: u64,
-    h: &BatchHeader,
-    interval_bytes: u32,
-) -> (Option<IndexEntry>, Option<TimeEntry>) {
-    if pos == 0 || pos - m.last_indexed_pos < u64::from(interval_bytes) {
-        return (None, None);
-    }
-    let ie = IndexEntry { rel_offset: (h.base_offset as u64 - base) as u32, position: pos as u32 };
-    let (max_ts, off) = if h.max_timestamp > m.max_timestamp {
-        (h.max_timestamp, h.base_offset as u64)
-    } else {
-        (m.max_timestamp, m.offset_of_max_timestamp)
-    };
-    let last_ts = m.time_index.last().map_or(-1, |t| t.timestamp);
-    let te = (max_ts > last_ts).then(|| TimeEntry { timestamp: max_ts, rel_offset: (off - base) as u32 });
-    (Some(ie), te)
-}
-
-/// Applies a batch (and the entries planned for it) to the in-memory state.
-pub(crate) fn apply_batch(
-    m: &mut SegMeta,
-    pos: u64,
-    h: &BatchHeader,
-    entries: (Option<IndexEntry>, Option<TimeEntry>),
-) {
-    if h.max_timestamp > m.max_timestamp {
-        m.max_timestamp = h.max_timestamp;
-        m.offset_of_max_timestamp = h.base_offset as u64;
-    }
-    if let Some(ie) = entries.0 {
-        m.index.push(ie);
-        m.last_indexed_pos = pos;
-    }
-    if let Some(te) = entries.1 {
-        m.time_index.push(te);
-    }
-    m.size = pos + h.total_len() as u64;
-    m.next_offset = h.last_offset() as u64 + 1;
-}
-
-/// How a scan over a segment's bytes ended.
-#[derive(Debug)]
-pub(crate) struct ScanEnd {
-    /// Position after the last valid batch.
-    pub pos: u64,
-    /// False when the scan stopped at bytes that are not a valid batch (torn or corrupt).
-    pub clean: bool,
-}
-
-/// Reads batches in `[start, end)` of `file`, checking header, length, CRC and increasing offsets,
-/// and calls `f(pos, header, bytes)` for each valid one. Stops at the first invalid batch.
-pub(crate) fn scan_batches(
-    file: &dyn DiskFile,
-    path: &Path,
-    seg_base: u64,
-    start: u64,
-    end: u64,
-    mut next_offset: u64,
-    mut f: impl FnMut(u64, &BatchHeader, &[u8]) -> Result<(), StorageError>,
-) -> Result<ScanEnd, StorageError> {
-    let mut pos = start;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut buf_pos = start;
-    let bad = |pos| Ok(ScanEnd { pos, clean: false });
-    while pos < end {
-        if end - pos < BATCH_HEADER_LEN as u64 {
-            return bad(pos);
-        }
-        let in_buf = |p: u64, len: u64, buf: &Vec<u8>, buf_pos: u64| {
-            p >= buf_pos && p + len <= buf_pos + buf.len() as u64
-        };
-        if !in_buf(pos, BATCH_HEADER_LEN as u64, &buf, buf_pos) {
-            let len = (end - pos).min(SCAN_CHUNK_BYTES);
-            buf.resize(len as usize, 0);
-            file.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", path, e))?;
-            buf_pos = pos;
-        }
-        let at = (pos - buf_pos) as usize;
-        let h = match BatchHeader::parse(&buf[at..]) {
-            Ok(h) => h,
-            Err(_) => return bad(pos),
-        };
-        let total = h.total_len() as u64;
-        if pos + total > end
-            || h.base_offset < 0
-            || (h.base_offset as u64) < next_offset
-            || h.last_offset_delta < 0
-            || h.last_offset() as u64 - seg_base > u64::from(u32::MAX)
-        {
-            return bad(pos);
-        }
-        if !in_buf(pos, total, &buf, buf_pos) {
-            let len = (end - pos).min(SCAN_CHUNK_BYTES).max(total);
-            buf.resize(len as usize, 0);
-            file.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", path, e))?;
-            buf_pos = pos;
-        }
-        let at = (pos - buf_pos) as usize;
-        let bytes = &buf[at..at + total as usize];
-        if check_crc(&h, bytes).is_err() {
-            return bad(pos);
-        }
-        f(pos, &h, bytes)?;
-        pos += total;
-        next_offset = h.last_offset() as u64 + 1;
-    }
-    Ok(ScanEnd { pos, clean: true })
-}
-
-/// What a segment returns for a read.
-pub(crate) enum SegRead {
-    /// No batch in this segment holds `offset` or anything after it.
-    Past,
-    /// Whole batches (possibly none, when the first is at or past the upper bound) and the offset
-    /// after the last one.
-    Data(Vec<u8>, u64),
 }
 
 /// A batch to write, with its base offset already assigned.
@@ -532,163 +378,6 @@ impl Segment {
             }
         }
         Ok(())
-    }
-
-    fn header_at(&self, pos: u64, size: u64) -> Result<Option<BatchHeader>, StorageError> {
-        if pos + BATCH_HEADER_LEN as u64 > size {
-            return Ok(None);
-        }
-        let mut buf = [0u8; BATCH_HEADER_LEN];
-        self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", &self.log_path, e))?;
-        Ok(BatchHeader::parse(&buf).ok())
-    }
-
-    fn corrupt(&self, offset: u64, pos: u64) -> ReadError {
-        tracing::error!(
-            segment = self.base_offset,
-            offset,
-            position = pos,
-            path = %self.log_path.display(),
-            "corrupt record batch"
-        );
-        ReadError::Corrupt { segment: self.base_offset, offset }
-    }
-
-    /// Where a scan for relative offset `rel` may start: (position, base offset of that batch).
-    fn index_start(&self, m: &SegMeta, rel: u32) -> (u64, u64) {
-        index::lookup(&m.index, rel).map_or((0, self.base_offset), |e| {
-            (u64::from(e.position), self.base_offset + u64::from(e.rel_offset))
-        })
-    }
-
-    /// Finds the batch holding `offset` (or the first after it): its position and header.
-    fn locate(
-        &self,
-        offset: u64,
-        size: u64,
-        end_offset: u64,
-        start: (u64, u64),
-        exact_first: bool,
-    ) -> Result<Option<(u64, BatchHeader)>, ReadError> {
-        let (mut pos, mut expect) = start;
-        let mut exact = exact_first;
-        while pos < size {
-            let h = self.header_at(pos, size)?.ok_or_else(|| self.corrupt(expect, pos))?;
-            let plausible = h.base_offset >= 0
-                && if exact { h.base_offset as u64 == expect } else { h.base_offset as u64 >= expect }
-                && h.last_offset_delta >= 0
-                && (h.last_offset() as u64) < end_offset
-                && pos + h.total_len() as u64 <= size;
-            if !plausible {
-                return Err(self.corrupt(expect, pos));
-            }
-            if h.last_offset() as u64 >= offset {
-                return Ok(Some((pos, h)));
-            }
-            pos += h.total_len() as u64;
-            expect = h.last_offset() as u64 + 1;
-            exact = false;
-        }
-        Ok(None)
-    }
-
-    /// Whole batches from the one holding `offset`, up to `max_bytes` (at least one batch), each
-    /// with `last_offset < upper_bound`, CRC-checked before they are returned.
-    pub(crate) fn read(&self, offset: u64, max_bytes: usize, upper_bound: u64) -> Result<SegRead, ReadError> {
-        self.ensure_indexes()?;
-        let (size, end_offset, start) = {
-            let m = self.meta();
-            let rel = offset.saturating_sub(self.base_offset).min(u64::from(u32::MAX)) as u32;
-            (m.size, m.next_offset, self.index_start(&m, rel))
-        };
-        let Some((pos, first)) = self.locate(offset, size, end_offset, start, start.0 > 0)? else {
-            return Ok(SegRead::Past);
-        };
-        if first.last_offset() as u64 >= upper_bound {
-            return Ok(SegRead::Data(Vec::new(), offset));
-        }
-        let want = (max_bytes as u64).max(first.total_len() as u64).min(size - pos);
-        let mut buf = vec![0u8; want as usize];
-        self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io("read", &self.log_path, e))?;
-        let mut used = 0usize;
-        let mut next = offset;
-        let mut expect = first.base_offset as u64;
-        while used < buf.len() {
-            let h = match BatchHeader::parse(&buf[used..]) {
-                Ok(h) => h,
-                Err(_) if used > 0 && buf.len() - used < BATCH_HEADER_LEN => break,
-                Err(_) => return Err(self.corrupt(expect, pos + used as u64)),
-            };
-            let total = h.total_len();
-            if used + total > buf.len() {
-                if used > 0 && pos + (used + total) as u64 <= size {
-                    break;
-                }
-                return Err(self.corrupt(expect, pos + used as u64));
-            }
-            if h.base_offset < 0
-                || (h.base_offset as u64) < expect
-                || h.last_offset_delta < 0
-                || h.last_offset() as u64 >= end_offset
-                || check_crc(&h, &buf[used..used + total]).is_err()
-            {
-                return Err(self.corrupt(expect, pos + used as u64));
-            }
-            if h.last_offset() as u64 >= upper_bound {
-                break;
-            }
-            used += total;
-            next = h.last_offset() as u64 + 1;
-            expect = next;
-        }
-        buf.truncate(used);
-        Ok(SegRead::Data(buf, next))
-    }
-
-    /// First batch whose max timestamp is >= `ts`: (base offset, max timestamp).
-    pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
-        if self.meta().max_timestamp < ts {
-            return Ok(None);
-        }
-        self.ensure_indexes()?;
-        let (size, end_offset, max_ts, start) = {
-            let m = self.meta();
-            let start = match index::time_lookup(&m.time_index, ts) {
-                Some(rel) => self.index_start(&m, rel),
-                None => (0, self.base_offset),
-            };
-            (m.size, m.next_offset, m.max_timestamp, start)
-        };
-        if max_ts < ts {
-            return Ok(None);
-        }
-        let (mut pos, mut expect) = start;
-        let mut exact = start.0 > 0;
-        while pos < size {
-            let Some((p, h)) = self.locate(expect, size, end_offset, (pos, expect), exact)? else {
-                return Ok(None);
-            };
-            if h.max_timestamp >= ts {
-                return Ok(Some((h.base_offset as u64, h.max_timestamp)));
-            }
-            pos = p + h.total_len() as u64;
-            expect = h.last_offset() as u64 + 1;
-            exact = false;
-        }
-        Ok(None)
-    }
-}
-
-/// The time entry that records a segment's final max timestamp, if not recorded yet.
-pub(crate) fn seal_entry(m: &mut SegMeta, base: u64) -> Option<TimeEntry> {
-    let last_ts = m.time_index.last().map_or(-1, |t| t.timestamp);
-    if m.max_timestamp > last_ts {
-        let te =
-            TimeEntry { timestamp: m.max_timestamp, rel_offset: (m.offset_of_max_timestamp - base) as u32 };
-        m.time_index.push(te);
-        Some(te)
-    } else {
-        None
     }
 }
 
