@@ -183,7 +183,9 @@ impl Log {
     }
 
     /// Blocks until every offset below `offset` is durable (one fsync shared by all waiters).
+    /// Offsets not written yet cannot be waited for: `offset` is capped at `next_offset()`.
     pub fn sync_to(&self, offset: u64) -> Result<(), SyncError> {
+        let offset = offset.min(self.next_offset());
         loop {
             {
                 let mut s = lock(&self.sync_state);

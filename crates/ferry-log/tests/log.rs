@@ -431,3 +431,13 @@ fn compact_delete_policy_both_compacts_and_retains() {
     assert_eq!(log.segment_count(), 1);
     assert_eq!(log.log_start_offset(), 60);
 }
+
+#[test]
+fn sync_to_past_the_end_returns_once_everything_written_is_durable() {
+    let disk = Arc::new(FaultyDisk::new(6));
+    let config = LogConfig { durability: Durability::Never, ..LogConfig::default() };
+    let log = Log::open_with("/past-end", config, disk).unwrap();
+    log.append(&batch(3, 10, 1)).unwrap();
+    log.sync_to(u64::MAX).unwrap();
+    assert_eq!(log.durable_offset(), 3);
+}
