@@ -367,13 +367,14 @@ impl Log {
     }
 
     /// First offset whose batch max timestamp is >= `ts`, with that timestamp; `None` if past
-    /// the end.
+    /// the end. Batches wholly below the log start are skipped; the offset is at least the log
+    /// start (a batch may straddle it).
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
         let segs: Vec<Arc<Segment>> =
             self.segments.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         let start = self.log_start_offset();
         for seg in segs {
-            if let Some((offset, found_ts)) = seg.offset_for_timestamp(ts)? {
+            if let Some((offset, found_ts)) = seg.offset_for_timestamp(ts, start)? {
                 return Ok(Some((offset.max(start), found_ts)));
             }
         }

@@ -117,7 +117,7 @@ impl Model {
         self.segments
             .iter()
             .flatten()
-            .find(|b| b.max_ts >= ts)
+            .find(|b| b.max_ts >= ts && b.last >= self.log_start)
             .map(|b| (b.base.max(self.log_start), b.max_ts))
     }
 

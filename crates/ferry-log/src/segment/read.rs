@@ -129,7 +129,12 @@ impl Segment {
     }
 
     /// First batch whose max timestamp is >= `ts`: (base offset, max timestamp).
-    pub(crate) fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
+    /// Batches ending below `min_offset` (the log start) are skipped.
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        ts: i64,
+        min_offset: u64,
+    ) -> Result<Option<(u64, i64)>, ReadError> {
         if self.meta().max_timestamp < ts {
             return Ok(None);
         }
@@ -151,7 +156,7 @@ impl Segment {
             let Some((p, h)) = self.locate(expect, size, end_offset, (pos, expect), exact)? else {
                 return Ok(None);
             };
-            if h.max_timestamp >= ts {
+            if h.max_timestamp >= ts && h.last_offset() as u64 >= min_offset {
                 return Ok(Some((h.base_offset as u64, h.max_timestamp)));
             }
             pos = p + h.total_len() as u64;
