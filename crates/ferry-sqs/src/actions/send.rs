@@ -47,6 +47,17 @@ struct SendMessageRequest {
 /// A checked message, ready for the engine, with the digests of what was sent.
 struct Prepared {
     message: NewMessage,
+    digests: Digests,
+}
+
+impl Prepared {
+    fn split(self) -> (NewMessage, Digests) {
+        (self.message, self.digests)
+    }
+}
+
+/// The digests answered for a sent message.
+struct Digests {
     md5_of_body: String,
     md5_of_attributes: Option<String>,
     md5_of_system_attributes: Option<String>,
@@ -70,13 +81,13 @@ struct Sent {
 }
 
 impl Sent {
-    fn new(id: Option<String>, prepared: Prepared, enqueued: Enqueued) -> Sent {
+    fn new(id: Option<String>, digests: Digests, enqueued: Enqueued) -> Sent {
         Sent {
             id,
             message_id: enqueued.message_id,
-            md5_of_message_body: prepared.md5_of_body,
-            md5_of_message_attributes: prepared.md5_of_attributes,
-            md5_of_message_system_attributes: prepared.md5_of_system_attributes,
+            md5_of_message_body: digests.md5_of_body,
+            md5_of_message_attributes: digests.md5_of_attributes,
+            md5_of_message_system_attributes: digests.md5_of_system_attributes,
             sequence_number: enqueued.sequence_number.map(|n| format!("{n:020}")),
         }
     }
@@ -152,9 +163,11 @@ fn prepare(queue: &QueueAttributes, entry: Entry) -> SqsResult<(Prepared, usize)
         }
     }
     let prepared = Prepared {
-        md5_of_body: md5_of_body(body.as_bytes()),
-        md5_of_attributes: message::md5_of(&attributes),
-        md5_of_system_attributes: message::md5_of(&system),
+        digests: Digests {
+            md5_of_body: md5_of_body(body.as_bytes()),
+            md5_of_attributes: message::md5_of(&attributes),
+            md5_of_system_attributes: message::md5_of(&system),
+        },
         message: NewMessage {
             body: Bytes::from(body),
             attributes: to_engine(attributes),
@@ -183,13 +196,13 @@ pub(super) async fn send_message(ctx: &Ctx, params: Map<String, Value>) -> SqsRe
         message_group_id: req.message_group_id,
     };
     let (prepared, _) = prepare(&queue, entry)?;
-    let mut results =
-        ctx.queues.enqueue(name, vec![prepared.message.clone()]).await.map_err(map_queue_error)?;
+    let (message, digests) = prepared.split();
+    let mut results = ctx.queues.enqueue(name, vec![message]).await.map_err(map_queue_error)?;
     let enqueued = match results.pop() {
         Some(result) => result.map_err(map_queue_error)?,
         None => return Err(SqsError::new(ErrorCode::InternalError, "The broker returned no result.")),
     };
-    output(Sent::new(None, prepared, enqueued))
+    output(Sent::new(None, digests, enqueued))
 }
 
 #[derive(Deserialize)]
@@ -244,17 +257,20 @@ pub(super) async fn send_message_batch(ctx: &Ctx, params: Map<String, Value>) ->
     }
     let mut successful = Vec::with_capacity(ready.len());
     if !ready.is_empty() {
-        let messages = ready.iter().map(|(_, p)| p.message.clone()).collect();
+        let (messages, digests): (Vec<_>, Vec<_>) = ready
+            .into_iter()
+            .map(|(id, prepared)| {
+                let (message, digests) = prepared.split();
+                (message, (id, digests))
+            })
+            .unzip();
         let results = ctx.queues.enqueue(name, messages).await.map_err(map_queue_error)?;
-        if results.len() != ready.len() {
-            return Err(SqsError::new(
-                ErrorCode::InternalError,
-                "The broker returned a result per message mismatch.",
-            ));
+        if results.len() != digests.len() {
+            return Err(SqsError::new(ErrorCode::InternalError, "The broker returned too few results."));
         }
-        for ((id, prepared), result) in ready.into_iter().zip(results) {
+        for ((id, digests), result) in digests.into_iter().zip(results) {
             match result {
-                Ok(enqueued) => successful.push(Sent::new(Some(id), prepared, enqueued)),
+                Ok(enqueued) => successful.push(Sent::new(Some(id), digests, enqueued)),
                 Err(e) => failed.push(Failed::new(id, map_queue_error(e))),
             }
         }

@@ -224,3 +224,34 @@ mod tests {
         assert!(text.contains("<Code>MissingParameter</Code>"));
     }
 }
+
+#[cfg(test)]
+mod decode_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Whatever arrives on the socket, decoding answers a request or an SQS error, never a panic.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            json in any::<bool>(),
+            query in proptest::option::of("[A-Za-z0-9.=&%+]{0,64}"),
+        ) {
+            let target = if json { Some("AmazonSQS.SendMessage") } else { None };
+            let _ = decode(Envelope { target, query_string: query.as_deref(), body: &body });
+        }
+
+        // Query parameters with any nesting of dotted keys decode or are refused as malformed.
+        #[test]
+        fn arbitrary_dotted_query_keys_never_panic(
+            pairs in proptest::collection::vec(
+                ("(Action|Attribute|MessageAttribute|Tag|AttributeName|SendMessageBatchRequestEntry|1|2|Name|Value|\\.){1,6}", ".{0,8}"),
+                0..16,
+            )
+        ) {
+            let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let _ = decode(Envelope { target: None, query_string: None, body: body.as_bytes() });
+        }
+    }
+}
