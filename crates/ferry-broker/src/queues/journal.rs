@@ -14,10 +14,11 @@
 //! anywhere in that sequence neither loses nor double-counts a record.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use ferry_log::{Disk, DiskFile};
 
 use serde::{Deserialize, Serialize};
 
@@ -124,34 +125,44 @@ fn decode(rec: &[u8]) -> Option<JournalOp> {
     }
 }
 
-fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+fn write_atomically(disk: &dyn Disk, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let f = disk.open(&tmp, true)?;
+    f.set_len(0)?;
+    f.write_all_at(bytes, 0)?;
+    f.sync_data()?;
+    disk.rename(&tmp, &dir.join(name))?;
+    disk.sync_dir(dir)
 }
 
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    fsync_dir(dir)
+fn read_all(disk: &dyn Disk, path: &Path) -> io::Result<Option<Vec<u8>>> {
+    if !disk.exists(path)? {
+        return Ok(None);
+    }
+    let f = disk.open(path, false)?;
+    let len = usize::try_from(f.len()?).map_err(io::Error::other)?;
+    let mut buf = vec![0; len];
+    f.read_exact_at(&mut buf, 0)?;
+    Ok(Some(buf))
 }
 
 struct Writer {
-    file: File,
+    file: Arc<dyn DiskFile>,
     generation: u64,
     /// Records written in this process (a sequence for group commit).
     written: u64,
+    /// Length of the file, where the next record goes.
     bytes: u64,
 }
 
-/// An open journal. `append` is called by the queue's owner; `sync_to` by anyone waiting for
-/// durability, outside the queue lock: one fsync serves every waiter (group commit).
+/// An open journal. `append` is called under the queue lock; `sync_to` by anyone waiting for
+/// durability, outside it: one fsync serves every waiter (group commit).
 pub struct Journal {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     writer: Mutex<Writer>,
-    /// (sequence known durable, a handle to fsync).
-    synced: Mutex<(u64, File)>,
+    /// (sequence known durable, the file to fsync).
+    synced: Mutex<(u64, Arc<dyn DiskFile>)>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -160,73 +171,66 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+fn poisoned() -> io::Error {
+    io::Error::other("journal lock poisoned")
+}
+
 impl Journal {
     /// Opens the journal in `dir` (creating it), returning it with the recovered snapshot.
-    pub fn open(dir: &Path) -> std::io::Result<(Journal, Snapshot)> {
-        std::fs::create_dir_all(dir)?;
-        let mut snap: Snapshot = match std::fs::read(dir.join("checkpoint.json")) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Snapshot::default(),
-            Err(e) => return Err(e),
+    pub fn open(disk: Arc<dyn Disk>, dir: &Path) -> io::Result<(Journal, Snapshot)> {
+        disk.create_dir_all(dir)?;
+        let mut snap: Snapshot = match read_all(disk.as_ref(), &dir.join("checkpoint.json"))? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            }
+            None => Snapshot::default(),
         };
         let path = dir.join("journal");
-        let mut bytes = Vec::new();
-        match File::open(&path) {
-            Ok(mut f) => {
-                f.read_to_end(&mut bytes)?;
-            }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            Err(_) => {}
-        }
+        let bytes = read_all(disk.as_ref(), &path)?.unwrap_or_default();
         let mut counts: HashMap<u64, u32> = snap.counts.iter().copied().collect();
         let mut generation = snap.generation + 1;
-        let mut valid = HEADER_LEN;
-        if bytes.len() >= HEADER_LEN {
-            let file_gen = u64::from_be_bytes(bytes[..HEADER_LEN].try_into().unwrap_or_default());
+        let mut valid = 0;
+        if let Some(head) = bytes.get(..HEADER_LEN) {
+            let mut g = [0u8; HEADER_LEN];
+            g.copy_from_slice(head);
+            let file_gen = u64::from_be_bytes(g);
             if file_gen > snap.generation {
                 generation = file_gen;
+                valid = HEADER_LEN;
                 for rec in bytes[HEADER_LEN..].chunks(RECORD_LEN) {
                     let Some(op) = (rec.len() == RECORD_LEN).then(|| decode(rec)).flatten() else { break };
                     snap.apply(&op, &mut counts);
                     valid += RECORD_LEN;
                 }
-            } else {
-                valid = 0;
             }
-        } else {
-            valid = 0;
         }
-        let file = if valid == 0 {
+        if valid == 0 {
             // No journal of a newer generation: start one.
-            write_atomically(dir, "journal", &generation.to_be_bytes())?;
-            OpenOptions::new().append(true).open(&path)?
-        } else {
-            let f = OpenOptions::new().write(true).open(&path)?;
-            if (valid as u64) < bytes.len() as u64 {
-                tracing::warn!(journal = %path.display(), kept = valid, len = bytes.len(), "cutting a torn journal tail");
-                f.set_len(valid as u64)?;
-                f.sync_all()?;
-            }
-            drop(f);
-            OpenOptions::new().append(true).open(&path)?
-        };
+            write_atomically(disk.as_ref(), dir, "journal", &generation.to_be_bytes())?;
+        }
+        let file: Arc<dyn DiskFile> = Arc::from(disk.open(&path, false)?);
+        if valid > 0 && (valid as u64) < bytes.len() as u64 {
+            tracing::warn!(journal = %path.display(), kept = valid, len = bytes.len(), "cutting a torn journal tail");
+            file.set_len(valid as u64)?;
+            file.sync_data()?;
+        }
+        let len = if valid == 0 { HEADER_LEN as u64 } else { valid as u64 };
         snap.generation = generation - 1;
         let mut c: Vec<(u64, u32)> = counts.into_iter().collect();
         c.sort_unstable();
         snap.counts = c;
-        let sync_handle = file.try_clone()?;
         let journal = Journal {
+            disk,
             dir: dir.to_path_buf(),
-            writer: Mutex::new(Writer { file, generation, written: 0, bytes: valid as u64 }),
-            synced: Mutex::new((0, sync_handle)),
+            writer: Mutex::new(Writer { file: file.clone(), generation, written: 0, bytes: len }),
+            synced: Mutex::new((0, file)),
         };
         Ok((journal, snap))
     }
 
     /// Writes `ops` (not yet durable); returns the sequence to pass to `sync_to`.
-    pub fn append(&self, ops: &[JournalOp]) -> std::io::Result<u64> {
-        let mut w = self.writer.lock().map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+    pub fn append(&self, ops: &[JournalOp]) -> io::Result<u64> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
         if ops.is_empty() {
             return Ok(w.written);
         }
@@ -234,19 +238,20 @@ impl Journal {
         for op in ops {
             encode(op, &mut buf);
         }
-        w.file.write_all(&buf)?;
+        w.file.write_all_at(&buf, w.bytes)?;
         w.written += ops.len() as u64;
         w.bytes += buf.len() as u64;
         Ok(w.written)
     }
 
     /// Blocks until every record up to `seq` is on disk.
-    pub fn sync_to(&self, seq: u64) -> std::io::Result<()> {
-        let mut synced = self.synced.lock().map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+    pub fn sync_to(&self, seq: u64) -> io::Result<()> {
+        // Read the target before taking `synced`: `checkpoint` takes the locks the other way round.
+        let target = self.writer.lock().map(|w| w.written).unwrap_or(seq);
+        let mut synced = self.synced.lock().map_err(|_| poisoned())?;
         if synced.0 >= seq {
             return Ok(());
         }
-        let target = self.writer.lock().map(|w| w.written).unwrap_or(seq);
         synced.1.sync_data()?;
         synced.0 = target;
         Ok(())
@@ -259,16 +264,16 @@ impl Journal {
 
     /// Writes `snap` as the checkpoint and starts an empty journal of the next generation.
     /// The caller holds the queue lock so that no record is appended meanwhile.
-    pub fn checkpoint(&self, mut snap: Snapshot) -> std::io::Result<()> {
-        let mut w = self.writer.lock().map_err(|_| std::io::Error::other("journal lock poisoned"))?;
-        let mut synced = self.synced.lock().map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+    pub fn checkpoint(&self, mut snap: Snapshot) -> io::Result<()> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        let mut synced = self.synced.lock().map_err(|_| poisoned())?;
         snap.generation = w.generation;
-        let bytes = serde_json::to_vec(&snap).map_err(std::io::Error::other)?;
-        write_atomically(&self.dir, "checkpoint.json", &bytes)?;
+        let bytes = serde_json::to_vec(&snap).map_err(io::Error::other)?;
+        write_atomically(self.disk.as_ref(), &self.dir, "checkpoint.json", &bytes)?;
         let next = w.generation + 1;
-        write_atomically(&self.dir, "journal", &next.to_be_bytes())?;
-        let file = OpenOptions::new().append(true).open(self.dir.join("journal"))?;
-        synced.1 = file.try_clone()?;
+        write_atomically(self.disk.as_ref(), &self.dir, "journal", &next.to_be_bytes())?;
+        let file: Arc<dyn DiskFile> = Arc::from(self.disk.open(&self.dir.join("journal"), false)?);
+        synced.1 = file.clone();
         synced.0 = w.written;
         w.file = file;
         w.generation = next;
@@ -279,12 +284,14 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
+    use ferry_log::StdDisk;
+
     use super::*;
 
     #[test]
     fn journal_records_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let (j, snap) = Journal::open(dir.path()).unwrap();
+        let (j, snap) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         assert_eq!(snap.settled.range_count(), 0);
         let seq = j
             .append(&[
@@ -295,7 +302,7 @@ mod tests {
             .unwrap();
         j.sync_to(seq).unwrap();
         drop(j);
-        let (_, snap) = Journal::open(dir.path()).unwrap();
+        let (_, snap) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         assert!(snap.settled.contains(1) && snap.settled.contains(2));
         assert_eq!(snap.counts, vec![(3, 2)]);
         assert_eq!(snap.counters.dead_lettered, 1);
@@ -304,13 +311,13 @@ mod tests {
     #[test]
     fn a_torn_journal_tail_is_cut() {
         let dir = tempfile::tempdir().unwrap();
-        let (j, _) = Journal::open(dir.path()).unwrap();
+        let (j, _) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         j.append(&[JournalOp::Settled { offset: 7, reason: SettleReason::Acked }]).unwrap();
         drop(j);
-        let mut f = OpenOptions::new().append(true).open(dir.path().join("journal")).unwrap();
-        f.write_all(&[TAG_SETTLED, 0, 0, 0]).unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(dir.path().join("journal")).unwrap();
+        std::io::Write::write_all(&mut f, &[TAG_SETTLED, 0, 0, 0]).unwrap();
         drop(f);
-        let (j, snap) = Journal::open(dir.path()).unwrap();
+        let (j, snap) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         assert!(snap.settled.contains(7));
         assert_eq!(j.len_bytes(), (HEADER_LEN + RECORD_LEN) as u64);
     }
@@ -318,14 +325,14 @@ mod tests {
     #[test]
     fn a_checkpoint_replaces_the_journal_without_double_counting() {
         let dir = tempfile::tempdir().unwrap();
-        let (j, _) = Journal::open(dir.path()).unwrap();
+        let (j, _) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         j.append(&[JournalOp::Settled { offset: 0, reason: SettleReason::Expired }]).unwrap();
         drop(j);
-        let (j, snap) = Journal::open(dir.path()).unwrap();
+        let (j, snap) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         j.checkpoint(snap).unwrap();
         j.append(&[JournalOp::Settled { offset: 1, reason: SettleReason::Expired }]).unwrap();
         drop(j);
-        let (_, snap) = Journal::open(dir.path()).unwrap();
+        let (_, snap) = Journal::open(Arc::new(StdDisk), dir.path()).unwrap();
         assert_eq!(snap.counters.expired, 2);
         assert_eq!(snap.settled.skip(0), 2);
     }

@@ -35,4 +35,6 @@ pub use service::{QueueFootprint, QueueService, QueueServiceConfig, QueueStorage
 pub use types::*;
 
 #[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
 mod tests;

@@ -27,6 +27,11 @@ impl MoveTask {
         self.info.lock().map(|i| i.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    /// Asks the task to stop after the message it is moving.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
     fn update(&self, f: impl FnOnce(&mut MoveTaskInfo)) {
         match self.info.lock() {
             Ok(mut i) => f(&mut i),

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use ferry_log::Disk;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -21,6 +22,8 @@ use super::storage::MessageLog;
 use super::types::{Delivery, Enqueued, NewMessage, QueueAttributes, QueueStats};
 use crate::metadata::MetaOp;
 
+/// Enqueues larger than this are split into several batches (all synced together).
+pub const BATCH_SPLIT_BYTES: usize = 4 << 20;
 /// Bytes read from the log at a time when serving messages.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 
@@ -119,6 +122,7 @@ pub struct Queue {
     pub name: String,
     /// Directory of its log and journal.
     pub dir: PathBuf,
+    disk: Arc<dyn Disk>,
     incarnation: u64,
     log: Arc<dyn MessageLog>,
     journal: Journal,
@@ -225,12 +229,13 @@ impl Queue {
     pub fn open(
         name: String,
         dir: PathBuf,
+        disk: Arc<dyn Disk>,
         rec: QueueRecord,
         log: Arc<dyn MessageLog>,
         dedup_entries: Vec<(String, DedupEntry)>,
         now_ms: i64,
     ) -> Result<Queue, QueueError> {
-        let (journal, snap) = Journal::open(&dir).map_err(QueueError::storage)?;
+        let (journal, snap) = Journal::open(disk.clone(), &dir).map_err(QueueError::storage)?;
         let mut state = DeliveryState::new(log.start_offset());
         state.restore_settled(&snap.settled);
         state.set_counters(snap.counters.clone());
@@ -262,6 +267,7 @@ impl Queue {
         Ok(Queue {
             name,
             dir,
+            disk,
             incarnation,
             log,
             journal,
@@ -318,6 +324,14 @@ impl Queue {
         self.timers.notify_one();
     }
 
+    /// Stops the queue (shutdown): later calls fail, waiters and the timer task end; then
+    /// makes everything written durable.
+    pub fn close(&self) -> Result<(), QueueError> {
+        self.mark_deleted();
+        self.log.sync_to(self.log.next_offset()).map_err(QueueError::Storage)?;
+        self.journal.sync_to(u64::MAX).map_err(QueueError::storage)
+    }
+
     /// True once deleted.
     pub fn is_deleted(&self) -> bool {
         self.inner.lock().map(|g| g.deleted).unwrap_or(true)
@@ -326,7 +340,7 @@ impl Queue {
     /// Removes the log files (after `mark_deleted`).
     pub fn destroy(&self) -> Result<(), QueueError> {
         self.log.destroy().map_err(QueueError::storage)?;
-        match std::fs::remove_dir_all(&self.dir) {
+        match self.disk.remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(QueueError::storage(e)),
@@ -429,39 +443,77 @@ impl Queue {
         if stored.is_empty() {
             return Ok(Staged { results, sync_to: None, dedup_ops });
         }
-        let msgs: Vec<StoredMessage> = stored.iter().map(|(_, m)| m.clone()).collect();
-        let batch = codec::encode_batch(&msgs);
-        let (base, last) = match self.log.append_no_sync(&batch) {
-            Ok(x) => x,
-            Err(e) => {
-                for (_, id) in &new_ids {
+        let (idx, mut msgs): (Vec<usize>, Vec<StoredMessage>) = stored.into_iter().unzip();
+        let (appended, error) = self.append_split(inner, &mut msgs, &attrs);
+        if appended == 0
+            && let Some(e) = error
+        {
+            for (_, id) in &new_ids {
+                inner.dedup.remove(id);
+            }
+            return Err(QueueError::Storage(e));
+        }
+        for (k, (i, m)) in idx.into_iter().zip(&msgs).enumerate() {
+            let dedup_id = new_ids.iter().find(|(j, _)| *j == i).map(|(_, id)| id.clone());
+            if k >= appended {
+                if let Some(id) = &dedup_id {
                     inner.dedup.remove(id);
                 }
-                return Err(QueueError::Storage(e));
+                results[i] = Err(QueueError::Storage(error.clone().unwrap_or_default()));
+                continue;
             }
-        };
-        let mut incoming = Vec::with_capacity(stored.len());
-        for (k, (i, mut m)) in stored.into_iter().enumerate() {
-            m.offset = base + k as u64;
             let seq = attrs.fifo.then_some(m.offset);
             if let Some(Ok(e)) = results.get_mut(i) {
                 e.sequence_number = seq;
             }
-            if let Some((_, id)) = new_ids.iter().find(|(j, _)| *j == i) {
+            if let Some(id) = dedup_id {
                 let entry = DedupEntry {
                     message_id: m.message_id.clone(),
                     sequence_number: seq,
                     expires_ms: now_ms.saturating_add(attrs.dedup_window_ms as i64),
                 };
-                dedup_ops.push(inner.dedup.insert(&self.name, id.clone(), entry));
+                dedup_ops.push(inner.dedup.insert(&self.name, id, entry));
             }
-            incoming.push(incoming_of(&m, &attrs, 0));
         }
-        debug_assert_eq!(base + incoming.len() as u64 - 1, last);
-        inner.pending_len += incoming.len() as u64;
-        inner.pending_bytes += incoming.iter().map(|i| u64::from(i.size)).sum::<u64>();
-        inner.pending.insert(base, incoming);
-        Ok(Staged { results, sync_to: Some(last + 1), dedup_ops })
+        let sync_to = msgs.get(appended.wrapping_sub(1)).map(|m| m.offset + 1);
+        Ok(Staged { results, sync_to, dedup_ops })
+    }
+
+    /// Appends `msgs` in batches of at most [`BATCH_SPLIT_BYTES`], setting their offsets and
+    /// staging them as pending. Returns how many were appended and the error that stopped it.
+    fn append_split(
+        &self,
+        inner: &mut Inner,
+        msgs: &mut [StoredMessage],
+        attrs: &QueueAttributes,
+    ) -> (usize, Option<String>) {
+        let mut done = 0;
+        while done < msgs.len() {
+            let mut end = done;
+            let mut bytes = 0;
+            while end < msgs.len()
+                && (end == done || bytes + msgs[end].size_bytes() as usize <= BATCH_SPLIT_BYTES)
+            {
+                bytes += msgs[end].size_bytes() as usize;
+                end += 1;
+            }
+            let chunk = &mut msgs[done..end];
+            let batch = codec::encode_batch(chunk);
+            let (base, _) = match self.log.append_no_sync(&batch) {
+                Ok(x) => x,
+                Err(e) => return (done, Some(e)),
+            };
+            let mut incoming = Vec::with_capacity(chunk.len());
+            for (k, m) in chunk.iter_mut().enumerate() {
+                m.offset = base + k as u64;
+                incoming.push(incoming_of(m, attrs, 0));
+            }
+            inner.pending_len += incoming.len() as u64;
+            inner.pending_bytes += incoming.iter().map(|i| u64::from(i.size)).sum::<u64>();
+            inner.pending.insert(base, incoming);
+            done = end;
+        }
+        (done, None)
     }
 
     fn validate(&self, attrs: &QueueAttributes, m: &NewMessage) -> Result<(), QueueError> {
@@ -828,21 +880,14 @@ impl Queue {
                 m.group_id = m.dead_letter_source.clone().or_else(|| Some(String::new()));
             }
         }
-        let batch = codec::encode_batch(&msgs);
-        let (base, _last) = self.log.append_no_sync(&batch).map_err(QueueError::Storage)?;
         let attrs = inner.rec.attrs.clone();
-        let incoming: Vec<Incoming> = msgs
-            .iter_mut()
-            .enumerate()
-            .map(|(k, m)| {
-                m.offset = base + k as u64;
-                incoming_of(m, &attrs, 0)
-            })
-            .collect();
-        inner.pending_len += incoming.len() as u64;
-        inner.pending_bytes += incoming.iter().map(|i| u64::from(i.size)).sum::<u64>();
-        let end = base + incoming.len() as u64;
-        inner.pending.insert(base, incoming);
-        Ok(Some(end))
+        let (appended, error) = self.append_split(inner, &mut msgs, &attrs);
+        if let Some(e) = error {
+            // Whatever was appended becomes receivable with the next commit: an extra copy, never a loss.
+            tracing::warn!(queue = %self.name, appended, error = %e, "append of moved messages failed");
+            return Err(QueueError::Storage(e));
+        }
+        let end = msgs.last().map(|m| m.offset + 1);
+        Ok(end)
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use ferry_log::{Disk, Durability, Log, LogConfig, StdDisk};
 use rand::Rng;
 
 use super::dedup::{self, DedupEntry};
@@ -29,6 +30,8 @@ pub const MAX_RECEIVE_MESSAGES: usize = 1_000;
 pub const MAX_ENQUEUE_MESSAGES: usize = 10_000;
 /// Longest long-poll wait.
 pub const MAX_WAIT_MS: u64 = 20 * 60_000;
+/// Largest `max_message_bytes` a queue may have.
+pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 16 << 20;
 /// Most dead-letter hops followed in one go (a target's own overflow dead-letters onward).
 const MAX_DEAD_LETTER_HOPS: usize = 8;
 
@@ -36,8 +39,10 @@ const MAX_DEAD_LETTER_HOPS: usize = 8;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum QueueStorage {
-    /// In memory: lost at exit; for tests of the engine alone.
+    /// A ferry-log per queue on `disk`.
     #[default]
+    Disk,
+    /// In memory (the journal still goes to `disk`): messages are lost at exit; for tests.
     Memory,
 }
 
@@ -46,6 +51,12 @@ pub enum QueueStorage {
 pub struct QueueServiceConfig {
     /// Where messages are kept.
     pub storage: QueueStorage,
+    /// The file system under the queues (tests inject faults through it).
+    pub disk: Arc<dyn Disk>,
+    /// Size at which a queue's log rolls to a new segment; settled segments are deleted whole.
+    pub segment_bytes: u64,
+    /// When enqueued messages are fsynced (`Always`: before the enqueue returns).
+    pub durability: Durability,
     /// Journal size that triggers a checkpoint (and the deletion of settled segments).
     pub journal_checkpoint_bytes: u64,
     /// How long a deleted queue's name cannot be reused (`QueueDeletedRecently`); 0 = at once.
@@ -58,6 +69,9 @@ impl Default for QueueServiceConfig {
     fn default() -> Self {
         QueueServiceConfig {
             storage: QueueStorage::default(),
+            disk: Arc::new(StdDisk),
+            segment_bytes: 64 << 20,
+            durability: Durability::Always,
             journal_checkpoint_bytes: 4 << 20,
             deleted_name_cooldown_ms: 0,
             max_queues: 100_000,
@@ -123,8 +137,10 @@ fn validate_attrs(name: &str, a: &QueueAttributes) -> Result<(), QueueError> {
     if a.max_deliveries == Some(0) {
         return Err(QueueError::InvalidAttribute("max deliveries must be at least 1".into()));
     }
-    if a.max_message_bytes == 0 {
-        return Err(QueueError::InvalidAttribute("max message bytes must be at least 1".into()));
+    if a.max_message_bytes == 0 || a.max_message_bytes > MAX_MESSAGE_BYTES_LIMIT {
+        return Err(QueueError::InvalidAttribute(format!(
+            "max message bytes must be between 1 and {MAX_MESSAGE_BYTES_LIMIT}"
+        )));
     }
     Ok(())
 }
@@ -174,9 +190,21 @@ impl QueueService {
         self.dir.join("queues").join(format!("{incarnation:016x}"))
     }
 
-    fn open_log(&self, _dir: &Path) -> Result<Arc<dyn MessageLog>, QueueError> {
+    fn open_log(&self, dir: &Path) -> Result<Arc<dyn MessageLog>, QueueError> {
         match self.config.storage {
             QueueStorage::Memory => Ok(Arc::new(MemoryLog::new())),
+            QueueStorage::Disk => {
+                let config = LogConfig {
+                    segment_bytes: self.config.segment_bytes,
+                    durability: self.config.durability.clone(),
+                    // One message may carry up to 16 MiB of body and a few KiB of headers.
+                    max_batch_bytes: 2 * MAX_MESSAGE_BYTES_LIMIT,
+                    ..LogConfig::default()
+                };
+                let log = Log::open_with(dir.join("log"), config, self.config.disk.clone())
+                    .map_err(QueueError::storage)?;
+                Ok(Arc::new(log))
+            }
         }
     }
 
@@ -193,7 +221,15 @@ impl QueueService {
                 entries.push((id.to_string(), e));
             }
         }
-        let q = Queue::open(name.to_string(), dir, rec, log, entries, self.clock.now_ms())?;
+        let q = Queue::open(
+            name.to_string(),
+            dir,
+            self.config.disk.clone(),
+            rec,
+            log,
+            entries,
+            self.clock.now_ms(),
+        )?;
         Ok(Arc::new(q))
     }
 
@@ -325,6 +361,31 @@ impl QueueService {
         .await
     }
 
+    /// Stops every queue and makes what was written durable (shutdown). The service answers
+    /// `NoSuchQueue` afterwards.
+    pub async fn close(&self) -> Result<(), QueueError> {
+        let queues: Vec<Arc<Queue>> =
+            std::mem::take(&mut *self.queues.write().map_err(QueueError::storage)?).into_values().collect();
+        if let Ok(moves) = self.moves.lock() {
+            for t in moves.values() {
+                t.cancel();
+            }
+        }
+        blocking(move || {
+            let mut first_err = Ok(());
+            for q in queues {
+                if let Err(e) = q.close() {
+                    tracing::warn!(queue = %q.name, error = %e, "queue close failed");
+                    if first_err.is_ok() {
+                        first_err = Err(e);
+                    }
+                }
+            }
+            first_err
+        })
+        .await
+    }
+
     /// Names of the queues, sorted, optionally only those starting with `prefix`.
     pub fn list_queues(&self, prefix: Option<&str>) -> Vec<String> {
         let Ok(queues) = self.queues.read() else { return Vec::new() };
@@ -431,7 +492,11 @@ impl QueueService {
         let limit = self.config.journal_checkpoint_bytes;
         blocking(move || {
             q2.sync_journal(seq)?;
-            q2.maybe_checkpoint(limit)
+            // The change is durable now; a failed checkpoint only delays truncation.
+            if let Err(e) = q2.maybe_checkpoint(limit) {
+                tracing::warn!(queue = %q2.name, error = %e, "queue checkpoint failed");
+            }
+            Ok(())
         })
         .await
     }

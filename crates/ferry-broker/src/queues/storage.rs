@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use ferry_log::{Log, ReadError};
+
 /// A queue's append-only message log (RecordBatch v2 batches, offsets assigned on append).
 pub trait MessageLog: Send + Sync {
     /// Appends one batch without waiting for durability; returns (base offset, last offset).
@@ -108,6 +110,49 @@ impl MessageLog for MemoryLog {
         let mut inner = self.inner.lock().map_err(|_| "poisoned")?;
         inner.batches.clear();
         inner.size = 0;
+        Ok(())
+    }
+}
+
+/// A queue's messages in a ferry-log on disk.
+impl MessageLog for Log {
+    fn append_no_sync(&self, batch: &[u8]) -> Result<(u64, u64), String> {
+        let info = Log::append_no_sync(self, batch).map_err(|e| e.to_string())?;
+        Ok((info.base_offset, info.last_offset))
+    }
+
+    fn sync_to(&self, offset: u64) -> Result<(), String> {
+        Log::sync_to(self, offset).map_err(|e| e.to_string())
+    }
+
+    fn read(&self, offset: u64, max_bytes: usize) -> Result<Vec<u8>, String> {
+        match Log::read(self, offset, max_bytes, self.next_offset()) {
+            Ok(r) => Ok(r.bytes),
+            // Below the start the message is gone (settled segments deleted); past the end there
+            // is nothing yet.
+            Err(ReadError::OffsetOutOfRange { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn start_offset(&self) -> u64 {
+        self.log_start_offset()
+    }
+
+    fn next_offset(&self) -> u64 {
+        Log::next_offset(self)
+    }
+
+    fn advance_start_offset(&self, offset: u64) -> Result<(), String> {
+        Log::advance_start_offset(self, offset).map_err(|e| e.to_string())
+    }
+
+    fn size_bytes(&self) -> u64 {
+        Log::size_bytes(self)
+    }
+
+    fn destroy(&self) -> Result<(), String> {
+        // The queue removes its whole directory, this log's included.
         Ok(())
     }
 }

@@ -1,0 +1,300 @@
+//! Restart and crash recovery of queues: journal replay, checkpoints, settled segments, the
+//! dedup window, and crashes at every point of a workload on a fault-injecting disk.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_log::fault::FaultyDisk;
+use ferry_log::{Disk, StdDisk};
+
+use super::tests::msg;
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::metadata::{MemoryStore, MetadataStore};
+
+struct Node {
+    dir: PathBuf,
+    meta: Arc<dyn MetadataStore>,
+    clock: ManualClock,
+    config: QueueServiceConfig,
+}
+
+impl Node {
+    fn new(dir: PathBuf, disk: Arc<dyn Disk>) -> Node {
+        Node {
+            dir,
+            meta: Arc::new(MemoryStore::new()),
+            clock: ManualClock::new(1_000_000),
+            config: QueueServiceConfig { disk, ..QueueServiceConfig::default() },
+        }
+    }
+
+    async fn start(&self) -> Result<Arc<QueueService>, QueueError> {
+        QueueService::open(
+            self.dir.clone(),
+            self.meta.clone(),
+            Arc::new(self.clock.clone()) as Arc<dyn Clock>,
+            self.config.clone(),
+        )
+        .await
+    }
+}
+
+fn recv(max: usize) -> ReceiveOptions {
+    ReceiveOptions { max_messages: max, wait_ms: Some(0), ..ReceiveOptions::default() }
+}
+
+fn text(d: &Delivery) -> String {
+    String::from_utf8_lossy(&d.body).into_owned()
+}
+
+#[tokio::test]
+async fn in_flight_messages_come_back_redelivered_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    svc.enqueue("q", vec![msg("a"), msg("b"), msg("c")]).await.unwrap();
+    let d = svc.receive("q", recv(2)).await.unwrap();
+    svc.ack("q", &d[0].receipt).await.unwrap();
+    svc.close().await.unwrap();
+
+    let svc = node.start().await.unwrap();
+    let d = svc.receive("q", recv(10)).await.unwrap();
+    let got: Vec<(String, u32, bool)> =
+        d.iter().map(|d| (text(d), d.delivery_count, d.redelivered)).collect();
+    assert_eq!(got, [("b".to_string(), 2, true), ("c".to_string(), 1, false)]);
+}
+
+#[tokio::test]
+async fn acknowledged_deletes_stay_deleted_across_checkpoints_and_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    node.config.journal_checkpoint_bytes = 200;
+    node.config.segment_bytes = 4096;
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    svc.enqueue("q", (0..300).map(|i| msg(&format!("m{i:03}"))).collect()).await.unwrap();
+    let all = svc.receive("q", recv(300)).await.unwrap();
+    assert_eq!(all.len(), 300);
+    for d in all.iter().filter(|d| text(d).ends_with(['0', '2', '4', '6', '8'])) {
+        svc.ack("q", &d.receipt).await.unwrap();
+    }
+    let before = svc.queue_footprint("q").unwrap();
+    svc.close().await.unwrap();
+
+    let svc = node.start().await.unwrap();
+    let left: Vec<String> = svc.receive("q", recv(1_000)).await.unwrap().iter().map(text).collect();
+    assert_eq!(left.len(), 150);
+    assert!(left.iter().all(|b| b.ends_with(['1', '3', '5', '7', '9'])));
+    for d in svc.receive("q", recv(1)).await.unwrap() {
+        svc.ack("q", &d.receipt).await.unwrap();
+    }
+    assert!(before.log_bytes > 0);
+}
+
+#[tokio::test]
+async fn settled_segments_are_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    node.config.journal_checkpoint_bytes = 1_000;
+    node.config.segment_bytes = 4096;
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    for i in 0..50 {
+        svc.enqueue("q", (0..10).map(|j| msg(&format!("{i}-{j}-{}", "x".repeat(50)))).collect())
+            .await
+            .unwrap();
+    }
+    let full = svc.queue_footprint("q").unwrap().log_bytes;
+    loop {
+        let d = svc.receive("q", recv(100)).await.unwrap();
+        if d.is_empty() {
+            break;
+        }
+        for x in d {
+            svc.ack("q", &x.receipt).await.unwrap();
+        }
+    }
+    let after = svc.queue_footprint("q").unwrap();
+    assert!(after.log_bytes < full / 4, "log kept {} of {full} bytes", after.log_bytes);
+    assert_eq!(after.records, 0);
+    assert_eq!(after.settled_ranges, 1);
+}
+
+#[tokio::test]
+async fn the_dedup_window_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q.fifo", QueueAttributes { fifo: true, ..QueueAttributes::default() }).await.unwrap();
+    let m = || NewMessage { group_id: Some("g".into()), dedup_id: Some("once".into()), ..msg("x") };
+    let first = svc.enqueue("q.fifo", vec![m()]).await.unwrap().remove(0).unwrap();
+    let d = svc.receive("q.fifo", recv(1)).await.unwrap();
+    svc.ack("q.fifo", &d[0].receipt).await.unwrap();
+    svc.close().await.unwrap();
+
+    node.clock.advance(60_000);
+    let svc = node.start().await.unwrap();
+    let again = svc.enqueue("q.fifo", vec![m()]).await.unwrap().remove(0).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.message_id, first.message_id);
+    assert!(svc.receive("q.fifo", recv(1)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delivery_counts_survive_a_restart_and_still_dead_letter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    let svc = node.start().await.unwrap();
+    svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        max_deliveries: Some(2),
+        dead_letter: Some("dlq".into()),
+        visibility_timeout_ms: 1_000,
+        ..QueueAttributes::default()
+    };
+    svc.create_queue("q", attrs).await.unwrap();
+    svc.enqueue("q", vec![msg("poison")]).await.unwrap();
+    svc.receive("q", recv(1)).await.unwrap();
+    svc.close().await.unwrap();
+
+    let svc = node.start().await.unwrap();
+    let d = svc.receive("q", recv(1)).await.unwrap();
+    assert_eq!(d[0].delivery_count, 2);
+    node.clock.advance(1_000);
+    assert!(svc.receive("q", recv(1)).await.unwrap().is_empty());
+    assert_eq!(svc.receive("dlq", recv(1)).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn delayed_and_prioritised_messages_keep_their_state_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q", QueueAttributes { max_priority: Some(9), ..QueueAttributes::default() })
+        .await
+        .unwrap();
+    svc.enqueue(
+        "q",
+        vec![
+            msg("plain"),
+            NewMessage { priority: Some(7), ..msg("urgent") },
+            NewMessage { delay_ms: Some(5_000), ..msg("later") },
+        ],
+    )
+    .await
+    .unwrap();
+    svc.close().await.unwrap();
+
+    let svc = node.start().await.unwrap();
+    let now: Vec<String> = svc.receive("q", recv(10)).await.unwrap().iter().map(text).collect();
+    assert_eq!(now, ["urgent", "plain"]);
+    node.clock.advance(5_000);
+    let later: Vec<String> = svc.receive("q", recv(10)).await.unwrap().iter().map(text).collect();
+    assert_eq!(later, ["later"]);
+}
+
+/// What a workload was told: enqueues acknowledged (by body), deletes acknowledged, and deletes
+/// attempted (a failed delete may still have happened).
+#[derive(Default)]
+struct Acked {
+    enqueued: BTreeSet<String>,
+    deleted: BTreeSet<String>,
+    attempted: BTreeSet<String>,
+}
+
+/// Enqueues, receives and deletes until the disk fails; returns what was acknowledged.
+async fn workload(svc: &QueueService, acked: &mut Acked) {
+    for round in 0..6 {
+        let bodies: Vec<String> = (0..4).map(|i| format!("r{round}m{i}")).collect();
+        match svc.enqueue("q", bodies.iter().map(|b| msg(b)).collect()).await {
+            Ok(rs) => {
+                for (b, r) in bodies.iter().zip(rs) {
+                    if r.is_ok() {
+                        acked.enqueued.insert(b.clone());
+                    }
+                }
+            }
+            Err(_) => return,
+        }
+        let Ok(ds) = svc.receive("q", recv(3)).await else { return };
+        for d in ds.iter().step_by(2) {
+            acked.attempted.insert(text(d));
+            match svc.ack("q", &d.receipt).await {
+                Ok(()) => {
+                    acked.deleted.insert(text(d));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_point_keeps_acknowledged_enqueues_and_deletes() {
+    let mut crash_points = 0;
+    for fail_after in (0..400).step_by(3) {
+        for torn in [false, true] {
+            let disk = Arc::new(FaultyDisk::new(fail_after + 7));
+            let mut node = Node::new(PathBuf::from("/data"), disk.clone());
+            node.config.journal_checkpoint_bytes = 120;
+            node.config.segment_bytes = 1024;
+            let svc = node.start().await.unwrap();
+            svc.create_queue(
+                "q",
+                QueueAttributes { visibility_timeout_ms: 1_000, ..QueueAttributes::default() },
+            )
+            .await
+            .unwrap();
+            disk.fail_after(fail_after);
+            let mut acked = Acked::default();
+            workload(&svc, &mut acked).await;
+            if !disk.power_is_cut() {
+                continue;
+            }
+            crash_points += 1;
+            let _ = svc.close().await;
+            disk.crash(torn);
+
+            let svc = node.start().await.unwrap_or_else(|e| panic!("recovery after op {fail_after}: {e}"));
+            node.clock.advance(1_000);
+            let left: BTreeSet<String> = match svc.receive("q", recv(1_000)).await {
+                Ok(ds) => ds.iter().map(text).collect(),
+                // The queue's creation itself was lost: nothing was acknowledged then.
+                Err(QueueError::NoSuchQueue(_)) => BTreeSet::new(),
+                Err(e) => panic!("receive after recovery: {e}"),
+            };
+            for b in acked.enqueued.difference(&acked.attempted) {
+                assert!(
+                    left.contains(b),
+                    "crash after {fail_after} ops (torn {torn}) lost enqueued {b}: acked {:?} deleted {:?} left {left:?}",
+                    acked.enqueued,
+                    acked.deleted
+                );
+            }
+            for b in &acked.deleted {
+                assert!(
+                    !left.contains(b),
+                    "crash after {fail_after} ops (torn {torn}) resurrected deleted {b}"
+                );
+            }
+        }
+    }
+    assert!(crash_points > 50, "the workload should cross many crash points, crossed {crash_points}");
+}
+
+#[tokio::test]
+async fn messages_bodies_survive_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    let svc = node.start().await.unwrap();
+    svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let body = Bytes::from((0..=255u8).collect::<Vec<u8>>());
+    svc.enqueue("q", vec![NewMessage { body: body.clone(), ..NewMessage::default() }]).await.unwrap();
+    svc.close().await.unwrap();
+    let svc = node.start().await.unwrap();
+    assert_eq!(svc.receive("q", recv(1)).await.unwrap()[0].body, body);
+}
