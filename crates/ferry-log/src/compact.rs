@@ -1,9 +1,10 @@
 //! Key compaction: rewrite closed segments keeping the newest record per key, with stable
 //! offsets, dropping tombstones once they are older than `delete_retention_ms`.
 //!
-//! Batches that are compressed, transactional or control batches are kept whole: their records
-//! are neither removed nor counted as the newest value of a key (so they never cause another
-//! record's removal). Segments are not merged; a rewritten segment left empty is deleted
+//! Compressed batches are decompressed, filtered and recompressed with their own codec.
+//! Transactional and control batches, and compressed batches that fail to decompress or inflate
+//! past 64 MiB, are kept whole: their records are neither removed nor counted as the newest
+//! value of a key (so they never cause another record's removal). Segments are not merged; a rewritten segment left empty is deleted
 //! (unless it is the first), and keeps its newest timestamp otherwise.
 //!
 //! A rewritten segment replaces the old one through the swap sequence in
@@ -19,7 +20,7 @@ use crate::disk::{Disk, DiskFile};
 use crate::error::{AppendError, StorageError};
 use crate::index::{INDEX_ENTRY_LEN, TIME_ENTRY_LEN};
 use crate::log::{Log, lock};
-use crate::record::{Record, decode_records, retain_records};
+use crate::record::{Record, decode_body, records_body, retain_records};
 use crate::segment::{SegMeta, Segment, apply_batch, plan_entries, scan_batches};
 
 /// Upper bound on distinct keys one compaction pass tracks; segments beyond it wait for the next
@@ -41,8 +42,18 @@ pub struct CompactStats {
     pub bytes_after: u64,
 }
 
-fn is_opaque(h: &BatchHeader) -> bool {
-    h.compression() != 0 || h.is_transactional() || h.is_control()
+/// The batch's records section, decompressed; `None` for batches compaction keeps whole.
+fn open_batch(seg: &Segment, h: &BatchHeader, bytes: &[u8]) -> Option<Vec<u8>> {
+    if h.is_transactional() || h.is_control() {
+        return None;
+    }
+    match records_body(bytes) {
+        Ok(body) => Some(body),
+        Err(e) => {
+            tracing::warn!(segment = seg.base_offset, offset = h.base_offset, error = %e, "batch kept whole by compaction");
+            None
+        }
+    }
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
@@ -125,10 +136,9 @@ impl Log {
         let mut cleanable = 0;
         for seg in &segs {
             for_each_batch(seg, |h, bytes| {
-                if is_opaque(h) {
-                    return Ok(());
-                }
-                for r in decode_records(bytes).map_err(|_| corrupt_batch(seg, h))? {
+                let Some(body) = open_batch(seg, h, bytes) else { return Ok(()) };
+                let Some(records) = decode_or_keep(seg, h, &body) else { return Ok(()) };
+                for r in records {
                     if let Some(k) = r.key {
                         newest.insert(k.to_vec(), h.base_offset as u64 + r.offset_delta as u64);
                     }
@@ -147,11 +157,14 @@ impl Log {
             let mut out: Vec<u8> = Vec::new();
             let mut removed = 0u64;
             for_each_batch(seg, |h, bytes| {
-                if is_opaque(h) {
+                let Some(body) = open_batch(seg, h, bytes) else {
                     out.extend_from_slice(bytes);
                     return Ok(());
-                }
-                let records = decode_records(bytes).map_err(|_| corrupt_batch(seg, h))?;
+                };
+                let Some(records) = decode_or_keep(seg, h, &body) else {
+                    out.extend_from_slice(bytes);
+                    return Ok(());
+                };
                 let keep: Vec<&Record<'_>> = records
                     .iter()
                     .filter(|r| {
@@ -165,7 +178,7 @@ impl Log {
                 if keep.len() == records.len() {
                     out.extend_from_slice(bytes);
                 } else if !keep.is_empty() {
-                    out.extend_from_slice(&retain_records(bytes, &keep));
+                    out.extend_from_slice(&retain_records(bytes, &keep)?);
                 }
                 Ok(())
             })?;
@@ -247,13 +260,15 @@ impl Log {
     }
 }
 
-fn corrupt_batch(seg: &Segment, h: &BatchHeader) -> AppendError {
-    tracing::error!(
-        segment = seg.base_offset,
-        offset = h.base_offset,
-        "undecodable records; compaction stopped"
-    );
-    AppendError::InvalidBatch(crate::error::BatchError::BadRecord("undecodable record in stored batch"))
+/// The records of an opened batch; `None` (batch kept whole) when they do not decode.
+fn decode_or_keep<'a>(seg: &Segment, h: &BatchHeader, body: &'a [u8]) -> Option<Vec<Record<'a>>> {
+    match decode_body(body, h.record_count) {
+        Ok(records) => Some(records),
+        Err(e) => {
+            tracing::warn!(segment = seg.base_offset, offset = h.base_offset, error = %e, "batch kept whole by compaction");
+            None
+        }
+    }
 }
 
 /// Calls `f` for every valid batch of a closed segment; fails if the segment holds damaged bytes.

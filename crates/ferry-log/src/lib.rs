@@ -19,11 +19,13 @@
 //! - `log`: [`Log`]: append with offset assignment and group commit, read, roll, close.
 //! - `recovery`: `Log::open`: cleanup, tail validation, truncation of torn tails.
 //! - `maintenance`: `advance_start_offset` and retention.
+//! - `codec`: the Kafka compression codecs (gzip, snappy, lz4, zstd), for compaction.
 //! - `compact`: key compaction with stable offsets, and the segment swap it uses.
 //! - [`record`]: decoder and encoder of the records inside uncompressed batches.
 
 pub mod batch;
 mod checkpoint;
+mod codec;
 mod compact;
 mod config;
 pub mod disk;

@@ -66,7 +66,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes every record of one uncompressed batch.
+/// Decodes every record of one uncompressed batch (see [`records_body`] for compressed ones).
 pub fn decode_records(batch: &[u8]) -> Result<Vec<Record<'_>>, BatchError> {
     let header = BatchHeader::parse(batch)?;
     if header.compression() != 0 {
@@ -76,9 +76,24 @@ pub fn decode_records(batch: &[u8]) -> Result<Vec<Record<'_>>, BatchError> {
     if batch.len() < end {
         return Err(BatchError::Truncated);
     }
-    let body = &batch[BATCH_HEADER_LEN..end];
+    decode_body(&batch[BATCH_HEADER_LEN..end], header.record_count)
+}
+
+/// The records section of a batch, decompressed (gzip, snappy, lz4, zstd), ready for
+/// [`decode_body`]. At most 64 MiB are inflated; more is an error.
+pub fn records_body(batch: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let end = header.total_len();
+    if batch.len() < end {
+        return Err(BatchError::Truncated);
+    }
+    crate::codec::decompress(header.compression(), &batch[BATCH_HEADER_LEN..end])
+}
+
+/// Decodes `record_count` records from an uncompressed records section.
+pub fn decode_body(body: &[u8], record_count: i32) -> Result<Vec<Record<'_>>, BatchError> {
     let mut r = Reader { bytes: body, pos: 0 };
-    let count = usize::try_from(header.record_count).map_err(|_| BatchError::BadRecord("negative count"))?;
+    let count = usize::try_from(record_count).map_err(|_| BatchError::BadRecord("negative count"))?;
     // Each record takes at least 7 bytes, so a count beyond that is a lie, not an allocation.
     let mut out = Vec::with_capacity(count.min(body.len() / 7));
     for _ in 0..count {
@@ -195,9 +210,10 @@ fn finish(mut header: [u8; BATCH_HEADER_LEN], body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The batch with only `kept` of its records: base offset, last offset delta and timestamps
-/// unchanged so every kept record keeps its offset; record count, length and CRC recomputed.
-pub(crate) fn retain_records(batch: &[u8], kept: &[&Record<'_>]) -> Vec<u8> {
+/// The batch with only `kept` of its records, recompressed with the batch's codec: base
+/// offset, last offset delta, attributes and timestamps unchanged so every kept record keeps
+/// its offset; record count, length and CRC recomputed.
+pub(crate) fn retain_records(batch: &[u8], kept: &[&Record<'_>]) -> Result<Vec<u8>, BatchError> {
     let mut header = [0u8; BATCH_HEADER_LEN];
     header.copy_from_slice(&batch[..BATCH_HEADER_LEN]);
     header[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
@@ -205,7 +221,8 @@ pub(crate) fn retain_records(batch: &[u8], kept: &[&Record<'_>]) -> Vec<u8> {
     for r in kept {
         body.extend_from_slice(r.raw);
     }
-    finish(header, &body)
+    let codec = BatchHeader::parse(batch)?.compression();
+    Ok(finish(header, &crate::codec::compress(codec, &body)?))
 }
 
 #[cfg(test)]
@@ -239,7 +256,7 @@ mod tests {
             .collect();
         let batch = encode_batch(&recs);
         let decoded = decode_records(&batch).expect("decodes");
-        let kept = retain_records(&batch, &[&decoded[2]]);
+        let kept = retain_records(&batch, &[&decoded[2]]).expect("retain");
         let h = BatchHeader::parse(&kept).expect("header");
         assert_eq!((h.record_count, h.last_offset_delta), (1, 2));
         crate::batch::check_crc(&h, &kept).expect("crc");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{Decoded, Rec, decode, encode, encode_with};
 use ferry_log::fault::FaultyDisk;
-use ferry_log::{CleanupPolicy, Log, LogConfig};
+use ferry_log::{BatchHeader, CleanupPolicy, Log, LogConfig};
 use kafka_protocol::records::Compression;
 
 fn compact_config() -> LogConfig {
@@ -129,25 +129,41 @@ fn tombstones_are_removed_only_after_delete_retention() {
 }
 
 #[test]
-fn compressed_batches_are_kept_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), compact_config()).unwrap();
-    let zipped = encode_with(
-        &[
-            Rec { key: Some(b"z"), value: Some(b"1"), timestamp: 1 },
-            Rec { key: Some(b"z"), value: Some(b"2"), timestamp: 1 },
-        ],
-        Compression::Gzip,
-    );
-    log.append(&zipped).unwrap();
-    for i in 0..20 {
-        put(&log, "plain", Some(&format!("{i}")), 1);
+fn compressed_batches_are_compacted_and_recompressed_with_their_codec() {
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), compact_config()).unwrap();
+        for round in 0..2 {
+            let v = [format!("old-a-{round}"), format!("old-b-{round}")];
+            let recs = [
+                Rec { key: Some(b"a"), value: Some(v[0].as_bytes()), timestamp: 5 },
+                Rec { key: Some(b"b"), value: Some(v[1].as_bytes()), timestamp: 5 },
+            ];
+            log.append(&encode_with(&recs, codec)).unwrap();
+        }
+        // The last compressed batch loses its middle record, so it must be rebuilt.
+        let recs = [
+            Rec { key: Some(b"a"), value: Some(b"value-a"), timestamp: 5 },
+            Rec { key: Some(b"b"), value: Some(b"stale-b"), timestamp: 5 },
+            Rec { key: Some(b"b"), value: Some(b"value-b"), timestamp: 5 },
+        ];
+        log.append(&encode_with(&recs, codec)).unwrap();
+        for i in 0..20 {
+            put(&log, "plain", Some(&format!("{i}")), 1);
+        }
+        log.roll().unwrap();
+        let stats = log.compact(10).unwrap();
+        assert_eq!(stats.records_removed, 5 + 19, "{codec:?}: {stats:?}");
+        let records = all_records(&log);
+        let keyed =
+            |k: &[u8]| records.iter().filter(|r| r.1.as_deref() == Some(k)).cloned().collect::<Vec<_>>();
+        assert_eq!(keyed(b"a"), vec![(4, Some(b"a".to_vec()), Some(b"value-a".to_vec()))], "{codec:?}");
+        assert_eq!(keyed(b"b"), vec![(6, Some(b"b".to_vec()), Some(b"value-b".to_vec()))], "{codec:?}");
+        let r = log.read(4, 1, 7).unwrap();
+        let h = BatchHeader::parse(&r.bytes).unwrap();
+        assert_eq!(h.compression(), codec as u8, "recompressed with the producer's codec");
+        assert_eq!((h.base_offset, h.last_offset_delta, h.record_count), (4, 2, 2));
     }
-    log.roll().unwrap();
-    log.compact(10).unwrap();
-    let records = all_records(&log);
-    assert_eq!(records.iter().filter(|r| r.1.as_deref() == Some(&b"z"[..])).count(), 2);
-    assert_eq!(records.iter().filter(|r| r.1.as_deref() == Some(&b"plain"[..])).count(), 1);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::batch;
 use ferry_log::fault::FaultyDisk;
-use ferry_log::record::decode_records;
+use ferry_log::record::{decode_records, records_body};
 use ferry_log::{BatchHeader, Log, LogConfig, ReadError, batches, validate_batch};
 use proptest::prelude::*;
 
@@ -37,6 +37,26 @@ proptest! {
         }
         let _ = decode_records(&b);
         let _ = validate_batch(&b);
+    }
+
+    #[test]
+    fn random_compressed_bodies_never_panic_the_codecs(
+        codec in 1i16..6,
+        body in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let mut b = vec![0u8; 61];
+        b[8..12].copy_from_slice(&(49 + body.len() as i32).to_be_bytes());
+        b[16] = 2;
+        b[21..23].copy_from_slice(&codec.to_be_bytes());
+        b.extend_from_slice(&body);
+        let _ = records_body(&b);
+        let mut snappy = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+        snappy.extend_from_slice(&body);
+        b.truncate(61);
+        b[8..12].copy_from_slice(&(49 + snappy.len() as i32).to_be_bytes());
+        b[21..23].copy_from_slice(&2i16.to_be_bytes());
+        b.extend_from_slice(&snappy);
+        let _ = records_body(&b);
     }
 
     #[test]
