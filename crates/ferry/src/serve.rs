@@ -76,7 +76,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir.path().to_owned(),
         Arc::clone(&metadata),
         SystemClock::shared(),
-        QueueServiceConfig::default(),
+        QueueServiceConfig { durability: durability(&settings), ..QueueServiceConfig::default() },
     )
     .await
     .context("cannot open the queues")?;
