@@ -58,16 +58,39 @@ fn settle() {
     let _ = std::process::Command::new("sync").status();
 }
 
+/// Rounds each case's time is split into, alternating raw and log measurements so that a disk
+/// whose speed drifts during the run affects both alike.
+const ROUNDS: u32 = 4;
+
+/// Bytes written and seconds spent, summed over rounds.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    bytes: f64,
+    secs: f64,
+}
+
+impl Tally {
+    fn add(&mut self, (bytes, secs): (f64, f64)) {
+        self.bytes += bytes;
+        self.secs += secs;
+    }
+
+    fn rate(&self) -> f64 {
+        self.bytes / self.secs
+    }
+}
+
 /// Sequential `pwrite` of `chunk`-byte blocks, each followed by `fdatasync` when `sync` is set.
-fn raw(s: &Settings, chunk: usize, sync: bool) -> f64 {
+/// Returns (bytes, seconds).
+fn raw(s: &Settings, chunk: usize, sync: bool, secs: f64) -> (f64, f64) {
     settle();
     let path = s.dir.join("raw.bin");
     let file = OpenOptions::new().create(true).truncate(true).write(true).open(&path).expect("raw file");
     let buf = vec![0xabu8; chunk];
-    let deadline = Instant::now() + Duration::from_secs_f64(s.secs);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut pos = 0u64;
-    while Instant::now() < deadline && pos < s.max_bytes {
+    while Instant::now() < deadline && pos < s.max_bytes / u64::from(ROUNDS) {
         file.write_all_at(&buf, pos).expect("raw write");
         if sync {
             file.sync_data().expect("raw fdatasync");
@@ -77,27 +100,29 @@ fn raw(s: &Settings, chunk: usize, sync: bool) -> f64 {
     let secs = start.elapsed().as_secs_f64();
     drop(file);
     std::fs::remove_file(&path).expect("remove raw file");
-    pos as f64 / secs
+    (pos as f64, secs)
 }
 
 fn log_config(durability: Durability) -> LogConfig {
     LogConfig { max_batch_bytes: 8 << 20, durability, ..LogConfig::default() }
 }
 
-/// `appenders` threads append `b` until the time or byte budget is spent; returns bytes/s.
-fn append(s: &Settings, b: &[u8], durability: Durability, appenders: usize) -> f64 {
+/// `appenders` threads append `b` until the time or byte budget is spent; returns
+/// (bytes, seconds).
+fn append(s: &Settings, b: &[u8], durability: Durability, appenders: usize, secs: f64) -> (f64, f64) {
     let dir = s.dir.join("log");
     let _ = std::fs::remove_dir_all(&dir);
     settle();
     let log = Arc::new(Log::open(&dir, log_config(durability)).expect("open log"));
     let written = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs_f64(s.secs);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let budget = s.max_bytes / u64::from(ROUNDS);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..appenders {
             let (log, written) = (log.clone(), written.clone());
             scope.spawn(move || {
-                while Instant::now() < deadline && written.load(Ordering::Relaxed) < s.max_bytes {
+                while Instant::now() < deadline && written.load(Ordering::Relaxed) < budget {
                     log.append(b).expect("append");
                     written.fetch_add(b.len() as u64, Ordering::Relaxed);
                 }
@@ -107,7 +132,7 @@ fn append(s: &Settings, b: &[u8], durability: Durability, appenders: usize) -> f
     let secs = start.elapsed().as_secs_f64();
     drop(log);
     std::fs::remove_dir_all(&dir).expect("remove log dir");
-    written.load(Ordering::Relaxed) as f64 / secs
+    (written.load(Ordering::Relaxed) as f64, secs)
 }
 
 /// Writes `s.max_bytes / 2` of batches, then reads them back sequentially (page cache) with
@@ -167,19 +192,22 @@ fn main() {
     let shapes: Vec<(usize, usize)> = if s.quick {
         vec![(1024, 1000)]
     } else {
-        vec![(100, 1), (100, 16), (100, 1000), (1024, 1), (1024, 16), (1024, 1000)]
+        vec![(100, 1), (100, 16), (100, 1000), (1024, 1), (1024, 16), (1024, 100), (1024, 1000)]
     };
     for (record_bytes, records) in shapes {
         let b = batch(records, record_bytes);
         for (name, durability, sync) in
             [("always", Durability::Always, true), ("never", Durability::Never, false)]
         {
-            // Raw bandwidth before and after the log cases, averaged: the disk drifts.
-            let raw_before = raw(&s, b.len(), sync);
-            let results: Vec<(usize, f64)> =
-                [1, 4].into_iter().map(|n| (n, append(&s, &b, durability.clone(), n))).collect();
-            let raw_bw = (raw_before + raw(&s, b.len(), sync)) / 2.0;
-            for (appenders, bw) in results {
+            let slice = s.secs / f64::from(ROUNDS);
+            let (mut raw_t, mut one, mut four) = (Tally::default(), Tally::default(), Tally::default());
+            for _ in 0..ROUNDS {
+                raw_t.add(raw(&s, b.len(), sync, slice));
+                one.add(append(&s, &b, durability.clone(), 1, slice));
+                four.add(append(&s, &b, durability.clone(), 4, slice));
+            }
+            let raw_bw = raw_t.rate();
+            for (appenders, bw) in [(1, one.rate()), (4, four.rate())] {
                 println!(
                     "| {record_bytes} | {records} | {} | {name} | {appenders} | {} | {} | {:.2} |",
                     b.len(),

@@ -21,7 +21,9 @@
 //! - `maintenance`: `advance_start_offset` and retention.
 //! - `codec`: the Kafka compression codecs (gzip, snappy, lz4, zstd), for compaction.
 //! - `compact`: key compaction with stable offsets, and the segment swap it uses.
-//! - [`record`]: decoder and encoder of the records inside uncompressed batches.
+//! - [`record`]: decoder and encoder of the records inside batches (compressed ones via `records_body`).
+
+#![warn(missing_docs)]
 
 pub mod batch;
 mod checkpoint;
