@@ -11,7 +11,7 @@
 //! `docs/storage-format.md`; [`finish_or_abort_swaps`] completes or undoes it after a crash.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::BatchHeader;
@@ -28,6 +28,67 @@ use crate::segment::{SegMeta, Segment, apply_batch, plan_entries, scan_batches};
 pub const COMPACTION_MAX_KEYS: usize = 4_000_000;
 
 const EXTS: [&str; 3] = ["log", "index", "timeindex"];
+
+/// Bytes a rewritten segment buffers before writing them out.
+const CLEANED_BUFFER_BYTES: usize = 1 << 20;
+
+/// A replacement segment streamed into `{base}.log.cleaned`, its index state built as it grows;
+/// memory stays at one buffer plus the index entries.
+struct Cleaned {
+    file: Box<dyn DiskFile>,
+    path: PathBuf,
+    base: u64,
+    interval: u32,
+    meta: SegMeta,
+    /// Bytes pushed so far (written or buffered).
+    pos: u64,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    buf_pos: u64,
+}
+
+impl Cleaned {
+    fn create(disk: &Arc<dyn Disk>, dir: &Path, base: u64, interval: u32) -> Result<Cleaned, StorageError> {
+        let path = dir.join(name(base, "log", ".cleaned"));
+        let file = disk.open(&path, true).map_err(io("create", &path))?;
+        file.set_len(0).map_err(io("truncate", &path))?;
+        Ok(Cleaned {
+            file,
+            path,
+            base,
+            interval,
+            meta: SegMeta::empty(base),
+            pos: 0,
+            buf: Vec::new(),
+            buf_pos: 0,
+        })
+    }
+
+    fn push(&mut self, batch: &[u8]) -> Result<(), AppendError> {
+        let h = BatchHeader::parse(batch)?;
+        let entries = plan_entries(&self.meta, self.base, self.pos, &h, self.interval);
+        apply_batch(&mut self.meta, self.pos, &h, entries);
+        self.buf.extend_from_slice(batch);
+        self.pos += batch.len() as u64;
+        if self.buf.len() >= CLEANED_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StorageError> {
+        self.file.write_all_at(&self.buf, self.buf_pos).map_err(io("write", &self.path))?;
+        self.buf_pos += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Removes the file when the rewrite is not needed.
+    fn abandon(self, disk: &Arc<dyn Disk>) -> Result<(), StorageError> {
+        drop(self.file);
+        disk.remove_file(&self.path).map_err(io("remove", &self.path))
+    }
+}
 
 /// What one call to [`Log::compact`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -154,17 +215,12 @@ impl Log {
         // Pass 2: rewrite each segment that loses records.
         let tombstone_limit = now_ms.saturating_sub(config.delete_retention_ms.min(i64::MAX as u64) as i64);
         for seg in &segs[..cleanable] {
-            let mut out: Vec<u8> = Vec::new();
+            let mut out =
+                Cleaned::create(&self.disk, &self.dir, seg.base_offset, config.index_interval_bytes)?;
             let mut removed = 0u64;
             for_each_batch(seg, |h, bytes| {
-                let Some(body) = open_batch(seg, h, bytes) else {
-                    out.extend_from_slice(bytes);
-                    return Ok(());
-                };
-                let Some(records) = decode_or_keep(seg, h, &body) else {
-                    out.extend_from_slice(bytes);
-                    return Ok(());
-                };
+                let Some(body) = open_batch(seg, h, bytes) else { return out.push(bytes) };
+                let Some(records) = decode_or_keep(seg, h, &body) else { return out.push(bytes) };
                 let keep: Vec<&Record<'_>> = records
                     .iter()
                     .filter(|r| {
@@ -176,44 +232,40 @@ impl Log {
                     .collect();
                 removed += (records.len() - keep.len()) as u64;
                 if keep.len() == records.len() {
-                    out.extend_from_slice(bytes);
+                    out.push(bytes)
                 } else if !keep.is_empty() {
-                    out.extend_from_slice(&retain_records(bytes, &keep)?);
+                    out.push(&retain_records(bytes, &keep)?)
+                } else {
+                    Ok(())
                 }
-                Ok(())
             })?;
             if removed == 0 {
+                out.abandon(&self.disk)?;
                 continue;
             }
             let before = seg.meta().size;
-            self.swap_in(seg, &out, config.index_interval_bytes)?;
+            let after = out.pos;
+            self.swap_in(seg, out)?;
             stats.segments_rewritten += 1;
             stats.records_removed += removed;
             stats.bytes_before += before;
-            stats.bytes_after += out.len() as u64;
+            stats.bytes_after += after;
         }
         Ok(stats)
     }
 
-    /// Replaces `seg` by a segment holding `bytes` (whole batches, same base offset).
-    fn swap_in(&self, seg: &Arc<Segment>, bytes: &[u8], interval: u32) -> Result<(), AppendError> {
+    /// Replaces `seg` by the segment written to `.cleaned` files (same base offset).
+    fn swap_in(&self, seg: &Arc<Segment>, mut cleaned: Cleaned) -> Result<(), AppendError> {
         let base = seg.base_offset;
         let dir = &self.dir;
         let is_first = self.segments.read().unwrap_or_else(|p| p.into_inner()).keys().next() == Some(&base);
-        if bytes.is_empty() && !is_first {
+        if cleaned.pos == 0 && !is_first {
             // Everything in it was superseded by later, durable records: drop the whole segment.
             // Reads and recovery treat the gap like any offsets compaction removed.
+            cleaned.abandon(&self.disk)?;
             self.segments.write().unwrap_or_else(|p| p.into_inner()).remove(&base);
             seg.remove_files(&self.disk)?;
             return Ok(());
-        }
-        let mut m = SegMeta::empty(base);
-        let mut pos = 0usize;
-        for item in crate::batch::batches(bytes) {
-            let (h, b) = item?;
-            let entries = plan_entries(&m, base, pos as u64, &h, interval);
-            apply_batch(&mut m, pos as u64, &h, entries);
-            pos += b.len();
         }
         // Keep the segment's newest timestamp even if its record went, so time retention
         // judges the segment as before.
@@ -221,18 +273,21 @@ impl Log {
             let old = seg.meta();
             (old.max_timestamp, old.offset_of_max_timestamp)
         };
+        let m = &mut cleaned.meta;
         if old_max > m.max_timestamp {
             m.max_timestamp = old_max;
             m.offset_of_max_timestamp = old_off;
         }
-        crate::segment::seal_entry(&mut m, base);
+        crate::segment::seal_entry(m, base);
         let mut index = Vec::with_capacity(m.index.len() * INDEX_ENTRY_LEN);
         m.index.iter().for_each(|e| index.extend_from_slice(&e.encode()));
         let mut time = Vec::with_capacity(m.time_index.len() * TIME_ENTRY_LEN);
         m.time_index.iter().for_each(|e| time.extend_from_slice(&e.encode()));
 
-        // 1. Write and fsync the three `.cleaned` files.
-        for (ext, content) in [("log", bytes), ("index", &index[..]), ("timeindex", &time[..])] {
+        // 1. Finish and fsync the three `.cleaned` files.
+        cleaned.flush()?;
+        cleaned.file.sync_data().map_err(io("fsync", &cleaned.path))?;
+        for (ext, content) in [("index", &index[..]), ("timeindex", &time[..])] {
             let p = dir.join(name(base, ext, ".cleaned"));
             let f: Box<dyn DiskFile> = self.disk.open(&p, true).map_err(io("create", &p))?;
             f.set_len(0).map_err(io("truncate", &p))?;
@@ -254,7 +309,7 @@ impl Log {
         }
         self.disk.sync_dir(dir).map_err(io("fsync dir", dir))?;
         let end = seg.meta().next_offset;
-        let fresh = Segment::open_closed(&self.disk, dir, base, end, interval)?;
+        let fresh = Segment::open_closed(&self.disk, dir, base, end, cleaned.interval)?;
         self.segments.write().unwrap_or_else(|p| p.into_inner()).insert(base, Arc::new(fresh));
         Ok(())
     }

@@ -169,7 +169,7 @@ fn compressed_batches_are_compacted_and_recompressed_with_their_codec() {
 #[test]
 fn crash_during_compaction_leaves_old_or_new_segment_never_a_mix() {
     let dir = Path::new("/compact");
-    for crash_at in 0..40u64 {
+    for crash_at in 0..120u64 {
         let disk = Arc::new(FaultyDisk::new(crash_at + 1));
         let log = Log::open_with(dir, compact_config(), disk.clone()).unwrap();
         for i in 0..60 {
