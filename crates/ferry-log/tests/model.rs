@@ -1,5 +1,6 @@
-//! Property test: any sequence of appends, reads, rolls, retention, start-offset moves and
-//! restarts (clean or crash) gives the answers of a simple in-memory model.
+//! Property test: any sequence of appends, reads, timestamp lookups, rolls, retention (bytes and
+//! time), start-offset moves and restarts (clean or crash) gives the answers of a simple
+//! in-memory model.
 
 mod common;
 
@@ -29,6 +30,7 @@ enum Op {
     OffsetForTimestamp { ts: i64 },
     Roll,
     RetainBytes { limit: u64 },
+    RetainTime { now_ms: i64, retention_ms: u64 },
     AdvanceStart { pick: u64 },
     Restart { crash: bool },
 }
@@ -41,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0i64..1100).prop_map(|ts| Op::OffsetForTimestamp { ts }),
         1 => Just(Op::Roll),
         1 => (0u64..6000).prop_map(|limit| Op::RetainBytes { limit }),
+        1 => (0i64..1500, 0u64..1000).prop_map(|(now_ms, retention_ms)| Op::RetainTime { now_ms, retention_ms }),
         1 => any::<u64>().prop_map(|pick| Op::AdvanceStart { pick }),
         1 => any::<bool>().prop_map(|crash| Op::Restart { crash }),
     ]
@@ -141,6 +144,19 @@ impl Model {
         deleted
     }
 
+    fn retain_time(&mut self, now_ms: i64, retention_ms: u64) -> u64 {
+        let mut deleted = 0;
+        while self.segments.len() > 1 {
+            let max_ts = self.segments[0].iter().map(|b| b.max_ts).max().unwrap_or(-1);
+            if max_ts < 0 || max_ts >= now_ms - retention_ms as i64 {
+                break;
+            }
+            self.drop_first_segment();
+            deleted += 1;
+        }
+        deleted
+    }
+
     fn advance_start(&mut self, offset: u64) {
         if offset <= self.log_start {
             return;
@@ -190,6 +206,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 log.update_config(LogConfig { retention_bytes: Some(limit), ..config() });
                 let deleted = log.enforce_retention(0).expect("retention");
                 prop_assert_eq!(deleted, model.retain_bytes(limit));
+            }
+            Op::RetainTime { now_ms, retention_ms } => {
+                log.update_config(LogConfig { retention_ms: Some(retention_ms), ..config() });
+                let deleted = log.enforce_retention(now_ms).expect("retention");
+                prop_assert_eq!(deleted, model.retain_time(now_ms, retention_ms));
             }
             Op::AdvanceStart { pick } => {
                 let span = model.next_offset - model.log_start + 1;
