@@ -6,10 +6,12 @@
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
 //! - [`queues`]: the work-queue engine (leases, retries, dead-letters, delays, priorities, FIFO).
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
+//! - [`groups`]: consumer groups (Kafka's classic protocol in domain terms) and committed offsets.
 //!
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
 
 pub mod clock;
+pub mod groups;
 pub mod metadata;
 pub mod queues;
 pub mod topics;
