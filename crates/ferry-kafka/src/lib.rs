@@ -21,6 +21,7 @@ mod errors;
 
 use std::sync::Arc;
 
+use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::topics::TopicService;
 
 pub use config::KafkaConfig;
@@ -31,4 +32,6 @@ pub use server::serve;
 pub struct KafkaContext {
     /// Topics, partitions, produce and fetch.
     pub topics: Arc<TopicService>,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }

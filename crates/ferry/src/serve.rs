@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_broker::clock::SystemClock;
+use ferry_broker::groups::{GroupConfig, GroupCoordinator};
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
@@ -69,7 +70,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let maintenance = tokio::spawn(Arc::clone(&topics).maintenance_loop(MAINTENANCE_INTERVAL_MS));
     let kafka = bind("kafka", settings.kafka.listen).await?;
-    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics) };
+    let groups = GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), GroupConfig::default())
+        .context("cannot open the consumer groups")?;
+    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
     let queues = QueueService::open(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ferry_broker::clock::SystemClock;
+use ferry_broker::groups::{GroupConfig, GroupCoordinator};
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use ferry_kafka::{KafkaConfig, KafkaContext};
@@ -17,6 +18,7 @@ use tokio::task::JoinHandle;
 pub struct TestBroker {
     pub bootstrap: String,
     pub topics: Arc<TopicService>,
+    pub groups: Arc<GroupCoordinator>,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -33,17 +35,26 @@ impl TestBroker {
         let store: Arc<dyn MetadataStore> =
             Arc::new(RedbStore::open(data_dir.join("metadata.redb")).expect("metadata store opens"));
         let topics = Arc::new(
-            TopicService::open(test_service_config(data_dir), store, SystemClock::shared())
+            TopicService::open(test_service_config(data_dir), Arc::clone(&store), SystemClock::shared())
                 .expect("topics open"),
         );
+        let groups = GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default())
+            .expect("groups open");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let ctx = KafkaContext { topics: Arc::clone(&topics) };
+        let ctx = KafkaContext { topics: Arc::clone(&topics), groups: Arc::clone(&groups) };
         let task = tokio::spawn(ferry_kafka::serve(listener, config, ctx, async move {
             let _ = stop_rx.await;
         }));
-        TestBroker { bootstrap, topics, data_dir: data_dir.to_owned(), stop: Some(stop_tx), task: Some(task) }
+        TestBroker {
+            bootstrap,
+            topics,
+            groups,
+            data_dir: data_dir.to_owned(),
+            stop: Some(stop_tx),
+            task: Some(task),
+        }
     }
 
     /// Stops the listener and waits for it.
