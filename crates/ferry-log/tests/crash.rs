@@ -213,3 +213,35 @@ fn open_after_crash_validates_only_the_tail_since_the_checkpoint() {
     assert!(read <= bound, "open read {read} bytes, bound {bound}");
     assert_eq!(log.next_offset(), 200);
 }
+
+#[test]
+fn recovery_starts_at_the_checkpoint_inside_the_active_segment() {
+    let disk = Arc::new(FaultyDisk::new(23));
+    let config = LogConfig { max_batch_bytes: 2 << 20, ..LogConfig::default() };
+    let big = batch(1000, 1000, 9);
+    let log = Log::open_with(DIR, config.clone(), disk.clone()).unwrap();
+    // More than the 16 MiB checkpoint interval, all in the one active segment.
+    for _ in 0..20 {
+        log.append(&big).unwrap();
+    }
+    let small = batch(1, 100, 9);
+    for _ in 0..5 {
+        log.append(&small).unwrap();
+    }
+    let end = log.next_offset();
+    drop(log);
+    disk.crash(true);
+    let before = disk.bytes_read();
+    let log = Log::open_with(DIR, config, disk.clone()).unwrap();
+    let read = disk.bytes_read() - before;
+    assert_eq!(log.next_offset(), end);
+    assert!(read < 8 << 20, "open re-read {read} bytes of a {} byte segment", log.size_bytes());
+    // Index entries below the checkpoint came from the file, the rest from the scan.
+    for offset in [0, 4_500, 12_345, 19_999, end - 1] {
+        let r = log.read(offset, 1, end).unwrap();
+        let (h, bytes) = batches(&r.bytes).next().unwrap().unwrap();
+        assert!(h.base_offset as u64 <= offset && offset <= h.last_offset() as u64);
+        let expected = if offset < 20_000 { &big } else { &small };
+        assert_eq!(bytes, &with_base(expected, h.base_offset as u64)[..]);
+    }
+}

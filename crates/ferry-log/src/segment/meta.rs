@@ -24,6 +24,11 @@ pub(crate) struct SegMeta {
     /// False for a closed segment whose index files have not been read yet: they are read on
     /// first use, so opening a log costs a few bytes per segment, not its whole index.
     pub indexes_loaded: bool,
+    /// Entries of `index` / `time_index` already written to their files. The files lag the
+    /// memory on purpose: they only need to be complete below the recovery point, so they are
+    /// written when the segment is fsynced, not on every append.
+    pub index_flushed: usize,
+    pub time_flushed: usize,
 }
 
 impl SegMeta {
@@ -38,6 +43,8 @@ impl SegMeta {
             last_indexed_pos: 0,
             first_append_ms: None,
             indexes_loaded: true,
+            index_flushed: 0,
+            time_flushed: 0,
         }
     }
 }

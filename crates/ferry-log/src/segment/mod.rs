@@ -12,7 +12,7 @@ pub(crate) use read::SegRead;
 pub(crate) use scan::scan_batches;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::batch::BatchHeader;
 use crate::disk::{Disk, DiskFile};
@@ -51,6 +51,8 @@ pub(crate) struct Segment {
     pub index_file: Arc<dyn DiskFile>,
     pub time_file: Arc<dyn DiskFile>,
     meta: RwLock<SegMeta>,
+    /// Serialises writers of the index files (the fsync leader and the roller).
+    index_flush: Mutex<()>,
 }
 
 fn open_file(disk: &Arc<dyn Disk>, path: &Path, create: bool) -> Result<Arc<dyn DiskFile>, StorageError> {
@@ -99,6 +101,7 @@ impl Segment {
             index_path,
             time_path,
             meta: RwLock::new(meta),
+            index_flush: Mutex::new(()),
         })
     }
 
@@ -179,6 +182,8 @@ impl Segment {
         let mut m = self.meta_mut();
         if !m.indexes_loaded {
             m.last_indexed_pos = index.last().map_or(0, |e| u64::from(e.position));
+            m.index_flushed = index.len();
+            m.time_flushed = time_index.len();
             m.index = index;
             m.time_index = time_index;
             m.indexes_loaded = true;
@@ -205,12 +210,13 @@ impl Segment {
         // Keep the whole file readable so a read reports the damage instead of skipping it.
         m.size = size;
         seal_entry(&mut m, base);
-        self.write_indexes(&m)?;
+        self.write_indexes(&mut m)?;
         *self.meta_mut() = m;
         Ok(())
     }
 
-    fn write_indexes(&self, m: &SegMeta) -> Result<(), StorageError> {
+    /// Replaces both index files with the entries of `m`, fsynced.
+    fn write_indexes(&self, m: &mut SegMeta) -> Result<(), StorageError> {
         let mut ib = Vec::with_capacity(m.index.len() * INDEX_ENTRY_LEN);
         for e in &m.index {
             ib.extend_from_slice(&e.encode());
@@ -226,6 +232,35 @@ impl Segment {
             file.write_all_at(&bytes, 0).map_err(|e| StorageError::io("write", path, e))?;
             file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
+        m.index_flushed = m.index.len();
+        m.time_flushed = m.time_index.len();
+        Ok(())
+    }
+
+    /// Writes index entries not yet in the files (no fsync).
+    fn flush_indexes(&self) -> Result<(), StorageError> {
+        let _guard = self.index_flush.lock().unwrap_or_else(|p| p.into_inner());
+        let (ib, i0, ni, tb, t0, nt) = {
+            let m = self.meta();
+            let mut ib = Vec::new();
+            m.index[m.index_flushed..].iter().for_each(|e| ib.extend_from_slice(&e.encode()));
+            let mut tb = Vec::new();
+            m.time_index[m.time_flushed..].iter().for_each(|e| tb.extend_from_slice(&e.encode()));
+            (ib, m.index_flushed, m.index.len(), tb, m.time_flushed, m.time_index.len())
+        };
+        if !ib.is_empty() {
+            self.index_file
+                .write_all_at(&ib, (i0 * INDEX_ENTRY_LEN) as u64)
+                .map_err(|e| StorageError::io("write", &self.index_path, e))?;
+        }
+        if !tb.is_empty() {
+            self.time_file
+                .write_all_at(&tb, (t0 * TIME_ENTRY_LEN) as u64)
+                .map_err(|e| StorageError::io("write", &self.time_path, e))?;
+        }
+        let mut m = self.meta_mut();
+        m.index_flushed = m.index_flushed.max(ni);
+        m.time_flushed = m.time_flushed.max(nt);
         Ok(())
     }
 
@@ -280,7 +315,7 @@ impl Segment {
             );
             seg.log.set_len(end.pos).map_err(|e| StorageError::io("truncate", &seg.log_path, e))?;
         }
-        seg.write_indexes(&m)?;
+        seg.write_indexes(&mut m)?;
         *seg.meta_mut() = m;
         Ok((seg, clean))
     }
@@ -302,14 +337,9 @@ impl Segment {
         interval_bytes: u32,
         now_ms: i64,
     ) -> Result<u64, StorageError> {
-        let (pos, entries, n_index, n_time) = {
+        let (pos, entries) = {
             let m = self.meta();
-            (
-                m.size,
-                plan_entries(&m, self.base_offset, m.size, h, interval_bytes),
-                m.index.len(),
-                m.time_index.len(),
-            )
+            (m.size, plan_entries(&m, self.base_offset, m.size, h, interval_bytes))
         };
         let write = |b: &[u8], at: u64| {
             self.log.write_all_at(b, at).map_err(|e| StorageError::io("write", &self.log_path, e))
@@ -320,16 +350,6 @@ impl Segment {
                 write(rest, pos + 8)?;
                 write(&base_offset, pos)?;
             }
-        }
-        if let Some(ie) = entries.0 {
-            self.index_file
-                .write_all_at(&ie.encode(), (n_index * INDEX_ENTRY_LEN) as u64)
-                .map_err(|e| StorageError::io("write", &self.index_path, e))?;
-        }
-        if let Some(te) = entries.1 {
-            self.time_file
-                .write_all_at(&te.encode(), (n_time * TIME_ENTRY_LEN) as u64)
-                .map_err(|e| StorageError::io("write", &self.time_path, e))?;
         }
         let mut m = self.meta_mut();
         if m.size == 0 {
@@ -342,26 +362,23 @@ impl Segment {
     /// Records the segment's max timestamp in the time index so a closed segment's newest
     /// timestamp is known after a restart without scanning it.
     pub(crate) fn seal(&self) -> Result<(), StorageError> {
-        let mut m = self.meta_mut();
-        let n = m.time_index.len();
-        if let Some(te) = seal_entry(&mut m, self.base_offset) {
-            self.time_file
-                .write_all_at(&te.encode(), (n * TIME_ENTRY_LEN) as u64)
-                .map_err(|e| StorageError::io("write", &self.time_path, e))?;
-        }
-        Ok(())
+        seal_entry(&mut self.meta_mut(), self.base_offset);
+        self.flush_indexes()
     }
 
-    /// fsyncs the log and both index files.
+    /// Writes pending index entries, then fsyncs the log and both index files.
     pub(crate) fn sync_all(&self) -> Result<(), StorageError> {
+        self.flush_indexes()?;
         for (file, path) in self.files() {
             file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
         Ok(())
     }
 
-    /// fsyncs the two index files only (the leader fsyncs the log itself).
+    /// Writes pending index entries and fsyncs the two index files (the leader fsyncs the log
+    /// itself).
     pub(crate) fn sync_indexes(&self) -> Result<(), StorageError> {
+        self.flush_indexes()?;
         for (file, path) in &self.files()[1..] {
             file.sync_data().map_err(|e| StorageError::io("fsync", path, e))?;
         }
