@@ -3,7 +3,6 @@
 use ferry_broker::queues::QueueError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::task::JoinSet;
 
 use super::batch::{Failed, Succeeded, check_ids};
 use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
@@ -75,30 +74,37 @@ pub(super) async fn delete_message_batch(ctx: &Ctx, params: Map<String, Value>) 
     check_ids(ids.iter().map(String::as_str))?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
-    // The acks run together so that the engine's group commit covers them with one journal sync.
-    let mut outcomes: Vec<Option<SqsResult<()>>> = Vec::with_capacity(entries.len());
-    let mut acks = JoinSet::new();
-    for (i, entry) in entries.into_iter().enumerate() {
+    // One engine call for the whole batch: one journal sync covers every ack.
+    let mut receipts = Vec::with_capacity(entries.len());
+    let mut slots = Vec::with_capacity(entries.len());
+    for entry in entries {
         match entry.receipt_handle.filter(|r| !r.is_empty()) {
             Some(receipt) => {
-                outcomes.push(None);
-                let (queues, name) = (ctx.queues.clone(), name.to_owned());
-                acks.spawn(async move {
-                    let result = queues.ack(&name, &receipt).await;
-                    (i, ack_outcome(&receipt, result))
-                });
+                slots.push(Ok(receipts.len()));
+                receipts.push(receipt);
             }
-            None => outcomes.push(Some(Err(SqsError::missing("ReceiptHandle")))),
+            None => slots.push(Err(SqsError::missing("ReceiptHandle"))),
         }
     }
-    while let Some(joined) = acks.join_next().await {
-        let (i, outcome) =
-            joined.map_err(|e| SqsError::new(ErrorCode::InternalError, format!("An ack failed: {e}.")))?;
-        outcomes[i] = Some(outcome);
+    let acked = if receipts.is_empty() {
+        Vec::new()
+    } else {
+        ctx.queues.ack_many(name, &receipts).await.map_err(map_queue_error)?
+    };
+    let mut acked = acked.into_iter();
+    let mut outcomes = Vec::with_capacity(slots.len());
+    for slot in slots {
+        outcomes.push(match slot {
+            Ok(k) => match acked.next() {
+                Some(result) => ack_outcome(&receipts[k], result),
+                None => Err(SqsError::new(ErrorCode::InternalError, "The broker returned too few results.")),
+            },
+            Err(e) => Err(e),
+        });
     }
     let mut result = BatchResult { successful: Vec::new(), failed: Vec::new() };
     for (id, outcome) in ids.into_iter().zip(outcomes) {
-        match outcome.unwrap_or_else(|| Err(SqsError::new(ErrorCode::InternalError, "An ack was lost."))) {
+        match outcome {
             Ok(()) => result.successful.push(Succeeded { id }),
             Err(e) => result.failed.push(Failed::new(id, e)),
         }
