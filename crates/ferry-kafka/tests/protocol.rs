@@ -277,3 +277,114 @@ async fn transactional_init_producer_id_is_refused() {
     assert_eq!(response.producer_id.0, -1);
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_supported_version_of_every_api_answers_decodably() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{
+        CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+        DescribeConfigsRequest, ListOffsetsRequest,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "versions", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    for v in 0..=3 {
+        assert_eq!(client.call(v, &ApiVersionsRequest::default()).await.error_code, 0, "ApiVersions v{v}");
+    }
+    for v in 0..=12 {
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("versions")))]))
+            .with_allow_auto_topic_creation(true);
+        let response = client.call(v, &request).await;
+        assert_eq!(response.topics[0].error_code, 0, "Metadata v{v}");
+        assert_eq!(response.topics[0].partitions.len(), 1, "Metadata v{v}");
+    }
+    for v in 3..=9 {
+        let response = client.call(v, &produce_request("versions", 0, batch(&["v"], -1, -1, -1), -1)).await;
+        assert_eq!(outcome(&response), (0, i64::from(v) - 3), "Produce v{v}");
+    }
+    for v in 4..=12 {
+        let fetch = FetchRequest::default().with_max_wait_ms(0).with_max_bytes(1 << 20).with_topics(vec![
+            FetchTopic::default().with_topic(name("versions")).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20),
+            ]),
+        ]);
+        let response = client.call(v, &fetch).await;
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!((partition.error_code, partition.high_watermark), (0, 7), "Fetch v{v}");
+        assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()), "Fetch v{v}");
+    }
+    for v in 1..=6 {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default().with_name(name("versions")).with_partitions(
+                vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)],
+            )]);
+        let response = client.call(v, &request).await;
+        assert_eq!(response.topics[0].partitions[0].offset, 7, "ListOffsets v{v}");
+    }
+    for v in 1..=4 {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("versions"))
+                .with_configuration_keys(None),
+        ]);
+        let response = client.call(v, &request).await;
+        assert!(response.results[0].configs.len() >= 8, "DescribeConfigs v{v}");
+    }
+    for v in 0..=2 {
+        let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+            DeleteRecordsTopic::default().with_name(name("versions")).with_partitions(vec![
+                DeleteRecordsPartition::default().with_partition_index(0).with_offset(1),
+            ]),
+        ]);
+        let response = client.call(v, &request).await;
+        assert_eq!(response.topics[0].partitions[0].low_watermark, 1, "DeleteRecords v{v}");
+    }
+    for v in 0..=4 {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        assert_eq!(client.call(v, &request).await.error_code, 0, "InitProducerId v{v}");
+    }
+    for v in 2..=7 {
+        let topic = format!("created-v{v}");
+        let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(&topic))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+        let response = client.call(v, &request).await;
+        assert_eq!(response.topics[0].error_code, 0, "CreateTopics v{v}");
+        let grow = CreatePartitionsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+            CreatePartitionsTopic::default().with_name(name(&topic)).with_count(2).with_assignments(None),
+        ]);
+        let grown = client.call((v - 2).min(3), &grow).await;
+        assert_eq!(grown.results[0].error_code, 0, "CreatePartitions v{}", (v - 2).min(3));
+        let delete_version = v - 1;
+        let delete = if delete_version >= 6 {
+            DeleteTopicsRequest::default()
+                .with_topics(vec![DeleteTopicState::default().with_name(Some(name(&topic)))])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![name(&topic)])
+        }
+        .with_timeout_ms(5_000);
+        let deleted = client.call(delete_version, &delete).await;
+        assert_eq!(deleted.responses[0].error_code, 0, "DeleteTopics v{delete_version}");
+    }
+    broker.stop().await;
+}

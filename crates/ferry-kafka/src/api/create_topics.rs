@@ -80,10 +80,13 @@ pub(crate) async fn handle(
             ctx.blocking(move |topics| topics.create_topic(&topic_name, partitions, config)).await?.map(Some)
         };
         match created {
+            Ok(_) if ctx.version() < 5 => results.push(result),
             Ok(info) => {
                 result.num_partitions = partitions as i32;
                 result.replication_factor = 1;
-                if let Some(info) = info {
+                if let Some(info) = info
+                    && ctx.version() >= 7
+                {
                     result.topic_id = uuid::Uuid::from_u128(info.id);
                 }
                 result.configs = Some(

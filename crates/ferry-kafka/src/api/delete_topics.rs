@@ -32,7 +32,9 @@ pub(crate) async fn handle(
         let deleted = ctx.blocking(move |topics| topics.delete_topic(&name)).await?;
         if let Err(e) = deleted {
             result.error_code = catalog_error(&e).code();
-            result.error_message = Some(str_bytes(e.to_string()));
+            if ctx.version() >= 5 {
+                result.error_message = Some(str_bytes(e.to_string()));
+            }
         }
         responses.push(result);
     }

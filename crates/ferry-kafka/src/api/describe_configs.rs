@@ -27,6 +27,7 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> Result<DescribeConfigsResponse, ConnectionError> {
+    let version = ctx.version();
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let mut result = DescribeConfigsResult::default()
@@ -50,7 +51,9 @@ pub(crate) async fn handle(
                                 } else {
                                     SOURCE_DYNAMIC_TOPIC
                                 })
-                                .with_config_type(if name.ends_with(".bytes") || name.ends_with(".ms") {
+                                .with_config_type(if version < 3 {
+                                    0
+                                } else if name.ends_with(".bytes") || name.ends_with(".ms") {
                                     5
                                 } else {
                                     config_type(name)

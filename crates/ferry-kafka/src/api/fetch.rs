@@ -55,19 +55,19 @@ pub(crate) async fn handle(
     let watch = topics.watch(&watched);
 
     loop {
-        let (results, total, errors) = read_all(&wanted, max_bytes);
+        let (results, total, errors) = read_all(&wanted, max_bytes, ctx.version());
         let timed_out = clock.now_ms() >= deadline;
         if total >= min_bytes || errors || timed_out || watched.is_empty() {
             return Ok(respond(names, &wanted, results));
         }
         if !watch.wait(deadline).await {
-            let (results, _, _) = read_all(&wanted, max_bytes);
+            let (results, _, _) = read_all(&wanted, max_bytes, ctx.version());
             return Ok(respond(names, &wanted, results));
         }
     }
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<PartitionData>, usize, bool) {
+fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<PartitionData>, usize, bool) {
     let mut total = 0usize;
     let mut errors = false;
     let mut results = Vec::with_capacity(wanted.len());
@@ -81,7 +81,6 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<PartitionData>, usize, 
                 data.with_error_code(ResponseError::UnknownTopicOrPartition.code())
                     .with_high_watermark(-1)
                     .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
                     .with_records(Some(Bytes::new())),
             );
             continue;
@@ -123,6 +122,10 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<PartitionData>, usize, 
                     .with_records(Some(Bytes::new()))
             }
         };
+        if version < 5 {
+            // log_start_offset exists from v5 on.
+            data.log_start_offset = -1;
+        }
         results.push(data);
     }
     (results, total, errors)

@@ -25,7 +25,7 @@ pub(crate) async fn handle(
                 .with_partition_index(p.partition_index)
                 .with_timestamp(-1)
                 .with_offset(-1)
-                .with_leader_epoch(0);
+                .with_leader_epoch(if ctx.version() >= 4 { 0 } else { -1 });
             let partition =
                 u32::try_from(p.partition_index).ok().and_then(|i| ctx.topics().partition(&topic.name.0, i));
             let Some(partition) = partition else {

@@ -40,7 +40,7 @@ pub(crate) async fn handle(
     match requested {
         None => {
             for info in ctx.topics().topics() {
-                topics.push(describe(&info, node));
+                topics.push(describe(&info, node, version));
             }
         }
         Some(list) => {
@@ -50,7 +50,7 @@ pub(crate) async fn handle(
                     Some(name) => name.0.to_string(),
                     None => {
                         match ctx.topics().topics().into_iter().find(|t| t.id == wanted.topic_id.as_u128()) {
-                            Some(info) => topics.push(describe(&info, node)),
+                            Some(info) => topics.push(describe(&info, node, version)),
                             None => topics.push(
                                 MetadataResponseTopic::default()
                                     .with_topic_id(wanted.topic_id)
@@ -66,8 +66,8 @@ pub(crate) async fn handle(
     }
     Ok(MetadataResponse::default()
         .with_brokers(vec![broker])
-        .with_cluster_id(Some(str_bytes(ctx.topics().cluster_id())))
-        .with_controller_id(node)
+        .with_cluster_id((version >= 2).then(|| str_bytes(ctx.topics().cluster_id())))
+        .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })
         .with_topics(topics))
 }
 
@@ -78,7 +78,7 @@ async fn lookup_or_create(
 ) -> Result<MetadataResponseTopic, ConnectionError> {
     let node = BrokerId(ctx.shared.config.node_id);
     if let Some(info) = ctx.topics().topic(&name) {
-        return Ok(describe(&info, node));
+        return Ok(describe(&info, node, ctx.version()));
     }
     let error = |code: ResponseError| {
         MetadataResponseTopic::default()
@@ -96,9 +96,9 @@ async fn lookup_or_create(
     let created =
         ctx.blocking(move |topics| topics.create_topic(&topic, partitions, TopicConfig::default())).await?;
     match created {
-        Ok(info) => Ok(describe(&info, node)),
+        Ok(info) => Ok(describe(&info, node, ctx.version())),
         Err(CatalogError::AlreadyExists(_)) => match ctx.topics().topic(&name) {
-            Some(info) => Ok(describe(&info, node)),
+            Some(info) => Ok(describe(&info, node, ctx.version())),
             None => Ok(error(ResponseError::LeaderNotAvailable)),
         },
         Err(e) => {
@@ -108,19 +108,19 @@ async fn lookup_or_create(
     }
 }
 
-fn describe(info: &TopicInfo, node: BrokerId) -> MetadataResponseTopic {
+fn describe(info: &TopicInfo, node: BrokerId, version: i16) -> MetadataResponseTopic {
     let partitions = (0..info.partitions)
         .map(|i| {
             MetadataResponsePartition::default()
                 .with_partition_index(i as i32)
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(if version >= 7 { 0 } else { -1 })
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(info.name.clone()))))
-        .with_topic_id(uuid::Uuid::from_u128(info.id))
+        .with_topic_id(if version >= 10 { uuid::Uuid::from_u128(info.id) } else { uuid::Uuid::nil() })
         .with_partitions(partitions)
 }

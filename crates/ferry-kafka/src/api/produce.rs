@@ -15,6 +15,7 @@ pub(crate) async fn handle(
     request: ProduceRequest,
 ) -> Result<Option<ProduceResponse>, ConnectionError> {
     let acks = request.acks;
+    let version = ctx.version();
     let wait_durable = acks != 0;
     // Partitions are appended concurrently so that their fsyncs overlap.
     let mut tasks = JoinSet::new();
@@ -46,7 +47,9 @@ pub(crate) async fn handle(
             Ok(outcome) => {
                 slot.base_offset = outcome.base_offset as i64;
                 slot.log_append_time_ms = -1;
-                slot.log_start_offset = outcome.log_start_offset as i64;
+                if version >= 5 {
+                    slot.log_start_offset = outcome.log_start_offset as i64;
+                }
             }
             Err(e) => {
                 let code = produce_error(&e);
@@ -54,10 +57,11 @@ pub(crate) async fn handle(
                     tracing::debug!(topic = %name, partition = slot.index, error = %e, "produce refused");
                 }
                 slot.error_code = code.code();
-                slot.error_message = Some(str_bytes(e.to_string()));
+                if version >= 8 {
+                    slot.error_message = Some(str_bytes(e.to_string()));
+                }
                 slot.base_offset = -1;
                 slot.log_append_time_ms = -1;
-                slot.log_start_offset = -1;
             }
         }
     }

@@ -185,7 +185,9 @@ pub mod raw {
                 .with_client_id(Some(StrBytes::from_static_str("raw-test")));
             let mut body = BytesMut::new();
             header.encode(&mut body, R::header_version(version)).expect("encode header");
-            request.encode(&mut body, version).expect("encode request");
+            request
+                .encode(&mut body, version)
+                .unwrap_or_else(|e| panic!("encode request {} v{version}: {e}", R::KEY));
             self.send_frame(&body).await;
             correlation_id
         }
