@@ -318,6 +318,12 @@ impl TopicService {
                     tracing::warn!(topic = %topic.info.name, partition = partition.index(), error = %e,
                         "retention failed");
                 }
+                if topic.info.config.cleanup_policy != CleanupPolicy::Delete
+                    && let Err(e) = log.compact(now_ms)
+                {
+                    tracing::warn!(topic = %topic.info.name, partition = partition.index(), error = %e,
+                        "compaction failed");
+                }
             }
         }
     }
