@@ -7,6 +7,8 @@
 //! - `queue`: one queue — log, delivery state, journal and dedup window behind one lock.
 //! - `state`: the delivery state machine (pure logic over offsets and times).
 //! - `ranges`: compact sets of settled offsets.
+//! - `recs`: the compact offset-to-record map for messages with state.
+//! - `timers`: bucketed lease and delay deadlines.
 //! - `journal`: the append-only delivery journal with checkpoints.
 //! - `codec`: messages as Kafka RecordBatch v2 bytes with `ferry.` system headers.
 //! - `storage`: the message-log trait the engine runs over.
@@ -25,9 +27,11 @@ mod journal;
 mod moves;
 mod queue;
 pub mod ranges;
+mod recs;
 pub mod service;
 pub mod state;
 pub mod storage;
+mod timers;
 pub mod types;
 
 pub use error::QueueError;
@@ -36,5 +40,7 @@ pub use types::*;
 
 #[cfg(test)]
 mod recovery_tests;
+#[cfg(test)]
+mod state_tests;
 #[cfg(test)]
 mod tests;

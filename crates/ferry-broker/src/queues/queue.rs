@@ -163,16 +163,15 @@ fn incoming_of(m: &StoredMessage, attrs: &QueueAttributes, count: u32) -> Incomi
     let group = if attrs.fifo { Some(m.group_id.clone().unwrap_or_default()) } else { None };
     let due_ms = if m.delay_ms > 0 { ts.saturating_add(m.delay_ms as i64) } else { 0 };
     let stateful = priority > 0 || group.is_some() || due_ms > 0 || m.ttl_ms.is_some() || count > 0;
-    let (expire_ms, expire_is_ttl) = if stateful {
-        let ttl = [m.ttl_ms, attrs.message_ttl_ms].into_iter().flatten().min();
-        let ttl_at = ttl.map(|t| ts.saturating_add(t as i64));
-        let retention_at = ts.saturating_add(attrs.retention_ms as i64);
-        match ttl_at {
-            Some(t) if t <= retention_at => (t, true),
-            _ => (retention_at, false),
+    // Retention of records is checked lazily at delivery; only a TTL gets a timer.
+    let ttl = [m.ttl_ms, attrs.message_ttl_ms].into_iter().flatten().min();
+    let (expire_ms, expire_is_ttl) = match ttl {
+        Some(t) if stateful => {
+            let ttl_at = ts.saturating_add(t as i64);
+            let retention_at = ts.saturating_add(attrs.retention_ms as i64);
+            if ttl_at <= retention_at { (ttl_at, true) } else { (retention_at, false) }
         }
-    } else {
-        (0, false)
+        _ => (0, false),
     };
     Incoming {
         offset: m.offset,

@@ -8,9 +8,11 @@
 //! Every change that must survive a restart is pushed to `events` for the journal; the caller
 //! drains them with [`DeliveryState::take_events`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::ranges::RangeSet;
+use super::recs::RecStore;
+use super::timers::Wheel;
 use super::types::OverflowPolicy;
 
 /// What the state needs to know about a message it holds no record for.
@@ -109,21 +111,58 @@ enum St {
     Leaving,
 }
 
-/// The per-message record of a message with state.
+/// The per-message record of a message with state: 24 bytes. Expiry times live in a side
+/// map, only for messages that have one.
 #[derive(Clone, Debug)]
 struct Rec {
     /// Due time when delayed, lease end when in flight.
     deadline_ms: i64,
-    /// 0 = no own expiry.
-    expire_ms: i64,
-    first_received_ms: i64,
+    /// First delivery, seconds since the epoch (0 = never).
+    first_received_s: u32,
     size: u32,
-    count: u32,
     /// 0 = no group.
     group: u32,
+    /// Deliveries so far, saturating.
+    count: u16,
     priority: u8,
     state: St,
-    expire_is_ttl: bool,
+}
+
+impl Rec {
+    fn new(size: u32, group: u32, priority: u8, count: u32, state: St) -> Rec {
+        Rec {
+            deadline_ms: 0,
+            first_received_s: 0,
+            size,
+            group,
+            count: u16::try_from(count).unwrap_or(u16::MAX),
+            priority,
+            state,
+        }
+    }
+
+    fn count(&self) -> u32 {
+        u32::from(self.count)
+    }
+
+    fn first_received_ms(&self) -> i64 {
+        i64::from(self.first_received_s) * 1_000
+    }
+}
+
+/// The deadline of the record at `offset` if it is in state `st`.
+fn deadline_in(recs: &RecStore<Rec>, offset: u64, st: St) -> Option<i64> {
+    recs.get(&offset).filter(|r| r.state == st).map(|r| r.deadline_ms)
+}
+
+/// Key of a ready record in the ready index: higher priority first, then lower offset.
+fn ready_key(priority: u8, offset: u64) -> u64 {
+    debug_assert!(offset < 1 << 56);
+    (u64::from(255 - priority) << 56) | (offset & ((1 << 56) - 1))
+}
+
+fn key_offset(key: u64) -> u64 {
+    key & ((1 << 56) - 1)
 }
 
 #[derive(Debug, Default)]
@@ -193,13 +232,19 @@ pub struct DeliveryState {
     /// Records in the Ready state (any group).
     rec_ready: u64,
     settled: RangeSet,
-    recs: BTreeMap<u64, Rec>,
-    /// Non-FIFO ready records by (255 - priority, offset).
-    ready: BTreeSet<(u8, u64)>,
-    delayed: BTreeSet<(i64, u64)>,
-    in_flight: BTreeSet<(i64, u64)>,
+    recs: RecStore<Rec>,
+    /// Non-FIFO ready records by [`ready_key`].
+    ready: BTreeSet<u64>,
+    /// Delayed records by due time (stale entries allowed, see [`Wheel`]).
+    delayed: Wheel,
+    delayed_count: u64,
+    /// In-flight records by lease end (stale entries allowed).
+    in_flight: Wheel,
+    in_flight_count: u64,
     /// Ready or delayed records with their own expiry.
     expiring: BTreeSet<(i64, u64)>,
+    /// Expiry of records that have one: (time, from a TTL rather than retention).
+    expires: HashMap<u64, (i64, bool)>,
     groups: HashMap<u32, Group>,
     group_ids: HashMap<String, u32>,
     next_group: u32,
@@ -266,7 +311,7 @@ impl DeliveryState {
 
     /// Delivery counts of unsettled messages delivered at least once (for checkpoints).
     pub fn delivery_counts(&self) -> Vec<(u64, u32)> {
-        self.recs.iter().filter(|(_, r)| r.count > 0).map(|(&o, r)| (o, r.count)).collect()
+        self.recs.iter().filter(|(_, r)| r.count > 0).map(|(o, r)| (o, r.count())).collect()
     }
 
     /// Number of per-message records held (memory accounting).
@@ -286,12 +331,12 @@ impl DeliveryState {
 
     /// Messages leased.
     pub fn in_flight_len(&self) -> u64 {
-        self.in_flight.len() as u64
+        self.in_flight_count
     }
 
     /// Messages delayed.
     pub fn delayed_len(&self) -> u64 {
-        self.delayed.len() as u64
+        self.delayed_count
     }
 
     /// Bytes of ready and delayed messages.
@@ -302,7 +347,7 @@ impl DeliveryState {
     /// Offset of the oldest ready message.
     pub fn oldest_ready(&mut self) -> Option<u64> {
         let plain = self.plain_head();
-        let rec = self.recs.iter().find(|(_, r)| r.state == St::Ready).map(|(&o, _)| o);
+        let rec = self.recs.iter().find(|(_, r)| r.state == St::Ready).map(|(o, _)| o);
         match (plain, rec) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -334,17 +379,8 @@ impl DeliveryState {
             Some(name) => self.group_id(name),
             None => NO_GROUP,
         };
-        let rec = Rec {
-            deadline_ms: m.due_ms,
-            expire_ms: m.expire_ms,
-            first_received_ms: 0,
-            size: m.size,
-            count: m.count,
-            group,
-            priority: m.priority,
-            state: St::Delayed,
-            expire_is_ttl: m.expire_is_ttl,
-        };
+        let mut rec = Rec::new(m.size, group, m.priority, m.count, St::Delayed);
+        rec.deadline_ms = m.due_ms;
         self.recs.insert(m.offset, rec);
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
@@ -352,10 +388,12 @@ impl DeliveryState {
             g.pending.push_back(m.offset);
         }
         if m.expire_ms != 0 {
+            self.expires.insert(m.offset, (m.expire_ms, m.expire_is_ttl));
             self.expiring.insert((m.expire_ms, m.offset));
         }
         if m.due_ms > now_ms {
-            self.delayed.insert((m.due_ms, m.offset));
+            self.delayed.push(m.due_ms, m.offset);
+            self.delayed_count += 1;
         } else {
             self.make_ready(m.offset);
         }
@@ -389,7 +427,7 @@ impl DeliveryState {
             let g = r.group;
             self.refresh_group(g);
         } else {
-            self.ready.insert((255 - r.priority, offset));
+            self.ready.insert(ready_key(r.priority, offset));
         }
     }
 
@@ -442,20 +480,20 @@ impl DeliveryState {
         match r.state {
             St::Ready => {
                 self.rec_ready -= 1;
-                self.ready.remove(&(255 - r.priority, offset));
+                self.ready.remove(&ready_key(r.priority, offset));
                 self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(r.size));
             }
             St::Delayed => {
-                self.delayed.remove(&(r.deadline_ms, offset));
+                self.delayed_count -= 1;
                 self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(r.size));
             }
             St::InFlight => {
-                self.in_flight.remove(&(r.deadline_ms, offset));
+                self.in_flight_count -= 1;
             }
             St::Leaving => {}
         }
-        if r.expire_ms != 0 {
-            self.expiring.remove(&(r.expire_ms, offset));
+        if let Some((e, _)) = self.expires.remove(&offset) {
+            self.expiring.remove(&(e, offset));
         }
         if r.group != NO_GROUP {
             if let Some(g) = self.groups.get_mut(&r.group) {
@@ -503,19 +541,8 @@ impl DeliveryState {
 
     /// Turns a record (or plain message) into a `Leaving` record, out of every index.
     fn unindex_keep(&mut self, offset: u64) {
-        let mut r = self.unindex(offset).unwrap_or(Rec {
-            deadline_ms: 0,
-            expire_ms: 0,
-            first_received_ms: 0,
-            size: 0,
-            count: 0,
-            group: NO_GROUP,
-            priority: 0,
-            state: St::Leaving,
-            expire_is_ttl: false,
-        });
+        let mut r = self.unindex(offset).unwrap_or(Rec::new(0, NO_GROUP, 0, 0, St::Leaving));
         r.state = St::Leaving;
-        r.expire_ms = 0;
         r.group = NO_GROUP;
         self.recs.insert(offset, r);
     }
@@ -524,21 +551,8 @@ impl DeliveryState {
     fn adopt_plain(&mut self, c: u64, size: u32) {
         self.plain_ready -= 1;
         self.cursor = c + 1;
-        self.recs.insert(
-            c,
-            Rec {
-                deadline_ms: 0,
-                expire_ms: 0,
-                first_received_ms: 0,
-                size,
-                count: 0,
-                group: NO_GROUP,
-                priority: 0,
-                state: St::Ready,
-                expire_is_ttl: false,
-            },
-        );
-        self.ready.insert((255, c));
+        self.recs.insert(c, Rec::new(size, NO_GROUP, 0, 0, St::Ready));
+        self.ready.insert(ready_key(0, c));
         self.rec_ready += 1;
     }
 
@@ -592,14 +606,14 @@ impl DeliveryState {
         while leased.len() < max {
             if policy.fifo {
                 let Some(&(_, gid)) = self.fifo_ready.iter().next() else { break };
-                self.receive_group(gid, now_ms, deadline, max, policy, &mut leased, out);
+                self.receive_group(gid, now_ms, deadline, max, policy, src, &mut leased, out);
                 continue;
             }
             let rec_head = self.ready.iter().next().copied();
             let plain = self.plain_head();
             let offset = match (rec_head, plain) {
-                (Some((p, o)), Some(c)) if (p, o) < (255, c) => o,
-                (Some((_, o)), None) => o,
+                (Some(k), Some(c)) if k < ready_key(0, c) => key_offset(k),
+                (Some(k), None) => key_offset(k),
                 (_, Some(c)) => {
                     if self.expire_plain_head(c, now_ms, policy, src, out) {
                         continue;
@@ -610,7 +624,7 @@ impl DeliveryState {
                 }
                 (None, None) => break,
             };
-            if let Some(l) = self.lease_record(offset, now_ms, deadline, policy, out) {
+            if let Some(l) = self.lease_record(offset, now_ms, deadline, policy, src, out) {
                 leased.push(l);
             }
         }
@@ -625,6 +639,7 @@ impl DeliveryState {
         deadline: i64,
         max: usize,
         policy: &Policy,
+        src: &mut dyn MessageSource,
         leased: &mut Vec<Leased>,
         out: &mut Vec<Outgoing>,
     ) {
@@ -643,25 +658,37 @@ impl DeliveryState {
             if self.recs.get(&offset).is_none_or(|r| r.state != St::Ready) {
                 break;
             }
-            if let Some(l) = self.lease_record(offset, now_ms, deadline, policy, out) {
+            if let Some(l) = self.lease_record(offset, now_ms, deadline, policy, src, out) {
                 leased.push(l);
             }
         }
         self.refresh_group(gid);
     }
 
-    /// Leases one ready record, or evicts it when it is past its TTL or max deliveries.
+    /// Leases one ready record, or evicts it when it is past its TTL, retention or max
+    /// deliveries. Retention is checked here, lazily, so that records need no expiry of their own.
+    #[allow(clippy::too_many_arguments)]
     fn lease_record(
         &mut self,
         offset: u64,
         now_ms: i64,
         deadline: i64,
         policy: &Policy,
+        src: &mut dyn MessageSource,
         out: &mut Vec<Outgoing>,
     ) -> Option<Leased> {
+        if let Some((ts, _)) = src.meta(offset)
+            && ts.saturating_add(policy.retention_ms as i64) <= now_ms
+        {
+            self.settle(offset, SettleReason::Dropped);
+            out.push(Outgoing { offset, reason: SettleReason::Dropped });
+            return None;
+        }
         let r = self.recs.get(&offset)?;
-        if r.expire_ms != 0 && r.expire_ms <= now_ms {
-            let ttl = r.expire_is_ttl;
+        let expiry = self.expires.get(&offset).copied();
+        if let Some((at, ttl)) = expiry
+            && at <= now_ms
+        {
             if ttl {
                 self.evict(offset, true, policy, out);
             } else {
@@ -670,26 +697,28 @@ impl DeliveryState {
             }
             return None;
         }
-        if policy.max_deliveries.is_some_and(|m| r.count >= m) {
+        if policy.max_deliveries.is_some_and(|m| r.count() >= m) {
             self.evict(offset, false, policy, out);
             return None;
         }
-        let (priority, size, group, expire) = (r.priority, r.size, r.group, r.expire_ms);
+        let (priority, size, group) = (r.priority, r.size, r.group);
         self.rec_ready -= 1;
-        self.ready.remove(&(255 - priority, offset));
-        if expire != 0 {
-            self.expiring.remove(&(expire, offset));
+        self.ready.remove(&ready_key(priority, offset));
+        if let Some((at, _)) = expiry {
+            // In flight, a message does not expire; its expiry counts again when it comes back.
+            self.expiring.remove(&(at, offset));
         }
         self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(size));
         let r = self.recs.get_mut(&offset)?;
         r.count = r.count.saturating_add(1);
-        if r.first_received_ms == 0 {
-            r.first_received_ms = now_ms;
+        if r.first_received_s == 0 {
+            r.first_received_s = u32::try_from(now_ms.max(0) / 1_000).unwrap_or(u32::MAX);
         }
         r.state = St::InFlight;
         r.deadline_ms = deadline;
-        let l = Leased { offset, count: r.count, first_received_ms: r.first_received_ms };
-        self.in_flight.insert((deadline, offset));
+        let l = Leased { offset, count: r.count(), first_received_ms: r.first_received_ms() };
+        self.in_flight.push(deadline, offset);
+        self.in_flight_count += 1;
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
         {
@@ -711,21 +740,18 @@ impl DeliveryState {
         src: &mut dyn MessageSource,
         out: &mut Vec<Outgoing>,
     ) {
-        while let Some((d, offset)) = self.in_flight.pop_first() {
-            if d > now_ms {
-                self.in_flight.insert((d, offset));
-                break;
-            }
+        let recs = &self.recs;
+        let expired = self.in_flight.pop_due(now_ms, |o| deadline_in(recs, o, St::InFlight));
+        for offset in expired {
             self.return_to_queue(offset, now_ms, None, policy, out);
         }
-        while let Some((d, offset)) = self.delayed.pop_first() {
-            if d > now_ms {
-                self.delayed.insert((d, offset));
-                break;
-            }
+        let recs = &self.recs;
+        let due = self.delayed.pop_due(now_ms, |o| deadline_in(recs, o, St::Delayed));
+        for offset in due {
             if let Some(r) = self.recs.get_mut(&offset) {
                 r.deadline_ms = 0;
             }
+            self.delayed_count -= 1;
             self.make_ready(offset);
         }
         while let Some((e, offset)) = self.expiring.pop_first() {
@@ -733,7 +759,11 @@ impl DeliveryState {
                 self.expiring.insert((e, offset));
                 break;
             }
-            let ttl = self.recs.get(&offset).is_some_and(|r| r.expire_is_ttl);
+            if !self.recs.contains_key(&offset) {
+                self.expires.remove(&offset);
+                continue;
+            }
+            let ttl = self.expires.get(&offset).is_some_and(|e| e.1);
             if ttl {
                 self.evict(offset, true, policy, out);
             } else {
@@ -761,26 +791,30 @@ impl DeliveryState {
         policy: &Policy,
         out: &mut Vec<Outgoing>,
     ) {
-        let Some(r) = self.recs.get_mut(&offset) else { return };
+        let Some(r) = self.recs.get(&offset) else { return };
         if r.state != St::InFlight {
             return;
         }
-        self.in_flight.remove(&(r.deadline_ms, offset));
-        let (count, size, group, expire) = (r.count, r.size, r.group, r.expire_ms);
-        r.state = St::Delayed;
-        r.deadline_ms = 0;
+        let (count, size, group) = (r.count(), r.size, r.group);
+        if policy.max_deliveries.is_some_and(|m| count >= m) {
+            self.evict(offset, false, policy, out);
+            return;
+        }
+        self.in_flight_count -= 1;
         self.queued_bytes += u64::from(size);
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
         {
             g.in_flight = g.in_flight.saturating_sub(1);
         }
-        if expire != 0 {
-            self.expiring.insert((expire, offset));
+        if let Some(&(at, _)) = self.expires.get(&offset) {
+            self.expiring.insert((at, offset));
         }
-        if policy.max_deliveries.is_some_and(|m| count >= m) {
-            self.evict(offset, false, policy, out);
-            return;
+        if let Some(r) = self.recs.get_mut(&offset) {
+            r.deadline_ms = 0;
+            if delay_ms.is_some_and(|d| d > 0) {
+                r.state = St::Delayed;
+            }
         }
         match delay_ms {
             Some(d) if d > 0 => {
@@ -788,7 +822,8 @@ impl DeliveryState {
                 if let Some(r) = self.recs.get_mut(&offset) {
                     r.deadline_ms = due;
                 }
-                self.delayed.insert((due, offset));
+                self.delayed.push(due, offset);
+                self.delayed_count += 1;
                 if group != NO_GROUP {
                     self.refresh_group(group);
                 }
@@ -802,7 +837,7 @@ impl DeliveryState {
             return Ok(None);
         }
         match self.recs.get(&offset) {
-            Some(r) if r.count == count && count > 0 => Ok(Some(r.state)),
+            Some(r) if r.count() == count && count > 0 => Ok(Some(r.state)),
             _ => Err(ReceiptError::Stale),
         }
     }
@@ -876,8 +911,9 @@ impl DeliveryState {
                 if let Some(r) = self.recs.get_mut(&offset) {
                     let old = r.deadline_ms;
                     r.deadline_ms = now_ms.saturating_add(lease_ms as i64);
-                    self.in_flight.remove(&(old, offset));
-                    self.in_flight.insert((r.deadline_ms, offset));
+                    if old != r.deadline_ms {
+                        self.in_flight.push(r.deadline_ms, offset);
+                    }
                 }
                 Ok(())
             }
@@ -917,9 +953,12 @@ impl DeliveryState {
     pub fn purge(&mut self) {
         self.settled.insert_range(self.start, self.end);
         self.recs.clear();
+        self.expires.clear();
         self.ready.clear();
         self.delayed.clear();
+        self.delayed_count = 0;
         self.in_flight.clear();
+        self.in_flight_count = 0;
         self.expiring.clear();
         self.groups.clear();
         self.group_ids.clear();
@@ -971,8 +1010,8 @@ impl DeliveryState {
         let plain = self.plain_head();
         let fifo_head = self.fifo_ready.iter().next().map(|&(o, _)| o);
         let candidate = match (rec_head, plain) {
-            (Some((p, o)), Some(c)) if (p, o) < (255, c) => Some(o),
-            (Some((_, o)), None) => Some(o),
+            (Some(k), Some(c)) if k < ready_key(0, c) => Some(key_offset(k)),
+            (Some(k), None) => Some(key_offset(k)),
             (_, Some(c)) => {
                 let size = src.meta(c).map(|m| m.1).unwrap_or(0);
                 self.adopt_plain(c, size);
@@ -980,12 +1019,14 @@ impl DeliveryState {
             }
             (None, None) => None,
         };
-        candidate.or(fifo_head).or_else(|| self.delayed.iter().next().map(|&(_, o)| o))
+        candidate
+            .or(fifo_head)
+            .or_else(|| self.recs.iter().find(|(_, r)| r.state == St::Delayed).map(|(o, _)| o))
     }
 
     /// Offsets of up to `max` ready messages in delivery order, without changing anything.
     pub fn peek(&self, max: usize) -> Vec<u64> {
-        let mut out: Vec<(u8, u64)> = self.ready.iter().take(max).copied().collect();
+        let mut out: Vec<u64> = self.ready.iter().take(max).copied().collect();
         let mut c = self.cursor.max(self.start);
         let mut plain = 0;
         while plain < max && self.plain_ready > 0 {
@@ -994,7 +1035,7 @@ impl DeliveryState {
                 break;
             }
             if !self.recs.contains_key(&c) {
-                out.push((255, c));
+                out.push(ready_key(0, c));
                 plain += 1;
             }
             c += 1;
@@ -1005,7 +1046,7 @@ impl DeliveryState {
                     if self.recs.get(&o).is_none_or(|r| r.state != St::Ready) {
                         break;
                     }
-                    out.push((0, o));
+                    out.push(ready_key(255, o));
                 }
             }
             if out.len() >= max {
@@ -1013,14 +1054,15 @@ impl DeliveryState {
             }
         }
         out.sort_unstable();
-        out.into_iter().take(max).map(|(_, o)| o).collect()
+        out.into_iter().take(max).map(key_offset).collect()
     }
 
     /// The earliest time at which `tick` has something to do.
     pub fn next_deadline(&mut self, policy: &Policy, src: &mut dyn MessageSource) -> Option<i64> {
+        let recs = &self.recs;
         let mut d = [
-            self.in_flight.iter().next().map(|x| x.0),
-            self.delayed.iter().next().map(|x| x.0),
+            self.in_flight.next(|o| deadline_in(recs, o, St::InFlight)),
+            self.delayed.next(|o| deadline_in(recs, o, St::Delayed)),
             self.expiring.iter().next().map(|x| x.0),
         ]
         .into_iter()
@@ -1044,7 +1086,7 @@ impl DeliveryState {
 
     /// Delivery count and first receive time of the record at `offset`.
     pub fn delivery_info(&self, offset: u64) -> Option<(u32, i64)> {
-        self.recs.get(&offset).map(|r| (r.count, r.first_received_ms))
+        self.recs.get(&offset).map(|r| (r.count(), r.first_received_ms()))
     }
 
     /// True when any message is ready now.
