@@ -510,6 +510,26 @@ impl QueueService {
         Ok(results)
     }
 
+    /// Deletes several leased messages with one journal sync; one result per receipt, in order.
+    pub async fn ack_batch(
+        &self,
+        name: &str,
+        receipts: &[&str],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let q = self.queue(name)?;
+        let mut seq = 0;
+        let results = receipts
+            .iter()
+            .map(|r| {
+                q.ack(r).map(|s| {
+                    seq = seq.max(s);
+                })
+            })
+            .collect();
+        self.sync_journal(&q, seq).await?;
+        Ok(results)
+    }
+
     async fn sync_journal(&self, q: &Arc<Queue>, seq: u64) -> Result<(), QueueError> {
         let q2 = q.clone();
         let limit = self.config.journal_checkpoint_bytes;

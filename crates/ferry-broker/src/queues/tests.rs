@@ -495,3 +495,73 @@ async fn oversized_messages_and_reserved_attribute_names_are_refused() {
     assert_eq!(r[0], Err(QueueError::MessageTooLarge { size: 17, max: 16 }));
     assert!(matches!(r[1], Err(QueueError::InvalidAttribute(_))));
 }
+
+#[tokio::test]
+async fn ack_batch_deletes_each_and_reports_bad_receipts() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["a", "b"]).await;
+    let d = e.svc.receive("q", recv(2)).await.unwrap();
+    let r = e.svc.ack_batch("q", &[&d[0].receipt, "junk", &d[1].receipt]).await.unwrap();
+    assert!(r[0].is_ok() && r[2].is_ok());
+    assert!(matches!(r[1], Err(QueueError::InvalidReceipt(_))));
+    assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 0);
+}
+
+#[tokio::test]
+async fn long_poll_is_woken_when_a_delay_ends() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    e.svc.enqueue("q", vec![NewMessage { delay_ms: Some(3_000), ..msg("later") }]).await.unwrap();
+    let svc = e.svc.clone();
+    let waiter = tokio::spawn(async move {
+        svc.receive("q", ReceiveOptions { max_messages: 1, wait_ms: Some(10_000), ..Default::default() })
+            .await
+    });
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiter.is_finished());
+    e.clock.advance(3_000);
+    assert_eq!(bodies(&waiter.await.unwrap().unwrap()), ["later"]);
+}
+
+#[tokio::test]
+async fn fifo_order_holds_across_retries_dead_letters_and_redrive() {
+    let e = env().await;
+    let fifo = QueueAttributes { fifo: true, visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("dlq.fifo", fifo.clone()).await.unwrap();
+    let attrs = QueueAttributes { max_deliveries: Some(2), dead_letter: Some("dlq.fifo".into()), ..fifo };
+    e.svc.create_queue("q.fifo", attrs).await.unwrap();
+    e.svc.enqueue("q.fifo", (0..4).map(|i| fifo_msg(&format!("m{i}"), "g")).collect()).await.unwrap();
+    // Every delivery fails: first a nack (retry), then a lease expiry; each message then leaves
+    // for the dead-letter queue in group order.
+    for _ in 0..4 {
+        let d = e.svc.receive("q.fifo", recv(1)).await.unwrap();
+        e.svc.nack("q.fifo", &d[0].receipt, NackMode::Requeue).await.unwrap();
+        let again = e.svc.receive("q.fifo", recv(1)).await.unwrap();
+        assert_eq!(again[0].message_id, d[0].message_id, "a retry comes before the rest of its group");
+        e.clock.advance(1_000);
+    }
+    assert!(e.svc.receive("q.fifo", recv(10)).await.unwrap().is_empty());
+    assert_eq!(bodies(&e.svc.peek("dlq.fifo", 10).await.unwrap()), ["m0", "m1", "m2", "m3"]);
+    e.svc.start_move("dlq.fifo", None, None).unwrap();
+    for _ in 0..500 {
+        if e.svc.list_moves("dlq.fifo")[0].status != MoveStatus::Running {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut seen = Vec::new();
+    loop {
+        let d = e.svc.receive("q.fifo", recv(10)).await.unwrap();
+        if d.is_empty() {
+            break;
+        }
+        for x in &d {
+            e.svc.ack("q.fifo", &x.receipt).await.unwrap();
+        }
+        seen.extend(bodies(&d));
+    }
+    assert_eq!(seen, ["m0", "m1", "m2", "m3"]);
+}
