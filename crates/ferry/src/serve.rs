@@ -86,10 +86,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let sqs = bind("sqs", settings.sqs.listen).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), queues, shutdown(&shutdown_rx)));
 
+    let signals = ShutdownSignals::install()?;
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
     info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");
 
-    wait_for_signal().await?;
+    signals.wait().await;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
     while let Some(joined) = listeners.join_next().await {
@@ -128,15 +129,29 @@ fn shutdown(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()>
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
+/// SIGINT and SIGTERM handlers, installed before the broker says it is serving: a signal sent
+/// as soon as "serving from" is printed must start a clean shutdown, not kill the process.
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 /// The data directory, held exclusively by this process for as long as the value lives.
