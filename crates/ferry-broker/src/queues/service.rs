@@ -487,29 +487,6 @@ impl QueueService {
         self.sync_journal(&q, seq).await
     }
 
-    /// Deletes several receipts of one queue, durable when it returns, with one journal sync for
-    /// all of them; one result per receipt, in order.
-    pub async fn ack_many(
-        &self,
-        name: &str,
-        receipts: &[String],
-    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        let q = self.queue(name)?;
-        let mut last_seq = None;
-        let results = receipts
-            .iter()
-            .map(|r| {
-                let seq = q.ack(r)?;
-                last_seq = Some(last_seq.map_or(seq, |last: u64| last.max(seq)));
-                Ok(())
-            })
-            .collect();
-        if let Some(seq) = last_seq {
-            self.sync_journal(&q, seq).await?;
-        }
-        Ok(results)
-    }
-
     /// Deletes several leased messages with one journal sync; one result per receipt, in order.
     pub async fn ack_batch(
         &self,

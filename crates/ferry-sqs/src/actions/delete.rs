@@ -89,7 +89,8 @@ pub(super) async fn delete_message_batch(ctx: &Ctx, params: Map<String, Value>) 
     let acked = if receipts.is_empty() {
         Vec::new()
     } else {
-        ctx.queues.ack_many(name, &receipts).await.map_err(map_queue_error)?
+        let refs: Vec<&str> = receipts.iter().map(String::as_str).collect();
+        ctx.queues.ack_batch(name, &refs).await.map_err(map_queue_error)?
     };
     let mut acked = acked.into_iter();
     let mut outcomes = Vec::with_capacity(slots.len());
