@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`service`]: [`QueueService`], the catalog and the async operations front-ends call.
+//! - `deadletter`: the per-queue timer task and dead-letter moves between queues.
 //! - `queue`: one queue — log, delivery state, journal and dedup window behind one lock.
 //! - `state`: the delivery state machine (pure logic over offsets and times).
 //! - `ranges`: compact sets of settled offsets.
@@ -21,6 +22,7 @@
 //! messages that carry state.
 
 pub mod codec;
+mod deadletter;
 mod dedup;
 pub mod error;
 mod journal;

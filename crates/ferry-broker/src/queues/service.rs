@@ -14,8 +14,7 @@ use rand::Rng;
 use super::dedup::{self, DedupEntry};
 use super::error::QueueError;
 use super::moves::MoveTask;
-use super::queue::{Leaving, Queue, QueueRecord};
-use super::state::SettleReason;
+use super::queue::{Queue, QueueRecord};
 use super::storage::{MemoryLog, MessageLog};
 use super::types::{
     Backoff, CreateOutcome, Delivery, Enqueued, MoveTaskInfo, NackMode, NewMessage, QueueAttributes,
@@ -33,7 +32,7 @@ pub const MAX_WAIT_MS: u64 = 20 * 60_000;
 /// Largest `max_message_bytes` a queue may have.
 pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 16 << 20;
 /// Most dead-letter hops followed in one go (a target's own overflow dead-letters onward).
-const MAX_DEAD_LETTER_HOPS: usize = 8;
+pub(super) const MAX_DEAD_LETTER_HOPS: usize = 8;
 
 /// Where queue messages are kept.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +108,7 @@ impl std::fmt::Debug for QueueService {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
 ) -> Result<T, QueueError> {
     tokio::task::spawn_blocking(f).await.map_err(QueueError::storage)?
@@ -231,48 +230,6 @@ impl QueueService {
             self.clock.now_ms(),
         )?;
         Ok(Arc::new(q))
-    }
-
-    fn spawn_timer(&self, q: Arc<Queue>) {
-        let svc = self.this.clone();
-        let clock = self.clock.clone();
-        tokio::spawn(async move {
-            let mut last_due: Option<i64> = None;
-            loop {
-                if q.is_deleted() {
-                    return;
-                }
-                let notified = q.timers.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let Ok(next) = q.next_deadline() else { return };
-                let now = clock.now_ms();
-                match next {
-                    // A deadline that stays due after a tick would spin: back off a second.
-                    Some(d) if d <= now && last_due == Some(d) => {
-                        tokio::select! {
-                            _ = &mut notified => {}
-                            _ = clock.sleep_until(now + 1_000) => {}
-                        }
-                    }
-                    Some(d) if d <= now => {}
-                    Some(d) => {
-                        tokio::select! {
-                            _ = &mut notified => {}
-                            _ = clock.sleep_until(d) => {}
-                        }
-                    }
-                    None => notified.await,
-                }
-                last_due = next;
-                let Ok((leaving, ready)) = q.tick(clock.now_ms()) else { return };
-                if ready {
-                    q.ready.notify_waiters();
-                }
-                let Some(svc) = svc.upgrade() else { return };
-                svc.dead_letter(&q, leaving).await;
-            }
-        });
     }
 
     /// The open queue named `name`.
@@ -618,62 +575,11 @@ impl QueueService {
         self.this.upgrade()
     }
 
+    pub(super) fn weak(&self) -> Weak<QueueService> {
+        self.this.clone()
+    }
+
     pub(super) fn get(&self, name: &str) -> Result<Arc<Queue>, QueueError> {
         self.queue(name)
-    }
-
-    /// Appends stored messages to `target` and makes them receivable (dead-letters, moves).
-    pub(super) async fn put_stored(
-        &self,
-        target: &Arc<Queue>,
-        msgs: Vec<super::codec::StoredMessage>,
-    ) -> Result<Vec<Leaving>, QueueError> {
-        let now = self.clock.now_ms();
-        let Some(end) = target.stage_stored(msgs, now)? else { return Ok(Vec::new()) };
-        let t = target.clone();
-        if let Err(e) = blocking(move || t.sync_log(end)).await {
-            target.abort_enqueue(end);
-            return Err(e);
-        }
-        target.commit_enqueue(end, now)
-    }
-
-    /// Moves messages handed out by a source queue to its dead-letter target, then settles them
-    /// there; drops them (counted) when the target does not exist.
-    pub(super) async fn dead_letter(&self, source: &Arc<Queue>, leaving: Vec<Leaving>) {
-        let mut work = vec![(source.clone(), leaving)];
-        for _ in 0..MAX_DEAD_LETTER_HOPS {
-            let Some((src, leaving)) = work.pop() else { return };
-            if leaving.is_empty() {
-                continue;
-            }
-            let target =
-                src.record().ok().and_then(|r| r.attrs.dead_letter).and_then(|t| self.queue(&t).ok());
-            let Some(target) = target else {
-                tracing::warn!(queue = %src.name, count = leaving.len(), "dead-letter target missing; messages dropped");
-                let done: Vec<_> = leaving.iter().map(|l| (l.out.offset, SettleReason::Dropped)).collect();
-                if let Err(e) = src.finish_leaving(&done) {
-                    tracing::warn!(queue = %src.name, error = %e, "could not settle dropped messages");
-                }
-                continue;
-            };
-            let msgs = leaving.iter().map(|l| Queue::for_target(&l.msg, Some(&src.name))).collect();
-            match self.put_stored(&target, msgs).await {
-                Ok(onward) => {
-                    let done: Vec<_> = leaving.iter().map(|l| (l.out.offset, l.out.reason)).collect();
-                    if let Err(e) = src.finish_leaving(&done) {
-                        tracing::warn!(queue = %src.name, error = %e, "could not settle dead-lettered messages");
-                    }
-                    work.push((target, onward));
-                }
-                Err(e) => {
-                    tracing::warn!(queue = %src.name, target = %target.name, error = %e, "dead-lettering failed; messages kept");
-                    let back = leaving.into_iter().map(|l| (l.out.offset, l.msg.group_id)).collect();
-                    if let Err(e) = src.abort_leaving(back) {
-                        tracing::warn!(queue = %src.name, error = %e, "could not restore messages");
-                    }
-                }
-            }
-        }
     }
 }
