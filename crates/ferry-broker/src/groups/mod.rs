@@ -7,7 +7,9 @@
 //!   sends offset writes to the store.
 //! - `group`: the state machine of one group (join, sync, heartbeat, leave, expiry, fencing),
 //!   pure: no lock, no I/O, time passed in.
+//! - `join`: the join phase of a rebalance (first joins, static members, protocol choice).
 //! - `member`: one member and the answers the coordinator holds for it.
+//! - `offsets`: commit checks and the retention of committed offsets.
 //! - `store`: record keys, the load at start, and the writer thread batching store commits.
 //! - [`types`], [`error`], [`config`]: the requests, answers, errors and settings.
 //!
@@ -22,7 +24,9 @@
 pub mod config;
 pub mod error;
 mod group;
+mod join;
 mod member;
+mod offsets;
 mod store;
 pub mod types;
 
