@@ -12,9 +12,12 @@ pytestmark = pytest.mark.skipif(KCAT is None, reason="kcat is not installed (apt
 
 
 def kcat_group_read(bootstrap, group, topic):
-    """Reads the group's share of `topic` up to its end (-e), committing on exit."""
+    """Reads the group's share of `topic` up to its end (-e), committing on exit.
+
+    No `-o`: in group mode kcat would start every assigned partition there, ignoring commits.
+    """
     done = subprocess.run(
-        [KCAT, "-b", bootstrap, "-G", group, "-o", "beginning", "-e", "-q", "-f", "%s\n",
+        [KCAT, "-b", bootstrap, "-G", group, "-e", "-q", "-f", "%s\n", "-X", "auto.offset.reset=earliest",
          "-X", "session.timeout.ms=6000", "-X", "auto.commit.interval.ms=100", topic],
         capture_output=True,
         text=True,
