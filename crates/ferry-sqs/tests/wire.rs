@@ -1,0 +1,110 @@
+//! The wire as clients without an SDK model see it: query-protocol requests by POST and GET,
+//! a queue addressed by its URL path, XML documents and error documents, and the JSON error
+//! header, checked byte for byte over a plain HTTP connection.
+
+mod common;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One HTTP/1.1 request on its own connection (`Connection: close`), read to the end.
+async fn http(endpoint: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let host = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).await.expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 reply");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    Reply { status, headers: head.to_ascii_lowercase(), body: body.to_owned() }
+}
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn query_protocol_by_post_and_get_with_the_queue_in_the_path() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    let created = http(e, "POST", "/", &[FORM], "Action=CreateQueue&QueueName=wire&Version=2012-11-05").await;
+    assert_eq!(created.status, 200);
+    assert!(created.headers.contains("content-type: text/xml"), "{}", created.headers);
+    assert!(
+        created.body.contains(&format!("<QueueUrl>{e}/000000000000/wire</QueueUrl>")),
+        "{}",
+        created.body
+    );
+    assert!(created.body.contains("<ResponseMetadata><RequestId>"));
+
+    // Older clients post to the queue's URL and leave QueueUrl out.
+    let sent = http(
+        e,
+        "POST",
+        "/000000000000/wire",
+        &[FORM],
+        "Action=SendMessage&MessageBody=a%26b&MessageAttribute.1.Name=timestamp\
+         &MessageAttribute.1.Value.DataType=Number&MessageAttribute.1.Value.StringValue=1493147359900",
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(
+        sent.body
+            .contains("<MD5OfMessageAttributes>235c5c510d26fb653d073faed50ae77c</MD5OfMessageAttributes>")
+    );
+
+    let got =
+        http(e, "GET", "/000000000000/wire?Action=ReceiveMessage&MessageAttributeName.1=All", &[], "").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.body.contains("<Body>a&amp;b</Body>"), "{}", got.body);
+    assert!(got.body.contains("<MessageAttribute><Name>timestamp</Name><Value>"), "{}", got.body);
+}
+
+#[tokio::test]
+async fn query_errors_are_error_response_documents() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    let missing = http(e, "POST", "/", &[FORM], "Action=GetQueueUrl&QueueName=absent").await;
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing
+            .body
+            .contains("<Error><Type>Sender</Type><Code>AWS.SimpleQueueService.NonExistentQueue</Code>")
+    );
+    let unknown = http(e, "POST", "/", &[FORM], "Action=Teleport").await;
+    assert_eq!(unknown.status, 400);
+    assert!(unknown.body.contains("<Code>InvalidAction</Code>"));
+    let no_action = http(e, "POST", "/", &[FORM], "QueueName=x").await;
+    assert!(no_action.body.contains("<Code>InvalidAction</Code>"));
+    let malformed =
+        http(e, "POST", "/", &[FORM], "Action=CreateQueue&QueueName=x&Attribute.one.Name=y").await;
+    assert_eq!(malformed.status, 400);
+    assert!(malformed.body.contains("<Code>MalformedQueryString</Code>"));
+}
+
+#[tokio::test]
+async fn json_errors_carry_type_and_query_error_header() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    let json = [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "AmazonSQS.GetQueueUrl")];
+    let reply = http(e, "POST", "/", &json, r#"{"QueueName":"absent"}"#).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.headers.contains("x-amzn-query-error: aws.simplequeueservice.nonexistentqueue;sender"));
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["__type"], "com.amazonaws.sqs#QueueDoesNotExist");
+
+    let bad_json = http(e, "POST", "/", &json, "{not json").await;
+    assert_eq!(bad_json.status, 400);
+    let unknown = http(e, "POST", "/", &[("X-Amz-Target", "AmazonSQS.Teleport")], "{}").await;
+    assert!(unknown.headers.contains("x-amzn-query-error: invalidaction;sender"));
+}
