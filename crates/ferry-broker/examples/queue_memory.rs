@@ -45,13 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         segment_bytes: 256 << 20,
         ..QueueServiceConfig::default()
     };
-    let svc = QueueService::open(
-        dir.path().to_path_buf(),
-        Arc::new(MemoryStore::new()),
-        SystemClock::shared(),
-        config,
-    )
-    .await?;
+    let meta = Arc::new(MemoryStore::new());
+    let svc =
+        QueueService::open(dir.path().to_path_buf(), meta.clone(), SystemClock::shared(), config.clone())
+            .await?;
     let fifo = mode == "fifo";
     let attrs = QueueAttributes {
         fifo,
@@ -133,6 +130,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         delta,
         delta as f64 / n as f64,
         elapsed.as_secs_f64()
+    );
+    svc.close().await?;
+    drop(svc);
+    // Recovery: reopen and rebuild the delivery state from the journal and the log.
+    let start = Instant::now();
+    let svc = QueueService::open(dir.path().to_path_buf(), meta, SystemClock::shared(), config).await?;
+    let stats = svc.queue_stats(name)?;
+    println!(
+        "reopen_s={:.1} ready={} in_flight={} delayed={}",
+        start.elapsed().as_secs_f64(),
+        stats.ready,
+        stats.in_flight,
+        stats.delayed
     );
     svc.close().await?;
     Ok(())

@@ -565,3 +565,40 @@ async fn fifo_order_holds_across_retries_dead_letters_and_redrive() {
     }
     assert_eq!(seen, ["m0", "m1", "m2", "m3"]);
 }
+
+#[tokio::test]
+async fn retention_drops_old_messages_silently_even_with_a_dead_letter_target() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        retention_ms: 10_000,
+        max_priority: Some(3),
+        dead_letter: Some("dlq".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    e.svc
+        .enqueue("q", vec![msg("plain"), NewMessage { priority: Some(2), ..msg("prioritised") }])
+        .await
+        .unwrap();
+    e.clock.advance(5_000);
+    put(&e, "q", &["young"]).await;
+    e.clock.advance(5_000);
+    assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["young"]);
+    let s = e.svc.queue_stats("q").unwrap();
+    assert_eq!((s.dropped_total, s.dead_lettered_total, s.expired_total), (2, 0, 0));
+    assert!(e.svc.receive("dlq", recv(10)).await.unwrap().is_empty());
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap_and_full_jitter_stays_below_it() {
+    use super::service::backoff_ms;
+    let b = Backoff { base_ms: 100, cap_ms: 1_000, jitter: false };
+    let plain: Vec<u64> = (1..=6).map(|n| backoff_ms(&b, n)).collect();
+    assert_eq!(plain, [100, 200, 400, 800, 1_000, 1_000]);
+    assert_eq!(backoff_ms(&b, u32::MAX), 1_000);
+    let j = Backoff { jitter: true, ..b };
+    let draws: Vec<u64> = (0..200).map(|_| backoff_ms(&j, 3)).collect();
+    assert!(draws.iter().all(|&d| d <= 400));
+    assert!(draws.iter().any(|&d| d != draws[0]), "full jitter draws vary");
+}
