@@ -130,7 +130,7 @@ async fn step_all(svc: &QueueService, task: &MoveTask, info: &MoveTaskInfo) -> R
     while moved < info.to_move && !task.cancelled.load(Ordering::Relaxed) {
         let src = svc.get(&info.source)?;
         let want = batch.min((info.to_move - moved) as usize);
-        let (deliveries, leaving) = src.receive_now(clock.now_ms(), want, Some(MOVE_LEASE_MS))?;
+        let (deliveries, leaving) = src.receive_now(clock.now_ms(), want, Some(MOVE_LEASE_MS), None)?;
         svc.dead_letter(&src, leaving).await;
         if deliveries.is_empty() {
             break;

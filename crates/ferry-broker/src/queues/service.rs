@@ -424,7 +424,12 @@ impl QueueService {
             let notified = q.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (deliveries, leaving) = q.receive_now(self.clock.now_ms(), max, opts.lease_ms)?;
+            let (deliveries, leaving) = q.receive_now(
+                self.clock.now_ms(),
+                max,
+                opts.lease_ms,
+                opts.receive_request_attempt_id.as_deref(),
+            )?;
             self.dead_letter(&q, leaving).await;
             if !deliveries.is_empty() || self.clock.now_ms() >= deadline {
                 self.checkpoint_soon(&q);

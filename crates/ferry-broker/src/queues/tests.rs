@@ -602,3 +602,25 @@ fn backoff_doubles_up_to_its_cap_and_full_jitter_stays_below_it() {
     assert!(draws.iter().all(|&d| d <= 400));
     assert!(draws.iter().any(|&d| d != draws[0]), "full jitter draws vary");
 }
+
+#[tokio::test]
+async fn a_retried_receive_attempt_gets_the_same_messages_and_receipts() {
+    let e = env().await;
+    let attrs = QueueAttributes { fifo: true, visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    e.svc.create_queue("q.fifo", attrs).await.unwrap();
+    e.svc.enqueue("q.fifo", vec![fifo_msg("a", "g1"), fifo_msg("b", "g2")]).await.unwrap();
+    let opts = || ReceiveOptions {
+        max_messages: 1,
+        wait_ms: Some(0),
+        receive_request_attempt_id: Some("attempt-1".into()),
+        ..ReceiveOptions::default()
+    };
+    let first = e.svc.receive("q.fifo", opts()).await.unwrap();
+    let retry = e.svc.receive("q.fifo", opts()).await.unwrap();
+    assert_eq!(bodies(&first), ["a"]);
+    assert_eq!(first[0].receipt, retry[0].receipt);
+    // Once the lease ended the attempt id no longer pins those messages.
+    e.clock.advance(1_000);
+    let later = e.svc.receive("q.fifo", opts()).await.unwrap();
+    assert_eq!((bodies(&later), later[0].delivery_count), (vec!["a".to_string()], 2));
+}

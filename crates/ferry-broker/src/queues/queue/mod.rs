@@ -7,7 +7,7 @@
 mod cache;
 mod enqueue;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -19,13 +19,17 @@ use super::codec::{self, StoredMessage};
 use super::dedup::{DedupEntry, DedupWindow};
 use super::error::QueueError;
 use super::journal::{Journal, Snapshot};
-use super::state::{DeliveryState, Incoming, Outgoing, Policy, ReceiptError, SettleReason};
+use super::state::{DeliveryState, Incoming, Leased, Outgoing, Policy, ReceiptError, SettleReason};
 use super::storage::MessageLog;
 use super::types::{Delivery, QueueAttributes, QueueStats};
 use cache::{ReadCache, Source};
 
 /// Enqueues larger than this are split into several batches (all synced together).
 pub const BATCH_SPLIT_BYTES: usize = 4 << 20;
+/// How long a receive-request attempt id is remembered (as SQS does).
+const RECEIVE_ATTEMPT_WINDOW_MS: i64 = 300_000;
+/// Most attempt ids remembered per queue.
+const MAX_RECEIVE_ATTEMPTS: usize = 10_000;
 /// Bytes read from the log at a time when serving messages.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 
@@ -61,6 +65,9 @@ struct Inner {
     pending_bytes: u64,
     dedup: DedupWindow,
     cache: ReadCache,
+    /// Receive-request attempt id -> (expiry, what that receive leased), so that a retried
+    /// receive gets the same messages and receipts back while they are still leased.
+    attempts: HashMap<String, (i64, Vec<Leased>)>,
     deleted: bool,
 }
 
@@ -216,6 +223,7 @@ impl Queue {
                 pending_bytes: 0,
                 dedup,
                 cache: ReadCache::default(),
+                attempts: HashMap::new(),
                 deleted: false,
             }),
             ready: Notify::new(),
@@ -315,43 +323,66 @@ impl Queue {
         now_ms: i64,
         max: usize,
         lease_ms: Option<u64>,
+        attempt_id: Option<&str>,
     ) -> Result<(Vec<Delivery>, Vec<Leaving>), QueueError> {
         let mut g = self.lock()?;
         let inner = &mut *g;
         let lease = lease_ms.unwrap_or(inner.rec.attrs.visibility_timeout_ms);
         let mut outs = Vec::new();
         let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
+        // Leases that ended must end before an attempt id can pin its messages.
+        inner.state.tick(now_ms, &inner.policy, &mut src, &mut outs);
+        if let Some(id) = attempt_id {
+            inner.attempts.retain(|_, (expires, _)| *expires > now_ms);
+            if let Some((_, leased)) = inner.attempts.get(id)
+                && !leased.is_empty()
+                && leased.iter().all(|l| inner.state.is_leased(l.offset, l.count))
+            {
+                let leased = leased.clone();
+                self.journal_events(inner)?;
+                let deliveries = leased.iter().filter_map(|l| self.delivery_of(inner, *l)).collect();
+                let leaving = self.leaving(inner, outs);
+                return Ok((deliveries, leaving));
+            }
+        }
+        let mut src = Source { log: self.log.as_ref(), cache: &mut inner.cache };
         let leased = inner.state.receive(now_ms, max, lease, &inner.policy, &mut src, &mut outs);
         self.journal_events(inner)?;
-        let mut deliveries = Vec::with_capacity(leased.len());
-        for l in leased {
-            let fifo = inner.policy.fifo;
-            match inner.cache.get(self.log.as_ref(), l.offset) {
-                Some(m) => deliveries.push(Delivery {
-                    message_id: m.message_id.clone(),
-                    receipt: receipt(self.incarnation, l.offset, l.count),
-                    body: m.body.clone(),
-                    attributes: m.attributes.clone(),
-                    system_attributes: m.system_attributes.clone(),
-                    delivery_count: l.count,
-                    sent_ms: m.timestamp_ms,
-                    first_received_ms: l.first_received_ms,
-                    group_id: m.group_id.clone(),
-                    dedup_id: m.dedup_id.clone(),
-                    sequence_number: fifo.then_some(m.offset),
-                    dead_letter_source: m.dead_letter_source.clone(),
-                    redelivered: l.count > 1,
-                }),
-                None => {
-                    tracing::warn!(queue = %self.name, offset = l.offset, "leased message missing from the log")
-                }
-            }
+        let deliveries: Vec<Delivery> = leased.iter().filter_map(|l| self.delivery_of(inner, *l)).collect();
+        if let Some(id) = attempt_id
+            && inner.attempts.len() < MAX_RECEIVE_ATTEMPTS
+        {
+            inner.attempts.insert(id.to_string(), (now_ms.saturating_add(RECEIVE_ATTEMPT_WINDOW_MS), leased));
         }
         let leaving = self.leaving(inner, outs);
         if !leaving.is_empty() || !deliveries.is_empty() {
             self.timers.notify_one();
         }
         Ok((deliveries, leaving))
+    }
+
+    /// The delivery of a leased message, read from the log.
+    fn delivery_of(&self, inner: &mut Inner, l: Leased) -> Option<Delivery> {
+        let fifo = inner.policy.fifo;
+        let Some(m) = inner.cache.get(self.log.as_ref(), l.offset) else {
+            tracing::warn!(queue = %self.name, offset = l.offset, "leased message missing from the log");
+            return None;
+        };
+        Some(Delivery {
+            message_id: m.message_id.clone(),
+            receipt: receipt(self.incarnation, l.offset, l.count),
+            body: m.body.clone(),
+            attributes: m.attributes.clone(),
+            system_attributes: m.system_attributes.clone(),
+            delivery_count: l.count,
+            sent_ms: m.timestamp_ms,
+            first_received_ms: l.first_received_ms,
+            group_id: m.group_id.clone(),
+            dedup_id: m.dedup_id.clone(),
+            sequence_number: fifo.then_some(m.offset),
+            dead_letter_source: m.dead_letter_source.clone(),
+            redelivered: l.count > 1,
+        })
     }
 
     fn parse(&self, r: &str) -> Result<(u64, u32), QueueError> {

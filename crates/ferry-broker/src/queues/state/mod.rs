@@ -102,6 +102,8 @@ struct Group {
 /// Most plain head messages examined for expiry in one `tick`, so a tick stays short.
 const HEAD_EXPIRY_BATCH: usize = 10_000;
 const NO_GROUP: u32 = 0;
+/// Records examined when looking for the oldest ready message.
+const OLDEST_SCAN_MAX: usize = 10_000;
 
 /// The delivery state of one queue.
 #[derive(Debug, Default)]
@@ -229,9 +231,11 @@ impl DeliveryState {
     }
 
     /// Offset of the oldest ready message.
+    /// Approximate when most records are in flight: only the first [`OLDEST_SCAN_MAX`] records
+    /// are looked at, so that stats stay cheap on a queue with millions of them.
     pub fn oldest_ready(&mut self) -> Option<u64> {
         let plain = self.plain_head();
-        let rec = self.recs.iter().find(|(_, r)| r.state == St::Ready).map(|(o, _)| o);
+        let rec = self.recs.iter().take(OLDEST_SCAN_MAX).find(|(_, r)| r.state == St::Ready).map(|(o, _)| o);
         match (plain, rec) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -470,6 +474,11 @@ impl DeliveryState {
         } else {
             false
         }
+    }
+
+    /// True when the message at `offset` is still leased under delivery `count`.
+    pub fn is_leased(&self, offset: u64, count: u32) -> bool {
+        self.recs.get(&offset).is_some_and(|r| r.state == St::InFlight && r.count() == count)
     }
 
     /// Delivery count and first receive time of the record at `offset`.
