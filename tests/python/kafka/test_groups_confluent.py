@@ -1,5 +1,6 @@
 """Consumer groups through confluent-kafka (librdkafka): split, rebalance, commit, resume, restart."""
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from group_helpers import create_topic, produce, unique, wait_until
@@ -30,11 +31,13 @@ def partitions_of(c):
     return {tp.partition for tp in c.assignment()}
 
 
-def test_two_consumers_split_partitions_then_one_takes_over_from_the_commits(ferry_server):
+@pytest.mark.parametrize("assignor", ["range", "cooperative-sticky"])
+def test_two_consumers_split_partitions_then_one_takes_over_from_the_commits(ferry_server, assignor):
     bootstrap = ferry_server.kafka_bootstrap
     topic, group = unique("orders"), unique("billing")
     create_topic(bootstrap, topic, 4)
-    a, b = consumer(bootstrap, group), consumer(bootstrap, group)
+    strategy = {"partition.assignment.strategy": assignor}
+    a, b = consumer(bootstrap, group, **strategy), consumer(bootstrap, group, **strategy)
     a.subscribe([topic])
     b.subscribe([topic])
     received = []
@@ -62,7 +65,7 @@ def test_two_consumers_split_partitions_then_one_takes_over_from_the_commits(fer
     b.commit(asynchronous=False)
     b.close()
 
-    c = consumer(bootstrap, group)
+    c = consumer(bootstrap, group, **strategy)
     c.subscribe([topic])
     produce(bootstrap, topic, [f"third-{i}" for i in range(4)], 4)
     resumed = []
