@@ -17,7 +17,10 @@ use ferry_broker::metadata::{MetaOp, MetadataStore, RedbStore, Table};
 
 fn main() {
     let secs: u64 = std::env::var("FERRY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
-    let dir = std::env::var("FERRY_BENCH_DIR").unwrap_or_else(|_| "target/ferry-groups-bench".to_string());
+    // Benches run in the crate's directory: default to the workspace's target directory.
+    let dir = std::env::var("FERRY_BENCH_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/ferry-groups-bench").to_string()
+    });
     let duration = Duration::from_secs(secs);
     std::fs::create_dir_all(&dir).expect("bench directory");
 
