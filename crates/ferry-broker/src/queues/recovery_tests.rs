@@ -298,3 +298,101 @@ async fn messages_bodies_survive_byte_for_byte() {
     let svc = node.start().await.unwrap();
     assert_eq!(svc.receive("q", recv(1)).await.unwrap()[0].body, body);
 }
+
+#[derive(Clone, Debug)]
+enum ROp {
+    Enqueue { priority: u8, delay_ms: u64 },
+    Receive(usize),
+    Ack(usize),
+    Nack(usize),
+    Advance(u64),
+    Restart,
+}
+
+fn rop() -> impl proptest::strategy::Strategy<Value = ROp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u8..3, prop_oneof![3 => Just(0u64), 1 => 1u64..3_000])
+            .prop_map(|(priority, delay_ms)| ROp::Enqueue { priority, delay_ms }),
+        3 => (1usize..4).prop_map(ROp::Receive),
+        2 => (0usize..16).prop_map(ROp::Ack),
+        1 => (0usize..16).prop_map(ROp::Nack),
+        1 => (1u64..2_000).prop_map(ROp::Advance),
+        1 => Just(ROp::Restart),
+    ]
+}
+
+/// Live messages by body: (delayed until, leased) as the model sees them.
+async fn run_with_restarts(ops: Vec<ROp>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(tmp.path().to_path_buf(), Arc::new(StdDisk));
+    node.config.journal_checkpoint_bytes = 100;
+    node.config.segment_bytes = 2048;
+    let mut svc = node.start().await.unwrap();
+    let attrs =
+        QueueAttributes { max_priority: Some(5), visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
+    svc.create_queue("q", attrs).await.unwrap();
+    let mut live: BTreeSet<String> = BTreeSet::new();
+    let mut receipts: Vec<(String, String)> = Vec::new();
+    let mut n = 0;
+    for op in ops {
+        match op {
+            ROp::Enqueue { priority, delay_ms } => {
+                let body = format!("m{n}");
+                n += 1;
+                let m = NewMessage { priority: Some(priority), delay_ms: Some(delay_ms), ..msg(&body) };
+                svc.enqueue("q", vec![m]).await.unwrap().remove(0).unwrap();
+                live.insert(body);
+            }
+            ROp::Receive(max) => {
+                for d in svc.receive("q", recv(max)).await.unwrap() {
+                    assert!(live.contains(&text(&d)), "received {} which is not live", text(&d));
+                    receipts.push((text(&d), d.receipt));
+                }
+            }
+            ROp::Ack(i) => {
+                if let Some((body, r)) = receipts.get(i % receipts.len().max(1)).cloned()
+                    && svc.ack("q", &r).await.is_ok()
+                {
+                    live.remove(&body);
+                }
+            }
+            ROp::Nack(i) => {
+                if let Some((_, r)) = receipts.get(i % receipts.len().max(1)).cloned() {
+                    let _ = svc.nack("q", &r, NackMode::Requeue).await;
+                }
+            }
+            ROp::Advance(ms) => node.clock.advance(ms),
+            ROp::Restart => {
+                svc.close().await.unwrap();
+                svc = node.start().await.unwrap();
+            }
+        }
+        let s = svc.queue_stats("q").unwrap();
+        assert_eq!(s.ready + s.delayed + s.in_flight, live.len() as u64, "{s:?}");
+    }
+    // Everything live comes out once leases and delays are over, and nothing else.
+    node.clock.advance(10_000);
+    let mut drained = BTreeSet::new();
+    loop {
+        let d = svc.receive("q", recv(100)).await.unwrap();
+        if d.is_empty() {
+            break;
+        }
+        for x in d {
+            drained.insert(text(&x));
+            svc.ack("q", &x.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(drained, live);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    #[test]
+    fn restarts_anywhere_keep_exactly_the_live_messages(ops in proptest::collection::vec(rop(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_with_restarts(ops));
+    }
+}
