@@ -81,7 +81,7 @@ def test_commit_keeps_metadata(ferry_server):
     wait_until(lambda: c.assignment(), "an assignment", step=lambda: poll_into([c], received))
     tp = TopicPartition(topic, 0)
     c.commit({tp: OffsetAndMetadata(3, "kept", -1)})
-    fetched = c._coordinator.fetch_committed_offsets([tp])
-    assert fetched[tp].offset == 3
-    assert fetched[tp].metadata == "kept"
+    fetched = c.committed(tp, metadata=True)
+    assert fetched.offset == 3
+    assert fetched.metadata == "kept"
     c.close()
