@@ -160,6 +160,28 @@ async fn bad_frames_close_only_their_connection() {
     garbage.send_frame(&body).await;
     assert!(garbage.is_closed().await, "an undecodable body closes the connection");
 
+    // Metadata v1 claiming 2^31 - 1 topics in a 16-byte frame: refused without allocating for them.
+    let mut forged = RawClient::connect(&broker.bootstrap).await;
+    let mut body = BytesMut::new();
+    body.put_i16(ApiKey::Metadata as i16);
+    body.put_i16(1);
+    body.put_i32(8);
+    body.put_i16(-1);
+    body.put_i32(i32::MAX);
+    forged.send_frame(&body).await;
+    assert!(forged.is_closed().await, "a forged array length closes the connection");
+    // The same through a compact (flexible-version) array.
+    let mut forged = RawClient::connect(&broker.bootstrap).await;
+    let mut body = BytesMut::new();
+    body.put_i16(ApiKey::Metadata as i16);
+    body.put_i16(9);
+    body.put_i32(9);
+    body.put_i16(-1);
+    body.put_u8(0);
+    body.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    forged.send_frame(&body).await;
+    assert!(forged.is_closed().await, "a forged compact array length closes the connection");
+
     healthy.call(3, &ApiVersionsRequest::default()).await;
     let mut fresh = RawClient::connect(&broker.bootstrap).await;
     fresh.call(3, &ApiVersionsRequest::default()).await;
