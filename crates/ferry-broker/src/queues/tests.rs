@@ -624,3 +624,61 @@ async fn a_retried_receive_attempt_gets_the_same_messages_and_receipts() {
     let later = e.svc.receive("q.fifo", opts()).await.unwrap();
     assert_eq!((bodies(&later), later[0].delivery_count), (vec!["a".to_string()], 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_producers_and_consumers_see_each_message_exactly_once() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let svc = e.svc.clone();
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let batch = (0..5).map(|j| msg(&format!("p{p}-{i}-{j}"))).collect();
+                    for r in svc.enqueue("q", batch).await.unwrap() {
+                        r.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let svc = e.svc.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 50 {
+                    let d = svc.receive("q", recv(7)).await.unwrap();
+                    if d.is_empty() {
+                        idle += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    idle = 0;
+                    for x in d {
+                        svc.ack("q", &x.receipt).await.unwrap();
+                        seen.lock().unwrap().push(String::from_utf8_lossy(&x.body).into_owned());
+                    }
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.await.unwrap();
+    }
+    for c in consumers {
+        c.await.unwrap();
+    }
+    // Whatever the consumers gave up on before the producers finished is still there, once.
+    for d in e.svc.receive("q", recv(1_000)).await.unwrap() {
+        seen.lock().unwrap().push(String::from_utf8_lossy(&d.body).into_owned());
+    }
+    let mut all = seen.lock().unwrap().clone();
+    all.sort();
+    let total = all.len();
+    all.dedup();
+    assert_eq!(all.len(), total, "no message delivered twice");
+    assert_eq!(total, 4 * 50 * 5, "no message lost");
+}
