@@ -17,6 +17,9 @@ pub struct GroupConfig {
     pub group_max_session_timeout_ms: i64,
     /// The most members one group may hold; further joins are refused.
     pub group_max_size: usize,
+    /// The most groups this node keeps; a join or commit that would create one more is answered
+    /// "coordinator not available" (clients retry) until groups are deleted or expire.
+    pub groups_max: usize,
     /// How long committed offsets outlive the group's last member (or, for a group that never had
     /// members, their commit). Kafka's default: 7 days.
     pub offsets_retention_ms: i64,
@@ -33,6 +36,7 @@ impl Default for GroupConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: 1_000,
+            groups_max: 100_000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offset_metadata_max_bytes: 4096,
             offset_write_queue_max: 1024,

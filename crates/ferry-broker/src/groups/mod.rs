@@ -136,6 +136,9 @@ impl GroupCoordinator {
             let now_ms = shared.clock.now_ms();
             let mut state = shared.lock();
             let group_id = req.group_id.clone();
+            if !state.groups.contains_key(&group_id) && state.groups.len() >= shared.config.groups_max {
+                return Err(JoinError::CoordinatorNotAvailable);
+            }
             let group =
                 state.groups.entry(group_id.clone()).or_insert_with(|| Group::new(group_id.clone(), now_ms));
             group.join(req, now_ms, &shared.config, reply);
@@ -205,8 +208,12 @@ impl GroupCoordinator {
         let now_ms = shared.clock.now_ms();
         {
             let mut state = shared.lock();
+            let full = state.groups.len() >= shared.config.groups_max;
             match state.groups.get_mut(group_id) {
                 Some(group) => group.check_commit(who, now_ms)?,
+                None if full => {
+                    return Err(CommitError::CoordinatorNotAvailable);
+                }
                 None if who.generation_id < 0 => {}
                 None => return Err(CommitError::IllegalGeneration),
             }

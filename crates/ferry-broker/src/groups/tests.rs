@@ -549,3 +549,18 @@ async fn groups_are_listed_with_their_state_and_type() {
         ]
     );
 }
+
+#[tokio::test]
+async fn no_group_is_created_past_the_configured_number_of_groups() {
+    let h = Harness::with_store(Arc::new(MemoryStore::new()), GroupConfig { groups_max: 1, ..config(0) });
+    stable_single(&h, "first", "a").await;
+    let refused = h.coordinator.join(join_req("second", "", "b")).await;
+    assert_eq!(refused, Err(JoinError::CoordinatorNotAvailable));
+    let outside = MemberRef { member_id: String::new(), group_instance_id: None, generation_id: -1 };
+    let refused = h
+        .coordinator
+        .commit_offsets("second", &outside, None, vec![(TopicPartition::new("t", 0), commit(1, ""))])
+        .await;
+    assert!(matches!(refused, Err(CommitError::CoordinatorNotAvailable)), "{refused:?}");
+    assert!(h.coordinator.describe("second").is_none());
+}
