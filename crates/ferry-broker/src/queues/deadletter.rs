@@ -62,7 +62,7 @@ impl QueueService {
         let Some(end) = target.stage_stored(msgs, now)? else { return Ok(Vec::new()) };
         let t = target.clone();
         if let Err(e) = blocking(move || t.sync_log(end)).await {
-            target.abort_enqueue(end);
+            target.abort_enqueue(end, &[]);
             return Err(e);
         }
         target.commit_enqueue(end, now)

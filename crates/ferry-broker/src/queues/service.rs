@@ -394,7 +394,7 @@ impl QueueService {
         if let Some(end) = staged.sync_to {
             let q2 = q.clone();
             if let Err(e) = blocking(move || q2.sync_log(end)).await {
-                q.abort_enqueue(end);
+                q.abort_enqueue(end, &staged.dedup_ids);
                 return Err(e);
             }
         }

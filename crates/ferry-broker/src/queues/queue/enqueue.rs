@@ -20,6 +20,8 @@ pub struct Staged {
     pub sync_to: Option<u64>,
     /// Metadata writes persisting new dedup ids (and pruning old ones).
     pub dedup_ops: Vec<MetaOp>,
+    /// Dedup ids remembered by this enqueue, forgotten again if it cannot be made durable.
+    pub dedup_ids: Vec<String>,
 }
 
 impl Queue {
@@ -102,7 +104,7 @@ impl Queue {
             stored.push((i, stored_msg));
         }
         if stored.is_empty() {
-            return Ok(Staged { results, sync_to: None, dedup_ops });
+            return Ok(Staged { results, sync_to: None, dedup_ops, dedup_ids: Vec::new() });
         }
         let (idx, mut msgs): (Vec<usize>, Vec<StoredMessage>) = stored.into_iter().unzip();
         let (appended, error) = self.append_split(inner, &mut msgs, &attrs);
@@ -115,7 +117,8 @@ impl Queue {
             return Err(QueueError::Storage(e));
         }
         for (k, (i, m)) in idx.into_iter().zip(&msgs).enumerate() {
-            let dedup_id = new_ids.iter().find(|(j, _)| *j == i).map(|(_, id)| id.clone());
+            // `new_ids` is in message order.
+            let dedup_id = new_ids.binary_search_by_key(&i, |(j, _)| *j).ok().map(|p| new_ids[p].1.clone());
             if k >= appended {
                 if let Some(id) = &dedup_id {
                     inner.dedup.remove(id);
@@ -137,7 +140,8 @@ impl Queue {
             }
         }
         let sync_to = msgs.get(appended.wrapping_sub(1)).map(|m| m.offset + 1);
-        Ok(Staged { results, sync_to, dedup_ops })
+        let dedup_ids = new_ids.into_iter().map(|(_, id)| id).collect();
+        Ok(Staged { results, sync_to, dedup_ops, dedup_ids })
     }
 
     /// Appends `msgs` in batches of at most [`BATCH_SPLIT_BYTES`], setting their offsets and
@@ -239,8 +243,11 @@ impl Queue {
     }
 
     /// Drops staged batches that could not be made durable.
-    pub fn abort_enqueue(&self, below: u64) {
+    pub fn abort_enqueue(&self, below: u64, dedup_ids: &[String]) {
         if let Ok(mut g) = self.inner.lock() {
+            for id in dedup_ids {
+                g.dedup.remove(id);
+            }
             while let Some(entry) = g.pending.first_entry() {
                 if *entry.key() >= below {
                     break;
