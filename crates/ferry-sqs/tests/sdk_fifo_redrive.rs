@@ -267,3 +267,33 @@ async fn redrive_policy_is_checked_against_its_target() {
         .unwrap();
     assert!(!attrs.attributes().unwrap().contains_key(&QueueAttributeName::RedrivePolicy));
 }
+
+#[tokio::test]
+async fn fifo_receive_retried_with_its_attempt_id_gets_the_same_messages() {
+    let server = common::start().await;
+    let c = &server.client;
+    let url =
+        server.queue("retry.fifo", &[("FifoQueue", "true"), ("ContentBasedDeduplication", "true")]).await;
+    for body in ["1", "2"] {
+        c.send_message().queue_url(&url).message_body(body).message_group_id("g").send().await.unwrap();
+    }
+    let receive = |attempt: &'static str| {
+        c.receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(1)
+            .visibility_timeout(30)
+            .receive_request_attempt_id(attempt)
+            .send()
+    };
+    let first = receive("attempt-1").await.unwrap();
+    let retried = receive("attempt-1").await.unwrap();
+    assert_eq!(first.messages()[0].body(), Some("1"));
+    assert_eq!(retried.messages()[0].receipt_handle(), first.messages()[0].receipt_handle());
+    // Another attempt is a new receive: group g is blocked by the message in flight.
+    assert!(receive("attempt-2").await.unwrap().messages().is_empty());
+    // Once the lease is over, the attempt id no longer replays the old answer.
+    server.advance_secs(31.0).await;
+    let later = receive("attempt-1").await.unwrap();
+    assert_eq!(later.messages()[0].body(), Some("1"));
+    assert_ne!(later.messages()[0].receipt_handle(), first.messages()[0].receipt_handle());
+}

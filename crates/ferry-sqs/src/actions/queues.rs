@@ -148,14 +148,18 @@ struct QueueUrlRequest {
 pub(super) async fn delete_queue(ctx: &Ctx, params: Map<String, Value>) -> SqsResult<Output> {
     let req: QueueUrlRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
-    ctx.queues.delete_queue(ctx.queue_name(&url)?).await.map_err(map_queue_error)?;
+    let name = ctx.queue_name(&url)?;
+    ctx.queues.delete_queue(name).await.map_err(map_queue_error)?;
+    ctx.attempts.forget_queue(name);
     Ok(None)
 }
 
 pub(super) async fn purge_queue(ctx: &Ctx, params: Map<String, Value>) -> SqsResult<Output> {
     let req: QueueUrlRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
-    ctx.queues.purge(ctx.queue_name(&url)?).await.map_err(map_queue_error)?;
+    let name = ctx.queue_name(&url)?;
+    ctx.queues.purge(name).await.map_err(map_queue_error)?;
+    ctx.attempts.forget_queue(name);
     Ok(None)
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Ctx, Output, map_queue_error, output};
+use crate::attempts::ATTEMPT_TTL_MS;
 use crate::error::{SqsError, SqsResult};
 use crate::md5::{AttrBytes, md5_of_attributes, md5_of_body};
 use crate::params::{in_range, opt_int, parse, required};
@@ -169,6 +170,19 @@ pub(super) async fn receive_message(ctx: &Ctx, params: Map<String, Value>) -> Sq
             return Err(SqsError::unknown_attribute(n));
         }
     }
+    // A FIFO receive retried under the same attempt id gets the answer it was given before.
+    let mut attempt = None;
+    if let Some(id) = req.receive_request_attempt_id.as_deref().filter(|id| !id.is_empty()) {
+        let queue = ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
+        if queue.fifo {
+            let now_ms = ctx.queues.clock().now_ms();
+            if let Some(answer) = ctx.attempts.get(name, id, now_ms) {
+                return Ok(Some(answer));
+            }
+            let lease = lease_ms.map_or(queue.visibility_timeout_ms as i64, |v| v * 1000);
+            attempt = Some((id.to_owned(), now_ms + lease.min(ATTEMPT_TTL_MS)));
+        }
+    }
     let options = ReceiveOptions {
         max_messages: max as usize,
         lease_ms: lease_ms.map(|v| v as u64 * 1000),
@@ -181,9 +195,14 @@ pub(super) async fn receive_message(ctx: &Ctx, params: Map<String, Value>) -> Sq
         // A long poll must not hold the server open: answer "nothing yet" at shutdown.
         _ = shutdown.wait_for(|stop| *stop) => Vec::new(),
     };
-    let messages =
+    let messages: Vec<Message> =
         deliveries.into_iter().map(|d| shape(ctx, &system_names, &req.message_attribute_names, d)).collect();
-    output(ReceiveMessageResult { messages })
+    let remember = !messages.is_empty();
+    let answer = output(ReceiveMessageResult { messages })?;
+    if let (true, Some((id, expires_ms)), Some(fields)) = (remember, attempt, &answer) {
+        ctx.attempts.put(name, &id, expires_ms, fields.clone(), ctx.queues.clock().now_ms());
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]
