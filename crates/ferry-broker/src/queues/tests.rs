@@ -682,3 +682,24 @@ async fn concurrent_producers_and_consumers_see_each_message_exactly_once() {
     assert_eq!(all.len(), total, "no message delivered twice");
     assert_eq!(total, 4 * 50 * 5, "no message lost");
 }
+
+#[tokio::test]
+async fn the_timer_task_dead_letters_expired_messages_without_any_receive() {
+    let e = env().await;
+    e.svc.create_queue("dlq", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes { dead_letter: Some("dlq".into()), ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    e.svc.enqueue("q", vec![NewMessage { ttl_ms: Some(2_000), ..msg("short-lived") }]).await.unwrap();
+    tokio::task::yield_now().await;
+    e.clock.advance(2_000);
+    // The timer task runs on its own (with blocking fsync waits): give it real time.
+    for _ in 0..500 {
+        if e.svc.queue_stats("dlq").unwrap().ready == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(e.svc.queue_stats("dlq").unwrap().ready, 1);
+    let s = e.svc.queue_stats("q").unwrap();
+    assert_eq!((s.ready, s.expired_total, s.dead_lettered_total), (0, 1, 1));
+}
