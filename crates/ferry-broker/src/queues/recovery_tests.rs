@@ -230,6 +230,21 @@ async fn workload(svc: &QueueService, acked: &mut Acked) {
                 Err(_) => return,
             }
         }
+        // A failed delivery goes back with a delay: it must survive as any other message.
+        if let Some(d) = ds.get(1)
+            && svc.nack("q", &d.receipt, NackMode::Delay(500)).await.is_err()
+        {
+            return;
+        }
+        if round == 3 {
+            // Everything enqueued so far may be gone from here on, and must be once purged.
+            let before: Vec<String> = acked.enqueued.iter().cloned().collect();
+            acked.attempted.extend(before.iter().cloned());
+            match svc.purge("q").await {
+                Ok(()) => acked.deleted.extend(before),
+                Err(_) => return,
+            }
+        }
     }
 }
 

@@ -527,8 +527,12 @@ impl QueueService {
         let q = self.queue(name)?;
         let seq = q.purge()?;
         self.sync_journal(&q, seq).await?;
+        // The purge is durable; the checkpoint frees the purged segments, and may wait if it fails.
         let q2 = q.clone();
-        blocking(move || q2.checkpoint()).await
+        if let Err(e) = blocking(move || q2.checkpoint()).await {
+            tracing::warn!(queue = %name, error = %e, "checkpoint after purge failed");
+        }
+        Ok(())
     }
 
     /// Up to `max` ready messages in delivery order, without leasing them.
