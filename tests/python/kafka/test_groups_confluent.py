@@ -113,3 +113,29 @@ def test_static_members_join_consume_and_commit(ferry_server):
     committed = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=10)
     assert [tp.offset for tp in committed] == [3, 3]
     c.close()
+
+
+def test_a_restarted_static_member_gets_its_partitions_back(ferry_server):
+    bootstrap = ferry_server.kafka_bootstrap
+    topic, group = unique("static-split"), unique("static-split-group")
+    create_topic(bootstrap, topic, 2)
+    w1 = consumer(bootstrap, group, **{"group.instance.id": "w1"})
+    w2 = consumer(bootstrap, group, **{"group.instance.id": "w2"})
+    w1.subscribe([topic])
+    w2.subscribe([topic])
+    received = []
+    wait_until(
+        lambda: len(partitions_of(w1)) == 1 and len(partitions_of(w2)) == 1,
+        "one partition each",
+        step=lambda: poll_into([w1, w2], received),
+    )
+    before = partitions_of(w2)
+    # A static member does not leave the group when it closes: its place waits for it.
+    w2.close()
+    w2 = consumer(bootstrap, group, **{"group.instance.id": "w2"})
+    w2.subscribe([topic])
+    wait_until(lambda: len(partitions_of(w2)) == 1, "w2 back in its place", step=lambda: poll_into([w1, w2], received))
+    assert partitions_of(w2) == before
+    assert len(partitions_of(w1)) == 1
+    w1.close()
+    w2.close()
