@@ -231,7 +231,11 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
         Arc::new(RedbStore::open(dir.join("metadata.redb")).expect("metadata store"));
     let topics = Arc::new(
         TopicService::open(
-            TopicServiceConfig { data_dir: dir.to_owned(), durability },
+            TopicServiceConfig {
+                data_dir: dir.to_owned(),
+                durability,
+                default_config: TopicConfig::default(),
+            },
             Arc::clone(&store),
             SystemClock::shared(),
         )

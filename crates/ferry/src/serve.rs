@@ -10,7 +10,7 @@ use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::{GroupConfig, GroupCoordinator};
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
-use ferry_broker::topics::{TopicService, TopicServiceConfig};
+use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -62,7 +62,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     //   listeners.spawn(ferry_kafka::serve(listener, config, ctx, shutdown(&shutdown_rx)));
     let topics = Arc::new(
         TopicService::open(
-            TopicServiceConfig { data_dir: data_dir.path().to_owned(), durability: durability(&settings) },
+            TopicServiceConfig {
+                data_dir: data_dir.path().to_owned(),
+                durability: durability(&settings),
+                default_config: TopicConfig {
+                    segment_bytes: settings.storage.segment_bytes,
+                    ..TopicConfig::default()
+                },
+            },
             Arc::clone(&metadata),
             SystemClock::shared(),
         )

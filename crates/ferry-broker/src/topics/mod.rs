@@ -41,6 +41,8 @@ pub struct TopicServiceConfig {
     pub data_dir: PathBuf,
     /// When appends reach the disk; `Always` also means consumers only see fsynced records.
     pub durability: ferry_log::Durability,
+    /// Settings of a topic created without explicit ones (and what a reset returns to).
+    pub default_config: TopicConfig,
 }
 
 /// A topic as the catalog knows it.
@@ -298,6 +300,11 @@ impl TopicService {
         let notify = Arc::new(Notify::new());
         let registrations = partitions.iter().map(|p| p.register_waiter(Arc::clone(&notify))).collect();
         DataWatch { notify, _registrations: registrations, clock: Arc::clone(&self.clock) }
+    }
+
+    /// Settings of a topic created without explicit ones (and what a reset returns to).
+    pub fn default_config(&self) -> &TopicConfig {
+        &self.config.default_config
     }
 
     /// The clock the service runs on.

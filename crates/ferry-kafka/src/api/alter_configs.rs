@@ -22,10 +22,11 @@ pub(crate) async fn handle(
         let outcome = if resource.resource_type != RESOURCE_TOPIC {
             Err((ResponseError::InvalidRequest, "only topic configurations can be altered".to_owned()))
         } else {
-            let mut config = TopicConfig::default();
+            let defaults = ctx.topics().default_config().clone();
+            let mut config = defaults.clone();
             let mut applied = Ok(());
             for c in &resource.configs {
-                if let Err(e) = topic_configs::apply(&mut config, &c.name, c.value.as_deref()) {
+                if let Err(e) = topic_configs::apply(&mut config, &defaults, &c.name, c.value.as_deref()) {
                     applied = Err((ResponseError::InvalidConfig, e));
                     break;
                 }

@@ -1,6 +1,5 @@
 //! CreateTopics: new topics with a partition count (or the default) and settings.
 
-use ferry_broker::topics::TopicConfig;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -54,10 +53,11 @@ pub(crate) async fn handle(
             results.push(fail(result, ResponseError::InvalidPartitions, format!("{partitions} partitions")));
             continue;
         };
-        let mut config = TopicConfig::default();
+        let defaults = ctx.topics().default_config().clone();
+        let mut config = defaults.clone();
         let mut invalid = None;
         for c in &topic.configs {
-            if let Err(e) = topic_configs::apply(&mut config, &c.name, c.value.as_deref()) {
+            if let Err(e) = topic_configs::apply(&mut config, &defaults, &c.name, c.value.as_deref()) {
                 invalid = Some(e);
                 break;
             }
@@ -90,7 +90,7 @@ pub(crate) async fn handle(
                     result.topic_id = uuid::Uuid::from_u128(info.id);
                 }
                 result.configs = Some(
-                    topic_configs::describe(&config)
+                    topic_configs::describe(&config, &defaults)
                         .into_iter()
                         .map(|(name, value, is_default)| {
                             CreatableTopicConfigs::default()

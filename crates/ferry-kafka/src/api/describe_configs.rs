@@ -19,6 +19,7 @@ fn config_type(name: &str) -> i8 {
     match name {
         "cleanup.policy" => 7,
         "max.message.bytes" => 3,
+        // Every other supported setting is a LONG (bytes or milliseconds).
         _ => 5,
     }
 }
@@ -37,7 +38,7 @@ pub(crate) async fn handle(
             RESOURCE_TOPIC => match ctx.topics().topic(&resource.resource_name) {
                 Some(info) => {
                     let keys = resource.configuration_keys.as_ref();
-                    result.configs = topic_configs::describe(&info.config)
+                    result.configs = topic_configs::describe(&info.config, ctx.topics().default_config())
                         .into_iter()
                         .filter(|(name, _, _)| {
                             keys.is_none_or(|keys| keys.iter().any(|k| k.as_str() == *name))
@@ -51,13 +52,7 @@ pub(crate) async fn handle(
                                 } else {
                                     SOURCE_DYNAMIC_TOPIC
                                 })
-                                .with_config_type(if version < 3 {
-                                    0
-                                } else if name.ends_with(".bytes") || name.ends_with(".ms") {
-                                    5
-                                } else {
-                                    config_type(name)
-                                })
+                                .with_config_type(if version < 3 { 0 } else { config_type(name) })
                         })
                         .collect();
                 }

@@ -30,14 +30,19 @@ pub(crate) async fn handle(
             (_, None) => Err((ResponseError::UnknownTopicOrPartition, format!("unknown topic {name:?}"))),
             (_, Some(info)) => {
                 let mut config = info.config.clone();
+                let defaults = ctx.topics().default_config().clone();
                 let mut applied = Ok(());
                 for c in &resource.configs {
                     let step = match c.config_operation {
-                        SET => topic_configs::apply(&mut config, &c.name, c.value.as_deref()),
-                        DELETE => topic_configs::apply(&mut config, &c.name, None),
-                        APPEND | SUBTRACT => {
-                            list_change(&mut config, &c.name, c.value.as_deref(), c.config_operation)
-                        }
+                        SET => topic_configs::apply(&mut config, &defaults, &c.name, c.value.as_deref()),
+                        DELETE => topic_configs::apply(&mut config, &defaults, &c.name, None),
+                        APPEND | SUBTRACT => list_change(
+                            &mut config,
+                            &defaults,
+                            &c.name,
+                            c.value.as_deref(),
+                            c.config_operation,
+                        ),
                         other => Err(format!("unknown operation {other}")),
                     };
                     if let Err(e) = step {
@@ -63,6 +68,7 @@ pub(crate) async fn handle(
 /// APPEND/SUBTRACT apply to list settings; `cleanup.policy` is the only one.
 fn list_change(
     config: &mut ferry_broker::topics::TopicConfig,
+    defaults: &ferry_broker::topics::TopicConfig,
     name: &str,
     value: Option<&str>,
     operation: i8,
@@ -70,7 +76,7 @@ fn list_change(
     if name != "cleanup.policy" {
         return Err(format!("{name} is not a list setting"));
     }
-    let current = topic_configs::describe(config)
+    let current = topic_configs::describe(config, defaults)
         .into_iter()
         .find(|(n, _, _)| *n == name)
         .map(|(_, v, _)| v)
@@ -83,5 +89,5 @@ fn list_change(
             items.retain(|i| i != item);
         }
     }
-    topic_configs::apply(config, name, Some(&items.join(",")))
+    topic_configs::apply(config, defaults, name, Some(&items.join(",")))
 }

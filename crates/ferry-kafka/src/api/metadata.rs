@@ -1,6 +1,6 @@
 //! Metadata: brokers, topics and partition leaders; creates unknown topics when allowed.
 
-use ferry_broker::topics::{CatalogError, TopicConfig, TopicInfo, is_valid_topic_name};
+use ferry_broker::topics::{CatalogError, TopicInfo, is_valid_topic_name};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -93,8 +93,9 @@ async fn lookup_or_create(
     }
     let partitions = ctx.shared.config.default_partitions;
     let topic = name.clone();
-    let created =
-        ctx.blocking(move |topics| topics.create_topic(&topic, partitions, TopicConfig::default())).await?;
+    let created = ctx
+        .blocking(move |topics| topics.create_topic(&topic, partitions, topics.default_config().clone()))
+        .await?;
     match created {
         Ok(info) => Ok(describe(&info, node, ctx.version())),
         Err(CatalogError::AlreadyExists(_)) => match ctx.topics().topic(&name) {

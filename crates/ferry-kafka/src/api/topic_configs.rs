@@ -23,8 +23,7 @@ const IGNORED: &[&str] = &[
 ];
 
 /// Every supported setting of `config`, as (name, value, is_default).
-pub(crate) fn describe(config: &TopicConfig) -> Vec<(&'static str, String, bool)> {
-    let defaults = TopicConfig::default();
+pub(crate) fn describe(config: &TopicConfig, defaults: &TopicConfig) -> Vec<(&'static str, String, bool)> {
     let opt = |v: Option<u64>| v.map_or_else(|| "-1".to_owned(), |v| v.to_string());
     let policy = |p: CleanupPolicy| match p {
         CleanupPolicy::Delete => "delete",
@@ -72,8 +71,12 @@ fn parse_limit(name: &str, value: &str) -> Result<Option<u64>, String> {
 }
 
 /// Sets `name` to `value` in `config`, or back to its default when `value` is `None`.
-pub(crate) fn apply(config: &mut TopicConfig, name: &str, value: Option<&str>) -> Result<(), String> {
-    let defaults = TopicConfig::default();
+pub(crate) fn apply(
+    config: &mut TopicConfig,
+    defaults: &TopicConfig,
+    name: &str,
+    value: Option<&str>,
+) -> Result<(), String> {
     if IGNORED.contains(&name) {
         return Ok(());
     }
@@ -129,12 +132,12 @@ mod tests {
     #[test]
     fn described_values_apply_back_to_the_same_config() {
         let mut config = TopicConfig::default();
-        apply(&mut config, "cleanup.policy", Some("delete,compact")).expect("valid");
-        apply(&mut config, "retention.ms", Some("-1")).expect("valid");
-        apply(&mut config, "segment.bytes", Some("4096")).expect("valid");
+        apply(&mut config, &TopicConfig::default(), "cleanup.policy", Some("delete,compact")).expect("valid");
+        apply(&mut config, &TopicConfig::default(), "retention.ms", Some("-1")).expect("valid");
+        apply(&mut config, &TopicConfig::default(), "segment.bytes", Some("4096")).expect("valid");
         let mut copy = TopicConfig::default();
-        for (name, value, _) in describe(&config) {
-            apply(&mut copy, name, Some(&value)).expect("round trip");
+        for (name, value, _) in describe(&config, &TopicConfig::default()) {
+            apply(&mut copy, &TopicConfig::default(), name, Some(&value)).expect("round trip");
         }
         assert_eq!(copy, config);
         assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
@@ -144,9 +147,9 @@ mod tests {
     #[test]
     fn bad_values_and_unknown_names_are_refused() {
         let mut config = TopicConfig::default();
-        assert!(apply(&mut config, "retention.ms", Some("soon")).is_err());
-        assert!(apply(&mut config, "cleanup.policy", Some("archive")).is_err());
-        assert!(apply(&mut config, "no.such.setting", Some("1")).is_err());
-        assert!(apply(&mut config, "min.insync.replicas", Some("2")).is_ok());
+        assert!(apply(&mut config, &TopicConfig::default(), "retention.ms", Some("soon")).is_err());
+        assert!(apply(&mut config, &TopicConfig::default(), "cleanup.policy", Some("archive")).is_err());
+        assert!(apply(&mut config, &TopicConfig::default(), "no.such.setting", Some("1")).is_err());
+        assert!(apply(&mut config, &TopicConfig::default(), "min.insync.replicas", Some("2")).is_ok());
     }
 }

@@ -69,7 +69,11 @@ impl TestBroker {
 }
 
 pub fn test_service_config(data_dir: &Path) -> TopicServiceConfig {
-    TopicServiceConfig { data_dir: data_dir.to_owned(), durability: ferry_log::Durability::Always }
+    TopicServiceConfig {
+        data_dir: data_dir.to_owned(),
+        durability: ferry_log::Durability::Always,
+        default_config: ferry_broker::topics::TopicConfig::default(),
+    }
 }
 
 impl Drop for TestBroker {
