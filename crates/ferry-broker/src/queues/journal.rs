@@ -56,16 +56,7 @@ impl Snapshot {
             JournalOp::Settled { offset, reason } => {
                 self.settled.insert(offset);
                 counts.remove(&offset);
-                match reason {
-                    SettleReason::Acked => {}
-                    SettleReason::DeadLettered => self.counters.dead_lettered += 1,
-                    SettleReason::ExpiredDeadLettered => {
-                        self.counters.dead_lettered += 1;
-                        self.counters.expired += 1;
-                    }
-                    SettleReason::Expired => self.counters.expired += 1,
-                    SettleReason::Dropped => self.counters.dropped += 1,
-                }
+                self.counters.count(reason);
             }
             JournalOp::Purged { end } => {
                 self.settled.insert_range(0, end);

@@ -401,16 +401,7 @@ impl DeliveryState {
     fn settle(&mut self, offset: u64, reason: SettleReason) {
         self.unindex(offset);
         self.settled.insert(offset);
-        match reason {
-            SettleReason::Acked => {}
-            SettleReason::DeadLettered => self.counters.dead_lettered += 1,
-            SettleReason::ExpiredDeadLettered => {
-                self.counters.dead_lettered += 1;
-                self.counters.expired += 1;
-            }
-            SettleReason::Expired => self.counters.expired += 1,
-            SettleReason::Dropped => self.counters.dropped += 1,
-        }
+        self.counters.count(reason);
         self.events.push(JournalOp::Settled { offset, reason });
     }
 

@@ -122,3 +122,19 @@ pub struct Counters {
     /// Messages dropped.
     pub dropped: u64,
 }
+
+impl Counters {
+    /// Counts one message settled for `reason`; live settling and journal replay share it so they agree.
+    pub fn count(&mut self, reason: SettleReason) {
+        match reason {
+            SettleReason::Acked => {}
+            SettleReason::DeadLettered => self.dead_lettered += 1,
+            SettleReason::ExpiredDeadLettered => {
+                self.dead_lettered += 1;
+                self.expired += 1;
+            }
+            SettleReason::Expired => self.expired += 1,
+            SettleReason::Dropped => self.dropped += 1,
+        }
+    }
+}
