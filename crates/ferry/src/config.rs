@@ -15,6 +15,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub kafka: ferry_kafka::KafkaConfig,
     pub sqs: ferry_sqs::SqsConfig,
+    pub groups: ferry_broker::groups::GroupConfig,
 }
 
 /// How logs are written.
@@ -37,6 +38,8 @@ struct FileConfig {
     kafka: ferry_kafka::KafkaConfig,
     #[serde(default)]
     sqs: ferry_sqs::SqsConfig,
+    #[serde(default)]
+    groups: ferry_broker::groups::GroupConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +70,7 @@ impl Settings {
                 ..file.kafka
             },
             sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
+            groups: file.groups,
         };
         settings.validate()?;
         Ok(settings)
@@ -124,6 +128,30 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("from-flag"));
         assert_eq!(s.storage.fsync, FsyncMode::Never);
         assert_eq!(s.storage.segment_bytes, 4096);
+    }
+
+    #[test]
+    fn the_groups_section_overrides_only_the_keys_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[groups]\ngroup_initial_rebalance_delay_ms = 3000\n").unwrap();
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(s.groups.group_initial_rebalance_delay_ms, 3000);
+        let defaults = ferry_broker::groups::GroupConfig::default();
+        assert_eq!(s.groups.group_max_session_timeout_ms, defaults.group_max_session_timeout_ms);
+    }
+
+    #[test]
+    fn the_readme_example_file_parses_and_states_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("README has a toml example") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("the example is closed");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, &readme[start..end]).unwrap();
+        let documented = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        let defaults = Settings::load(&args(&[])).unwrap();
+        assert_eq!(format!("{documented:?}"), format!("{defaults:?}"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_broker::clock::SystemClock;
-use ferry_broker::groups::{GroupConfig, GroupCoordinator};
+use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
@@ -57,9 +57,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners: JoinSet<std::io::Result<()>> = JoinSet::new();
-    // Protocol listeners are added here, each as:
-    //   let listener = bind("kafka", addr).await?;
-    //   listeners.spawn(ferry_kafka::serve(listener, config, ctx, shutdown(&shutdown_rx)));
     let topics = Arc::new(
         TopicService::open(
             TopicServiceConfig {
@@ -77,8 +74,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let maintenance = tokio::spawn(Arc::clone(&topics).maintenance_loop(MAINTENANCE_INTERVAL_MS));
     let kafka = bind("kafka", settings.kafka.listen).await?;
-    let groups = GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), GroupConfig::default())
-        .context("cannot open the consumer groups")?;
+    let groups =
+        GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
+            .context("cannot open the consumer groups")?;
     let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
@@ -91,7 +89,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await
     .context("cannot open the queues")?;
     let sqs = bind("sqs", settings.sqs.listen).await?;
-    listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), queues, shutdown(&shutdown_rx)));
+    listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&queues), shutdown(&shutdown_rx)));
 
     let signals = ShutdownSignals::install()?;
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
@@ -111,6 +109,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let flushed = Arc::clone(&topics);
     if let Err(e) = tokio::task::spawn_blocking(move || flushed.sync_all()).await {
         warn!(error = %e, "syncing the topics at shutdown failed");
+    }
+    if let Err(e) = queues.close().await {
+        warn!(error = %e, "syncing the queues at shutdown failed");
     }
     info!("stopped");
     Ok(())

@@ -1,7 +1,9 @@
 //! Settings of the group coordinator, with their units in their names.
 
-/// Settings of the [`GroupCoordinator`](super::GroupCoordinator).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Settings of the [`GroupCoordinator`](super::GroupCoordinator); the `[groups]` section of
+/// `ferry serve`'s configuration file, any key omitted taking its default.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GroupConfig {
     /// How long the first rebalance of an empty group waits for more members before it completes,
     /// each new member extending the wait by as much again (capped by the rebalance timeout).
