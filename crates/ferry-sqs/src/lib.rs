@@ -18,6 +18,17 @@
 //! - [`names`]: queue names, queue URLs and ARNs.
 //! - [`message`]: bodies and message attributes: parsing, limits, sizes.
 //! - [`md5`]: `MD5OfMessageBody`, `MD5OfMessageAttributes`, `MD5OfMessageSystemAttributes`.
+//!
+//! # Receipt handles
+//!
+//! Each receive of a message hands out a new receipt handle; only the latest one settles it.
+//! As SQS documents for DeleteMessage, deleting with an earlier (superseded) handle of the same
+//! message succeeds but deletes nothing: the message stays in flight under its latest handle.
+//! DeleteMessageBatch reports such an entry as successful. ChangeMessageVisibility (and its
+//! batch) refuses a superseded handle with `ReceiptHandleIsInvalid`. A malformed handle, or one
+//! of another queue (or of a deleted and recreated queue of the same name), is
+//! `ReceiptHandleIsInvalid` for every action. Deleting with the latest handle after its
+//! visibility timeout ran out (and before another receive) still deletes the message.
 
 pub mod actions;
 pub mod attempts;

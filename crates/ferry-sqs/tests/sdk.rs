@@ -365,6 +365,57 @@ async fn visibility_timeout_hides_then_redelivers_and_can_be_changed() {
     assert_eq!(code(&r), "ReceiptHandleIsInvalid");
 }
 
+/// ApproximateNumberOfMessagesNotVisible of the queue at `url`.
+async fn not_visible(c: &aws_sdk_sqs::Client, url: &str) -> String {
+    let out = c
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    out.attributes().unwrap()[&QueueAttributeName::ApproximateNumberOfMessagesNotVisible].clone()
+}
+
+#[tokio::test]
+async fn deleting_with_a_superseded_receipt_succeeds_and_keeps_the_message() {
+    let server = common::start().await;
+    let c = &server.client;
+    let url = server.queue("stale", &[("VisibilityTimeout", "5")]).await;
+    c.send_message().queue_url(&url).message_body("m").send().await.unwrap();
+
+    let first = c.receive_message().queue_url(&url).send().await.unwrap();
+    let old = first.messages()[0].receipt_handle().unwrap().to_owned();
+    server.advance_secs(5.1).await;
+    let second = c.receive_message().queue_url(&url).send().await.unwrap();
+    let latest = second.messages()[0].receipt_handle().unwrap().to_owned();
+    assert_ne!(old, latest);
+
+    c.delete_message().queue_url(&url).receipt_handle(&old).send().await.unwrap();
+    let batch = c
+        .delete_message_batch()
+        .queue_url(&url)
+        .entries(DeleteMessageBatchRequestEntry::builder().id("old").receipt_handle(&old).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.successful().iter().map(|s| s.id()).collect::<Vec<_>>(), ["old"]);
+    assert!(batch.failed().is_empty());
+    // Nothing was deleted: the message is still in flight under its latest receipt.
+    assert_eq!(not_visible(c, &url).await, "1");
+    assert!(c.receive_message().queue_url(&url).send().await.unwrap().messages().is_empty());
+
+    let r =
+        c.change_message_visibility().queue_url(&url).receipt_handle(&old).visibility_timeout(0).send().await;
+    assert_eq!(code(&r), "ReceiptHandleIsInvalid");
+    assert_eq!(not_visible(c, &url).await, "1");
+
+    c.delete_message().queue_url(&url).receipt_handle(&latest).send().await.unwrap();
+    assert_eq!(not_visible(c, &url).await, "0");
+    server.advance_secs(10.0).await;
+    assert!(c.receive_message().queue_url(&url).send().await.unwrap().messages().is_empty());
+}
+
 #[tokio::test]
 async fn queue_attributes_round_trip_and_unknown_names_are_refused() {
     let server = common::start().await;

@@ -13,9 +13,13 @@ pub enum QueueError {
     /// The name belonged to a queue deleted moments ago.
     #[error("queue {0} was deleted recently")]
     QueueDeletedRecently(String),
-    /// The receipt is malformed, of another queue, or superseded by a later delivery.
+    /// The receipt is malformed, of another queue (or incarnation), or names no delivery.
     #[error("invalid receipt: {0}")]
     InvalidReceipt(String),
+    /// The receipt is well-formed and of this queue, but the message was delivered again since:
+    /// only the latest receipt settles it, and the message stays leased under that one.
+    #[error("receipt {0} is not the latest receipt of its message")]
+    ReceiptSuperseded(String),
     /// The message is no longer leased under that receipt.
     #[error("the message is not in flight")]
     ReceiptExpired,

@@ -97,8 +97,14 @@ async fn lease_expiry_redelivers_and_counts() {
     assert_eq!(second[0].delivery_count, 2);
     assert!(second[0].redelivered);
     assert_eq!(second[0].first_received_ms, first[0].first_received_ms);
-    assert!(matches!(e.svc.ack("q", &first[0].receipt).await, Err(QueueError::InvalidReceipt(_))));
+    assert_eq!(
+        e.svc.ack("q", &first[0].receipt).await,
+        Err(QueueError::ReceiptSuperseded(first[0].receipt.clone()))
+    );
+    // The superseded receipt deleted nothing: the message stays leased under the latest one.
+    assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 1);
     e.svc.ack("q", &second[0].receipt).await.unwrap();
+    assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 0);
     // Deleting twice with the latest receipt is harmless.
     e.svc.ack("q", &second[0].receipt).await.unwrap();
 }
@@ -174,7 +180,7 @@ async fn change_lease_extends_or_releases_a_message() {
     assert_eq!(again.len(), 1);
     assert_eq!(
         e.svc.change_lease("q", &d[0].receipt, 10).await,
-        Err(QueueError::InvalidReceipt(format!("{} is not the latest receipt of its message", d[0].receipt)))
+        Err(QueueError::ReceiptSuperseded(d[0].receipt.clone()))
     );
     assert!(matches!(e.svc.ack("q", "garbage").await, Err(QueueError::InvalidReceipt(_))));
 }
@@ -494,6 +500,21 @@ async fn oversized_messages_and_reserved_attribute_names_are_refused() {
         e.svc.enqueue("q", vec![msg(&big), NewMessage { attributes: vec![attr], ..msg("1") }]).await.unwrap();
     assert_eq!(r[0], Err(QueueError::MessageTooLarge { size: 17, max: 16 }));
     assert!(matches!(r[1], Err(QueueError::InvalidAttribute(_))));
+}
+
+#[tokio::test]
+async fn a_receipt_naming_a_delivery_that_never_happened_is_invalid() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    put(&e, "q", &["a"]).await;
+    let d = e.svc.receive("q", recv(1)).await.unwrap();
+    // Same queue and offset, but a delivery count from the future.
+    let (prefix, _) = d[0].receipt.rsplit_once('-').unwrap();
+    let forged = format!("{prefix}-9");
+    assert!(matches!(e.svc.ack("q", &forged).await, Err(QueueError::InvalidReceipt(_))));
+    let zero = format!("{prefix}-0");
+    assert!(matches!(e.svc.ack("q", &zero).await, Err(QueueError::InvalidReceipt(_))));
+    assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 1);
 }
 
 #[tokio::test]

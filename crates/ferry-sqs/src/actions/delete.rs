@@ -10,10 +10,11 @@ use crate::error::{ErrorCode, SqsError, SqsResult};
 use crate::params::{parse, required};
 
 /// The outcome of an ack as DeleteMessage answers it: a receipt whose lease has ended still
-/// deletes without error, as on SQS.
+/// deletes without error, and a receipt superseded by a later receive succeeds without deleting
+/// (the message stays in flight under its latest receipt), both as on SQS.
 fn ack_outcome(receipt: &str, result: Result<(), QueueError>) -> SqsResult<()> {
     match result {
-        Ok(()) | Err(QueueError::ReceiptExpired) => Ok(()),
+        Ok(()) | Err(QueueError::ReceiptExpired) | Err(QueueError::ReceiptSuperseded(_)) => Ok(()),
         Err(QueueError::InvalidReceipt(_)) => Err(invalid_receipt(receipt)),
         Err(e) => Err(map_queue_error(e)),
     }

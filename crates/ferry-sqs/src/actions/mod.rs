@@ -117,7 +117,9 @@ pub(crate) fn map_queue_error(error: QueueError) -> SqsError {
             ErrorCode::QueueDeletedRecently,
             "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
         ),
-        QueueError::InvalidReceipt(receipt) => invalid_receipt(&receipt),
+        QueueError::InvalidReceipt(receipt) | QueueError::ReceiptSuperseded(receipt) => {
+            invalid_receipt(&receipt)
+        }
         QueueError::ReceiptExpired => {
             SqsError::new(ErrorCode::MessageNotInflight, "The message referred to isn't in flight.")
         }

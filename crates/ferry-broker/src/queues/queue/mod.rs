@@ -158,9 +158,8 @@ fn parse_receipt(s: &str) -> Option<(u64, u64, u32)> {
 
 fn receipt_error(e: ReceiptError, r: &str) -> QueueError {
     match e {
-        ReceiptError::Stale => {
-            QueueError::InvalidReceipt(format!("{r} is not the latest receipt of its message"))
-        }
+        ReceiptError::Superseded => QueueError::ReceiptSuperseded(r.to_string()),
+        ReceiptError::Unknown => QueueError::InvalidReceipt(format!("{r} names no delivery of its message")),
         ReceiptError::NotInFlight => QueueError::ReceiptExpired,
     }
 }

@@ -13,12 +13,13 @@ impl DeliveryState {
         }
         match self.recs.get(&offset) {
             Some(r) if r.count() == count && count > 0 => Ok(Some(r.state)),
-            _ => Err(ReceiptError::Stale),
+            Some(r) if count > 0 && count < r.count() => Err(ReceiptError::Superseded),
+            _ => Err(ReceiptError::Unknown),
         }
     }
 
     /// Deletes the message leased under (offset, count). Deleting a settled message succeeds;
-    /// a message delivered again since is refused.
+    /// a message delivered again since is refused (`Superseded`) and stays leased.
     pub fn ack(&mut self, offset: u64, count: u32) -> Result<(), ReceiptError> {
         match self.check_receipt(offset, count)? {
             None | Some(St::Leaving) => Ok(()),

@@ -106,8 +106,10 @@ pub struct Outgoing {
 /// Why a receipt was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReceiptError {
-    /// The receipt names a message that was delivered again since, or never delivered.
-    Stale,
+    /// The receipt is of an earlier delivery; the message was delivered again since.
+    Superseded,
+    /// The receipt names a delivery that never happened.
+    Unknown,
     /// The message is no longer leased under that receipt.
     NotInFlight,
 }
