@@ -1,13 +1,18 @@
 //! Queue messages as Kafka RecordBatch v2 bytes (uncompressed), with the system properties in
 //! reserved `ferry.` headers so that a queue's log is readable by any Kafka-format tool.
+//!
+//! The batch and record layout itself is `ferry_log::record`'s; this module maps messages to and
+//! from records and their headers.
 
 use bytes::Bytes;
+use ferry_log::BatchError;
+use ferry_log::record::{self, NewRecord, Record};
 
 use super::types::{AttrValue, MessageAttribute};
 
-const BATCH_HEADER_LEN: usize = 61;
-/// Offset of the CRC-covered part (attributes onwards) in a batch.
-const CRC_START: usize = 21;
+/// Bytes 12..16 of a batch (partition leader epoch, outside the CRC): queue logs hold 0 there,
+/// where `ferry_log::record::encode_batch` leaves -1.
+const LEADER_EPOCH: std::ops::Range<usize> = 12..16;
 
 const H_ID: &str = "ferry.id";
 const H_GROUP: &str = "ferry.group";
@@ -90,24 +95,16 @@ pub enum DecodeError {
     Malformed(&'static str),
 }
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        if z < 0x80 {
-            out.push(z as u8);
-            return;
-        }
-        out.push((z as u8 & 0x7f) | 0x80);
-        z >>= 7;
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-    match b {
-        None => put_varint(out, -1),
-        Some(b) => {
-            put_varint(out, b.len() as i64);
-            out.extend_from_slice(b);
+impl From<BatchError> for DecodeError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::Truncated => DecodeError::Truncated,
+            BatchError::BadMagic(magic) => DecodeError::BadMagic(magic),
+            BatchError::BadLength(_) => DecodeError::Malformed("batch length"),
+            BatchError::CrcMismatch { .. } => DecodeError::CrcMismatch,
+            BatchError::Compressed(_) => DecodeError::Compressed,
+            BatchError::BadRecord(why) => DecodeError::Malformed(why),
+            _ => DecodeError::Malformed("record batch"),
         }
     }
 }
@@ -152,97 +149,24 @@ fn headers_of(m: &StoredMessage) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Encodes `msgs` as one uncompressed RecordBatch v2 with base offset 0 (the log assigns offsets).
-/// Every message's timestamp is taken as is; the batch's base timestamp is the first one.
+/// Every message's timestamp is taken as is; the batch's base timestamp is the smallest one (the
+/// first, as one batch's messages share their enqueue time).
 pub fn encode_batch(msgs: &[StoredMessage]) -> Vec<u8> {
-    let base_ts = msgs.first().map(|m| m.timestamp_ms).unwrap_or(0);
-    let max_ts = msgs.iter().map(|m| m.timestamp_ms).max().unwrap_or(base_ts);
-    let mut out =
-        Vec::with_capacity(BATCH_HEADER_LEN + msgs.iter().map(|m| m.body.len() + 64).sum::<usize>());
-    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
-    out.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
-    out.push(2); // magic
-    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, create time
-    out.extend_from_slice(&(msgs.len() as i32 - 1).max(0).to_be_bytes()); // last offset delta
-    out.extend_from_slice(&base_ts.to_be_bytes());
-    out.extend_from_slice(&max_ts.to_be_bytes());
-    out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    out.extend_from_slice(&(msgs.len() as i32).to_be_bytes());
-    let mut rec = Vec::new();
-    for (i, m) in msgs.iter().enumerate() {
-        rec.clear();
-        rec.push(0); // record attributes
-        put_varint(&mut rec, m.timestamp_ms - base_ts);
-        put_varint(&mut rec, i as i64);
-        put_bytes(&mut rec, None); // key
-        put_bytes(&mut rec, Some(&m.body));
-        let headers = headers_of(m);
-        put_varint(&mut rec, headers.len() as i64);
-        for (k, v) in &headers {
-            put_bytes(&mut rec, Some(k.as_bytes()));
-            put_bytes(&mut rec, Some(v));
-        }
-        put_varint(&mut out, rec.len() as i64);
-        out.extend_from_slice(&rec);
-    }
-    let batch_len = (out.len() - 12) as i32;
-    out[8..12].copy_from_slice(&batch_len.to_be_bytes());
-    let crc = crc32c::crc32c(&out[CRC_START..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    let headers: Vec<Vec<(String, Vec<u8>)>> = msgs.iter().map(headers_of).collect();
+    let records: Vec<NewRecord<'_>> = msgs
+        .iter()
+        .zip(&headers)
+        .map(|(m, h)| NewRecord {
+            timestamp: m.timestamp_ms,
+            key: None,
+            value: Some(&m.body),
+            headers: h.iter().map(|(k, v)| (k.as_bytes(), Some(v.as_slice()))).collect(),
+        })
+        .collect();
+    let mut out = record::encode_batch(&records);
+    // Keeps the bytes identical to what existing queue logs hold; not covered by the CRC.
+    out[LEADER_EPOCH].copy_from_slice(&0i32.to_be_bytes());
     out
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn varint(&mut self) -> Result<i64, DecodeError> {
-        let mut z: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let b = *self.take(1)?.first().ok_or(DecodeError::Truncated)?;
-            if shift == 63 && b > 1 {
-                return Err(DecodeError::Malformed("varint overflow"));
-            }
-            z |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
-            }
-        }
-        Err(DecodeError::Malformed("varint too long"))
-    }
-
-    fn bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
-        let len = self.varint()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let len = usize::try_from(len).map_err(|_| DecodeError::Malformed("length"))?;
-        self.take(len).map(Some)
-    }
-}
-
-fn be_i64(b: &[u8], at: usize) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    i64::from_be_bytes(a)
-}
-
-fn be_i32(b: &[u8], at: usize) -> i32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    i32::from_be_bytes(a)
 }
 
 fn text(b: &[u8]) -> String {
@@ -257,98 +181,75 @@ fn u64_header(v: &[u8]) -> Option<u64> {
 /// Decodes every message in `bytes` (whole batches as the log returns them) whose offset is at
 /// least `from`, appending to `out`. Stops at the first incomplete batch.
 pub fn decode_batches(bytes: &[u8], from: u64, out: &mut Vec<StoredMessage>) -> Result<(), DecodeError> {
-    let mut pos = 0;
-    while bytes.len() - pos >= BATCH_HEADER_LEN {
-        let b = &bytes[pos..];
-        let base_offset = be_i64(b, 0);
-        let batch_len = be_i32(b, 8);
-        let total = usize::try_from(batch_len).map_err(|_| DecodeError::Malformed("batch length"))? + 12;
-        if total < BATCH_HEADER_LEN {
-            return Err(DecodeError::Malformed("batch length"));
-        }
-        if b.len() < total {
-            return Ok(());
-        }
-        let batch = &b[..total];
-        let magic = batch[16] as i8;
-        if magic != 2 {
-            return Err(DecodeError::BadMagic(magic));
-        }
-        let crc = u32::from_be_bytes([batch[17], batch[18], batch[19], batch[20]]);
-        if crc32c::crc32c(&batch[CRC_START..]) != crc {
-            return Err(DecodeError::CrcMismatch);
-        }
-        let attributes = i16::from_be_bytes([batch[21], batch[22]]);
-        if attributes & 0x07 != 0 {
+    for item in ferry_log::batches(bytes) {
+        let batch = match item {
+            Ok((_, batch)) => batch,
+            // A read ends where it ends, possibly inside a batch; the caller reads on from there.
+            Err(BatchError::Truncated) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let header = ferry_log::validate_batch(batch)?;
+        if header.compression() != 0 {
             return Err(DecodeError::Compressed);
         }
-        let is_control = attributes & 0x20 != 0;
-        let base_ts = be_i64(batch, 27);
-        let count = be_i32(batch, 57);
-        if !is_control {
-            let mut r = Reader { buf: &batch[BATCH_HEADER_LEN..], pos: 0 };
-            for _ in 0..count.max(0) {
-                let len =
-                    usize::try_from(r.varint()?).map_err(|_| DecodeError::Malformed("record length"))?;
-                let mut rr = Reader { buf: r.take(len)?, pos: 0 };
-                rr.take(1)?;
-                let ts_delta = rr.varint()?;
-                let offset_delta = rr.varint()?;
-                let offset = (base_offset.saturating_add(offset_delta)).max(0) as u64;
-                rr.bytes()?; // key
-                let value = rr.bytes()?.unwrap_or_default();
-                if offset < from {
-                    continue;
-                }
-                let mut m = StoredMessage {
-                    offset,
-                    timestamp_ms: base_ts.saturating_add(ts_delta),
-                    body: Bytes::copy_from_slice(value),
-                    ..StoredMessage::default()
-                };
-                let n = rr.varint()?;
-                let mut types: Vec<(bool, String, String)> = Vec::new();
-                for _ in 0..n.max(0) {
-                    let k = text(rr.bytes()?.unwrap_or_default());
-                    let v = rr.bytes()?.unwrap_or_default();
-                    match k.as_str() {
-                        H_ID => m.message_id = text(v),
-                        H_GROUP => m.group_id = Some(text(v)),
-                        H_DEDUP => m.dedup_id = Some(text(v)),
-                        H_PRIORITY => m.priority = v.first().copied().unwrap_or(0),
-                        H_TTL => m.ttl_ms = u64_header(v),
-                        H_DELAY => m.delay_ms = u64_header(v).unwrap_or(0),
-                        H_DL_SOURCE => m.dead_letter_source = Some(text(v)),
-                        _ => {
-                            if let Some(name) = k.strip_prefix(H_SYS_TYPE_PREFIX) {
-                                types.push((true, name.to_string(), text(v)));
-                            } else if let Some(name) = k.strip_prefix(H_TYPE_PREFIX) {
-                                types.push((false, name.to_string(), text(v)));
-                            } else if let Some(name) = k.strip_prefix(H_SYS_PREFIX) {
-                                m.system_attributes.push(plain_attr(name, v));
-                            } else if !k.starts_with(RESERVED_PREFIX) {
-                                m.attributes.push(plain_attr(&k, v));
-                            }
-                        }
-                    }
-                }
-                for (system, name, data_type) in types {
-                    let list = if system { &mut m.system_attributes } else { &mut m.attributes };
-                    if let Some(a) = list.iter_mut().find(|a| a.name == name) {
-                        if data_type.starts_with("Binary")
-                            && let AttrValue::Text(s) = &a.value
-                        {
-                            a.value = AttrValue::Binary(Bytes::from(s.clone().into_bytes()));
-                        }
-                        a.data_type = data_type;
-                    }
-                }
-                out.push(m);
+        if header.is_control() {
+            continue;
+        }
+        for r in record::decode_records(batch)? {
+            let offset = header.base_offset.saturating_add(i64::from(r.offset_delta)).max(0) as u64;
+            if offset >= from {
+                out.push(message_of(offset, header.base_timestamp.saturating_add(r.timestamp_delta), &r));
             }
         }
-        pos += total;
     }
     Ok(())
+}
+
+/// The message a record holds, its system properties and attributes read back from its headers.
+fn message_of(offset: u64, timestamp_ms: i64, r: &Record<'_>) -> StoredMessage {
+    let mut m = StoredMessage {
+        offset,
+        timestamp_ms,
+        body: Bytes::copy_from_slice(r.value.unwrap_or_default()),
+        ..StoredMessage::default()
+    };
+    let mut types: Vec<(bool, String, String)> = Vec::new();
+    for (k, v) in &r.headers {
+        let k = text(k);
+        let v = v.unwrap_or_default();
+        match k.as_str() {
+            H_ID => m.message_id = text(v),
+            H_GROUP => m.group_id = Some(text(v)),
+            H_DEDUP => m.dedup_id = Some(text(v)),
+            H_PRIORITY => m.priority = v.first().copied().unwrap_or(0),
+            H_TTL => m.ttl_ms = u64_header(v),
+            H_DELAY => m.delay_ms = u64_header(v).unwrap_or(0),
+            H_DL_SOURCE => m.dead_letter_source = Some(text(v)),
+            _ => {
+                if let Some(name) = k.strip_prefix(H_SYS_TYPE_PREFIX) {
+                    types.push((true, name.to_string(), text(v)));
+                } else if let Some(name) = k.strip_prefix(H_TYPE_PREFIX) {
+                    types.push((false, name.to_string(), text(v)));
+                } else if let Some(name) = k.strip_prefix(H_SYS_PREFIX) {
+                    m.system_attributes.push(plain_attr(name, v));
+                } else if !k.starts_with(RESERVED_PREFIX) {
+                    m.attributes.push(plain_attr(&k, v));
+                }
+            }
+        }
+    }
+    for (system, name, data_type) in types {
+        let list = if system { &mut m.system_attributes } else { &mut m.attributes };
+        if let Some(a) = list.iter_mut().find(|a| a.name == name) {
+            if data_type.starts_with("Binary")
+                && let AttrValue::Text(s) = &a.value
+            {
+                a.value = AttrValue::Binary(Bytes::from(s.clone().into_bytes()));
+            }
+            a.data_type = data_type;
+        }
+    }
+    m
 }
 
 fn plain_attr(name: &str, v: &[u8]) -> MessageAttribute {
@@ -426,6 +327,38 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x55;
         assert_eq!(decode_batches(&bytes, 0, &mut Vec::new()), Err(DecodeError::CrcMismatch));
+    }
+
+    #[test]
+    fn the_encoding_is_byte_for_byte_the_stored_format() {
+        let m = |i: u64| StoredMessage {
+            timestamp_ms: 1_700_000_000_000,
+            message_id: format!("id-{i}"),
+            body: Bytes::from(format!("b{i}")),
+            ..StoredMessage::default()
+        };
+        let hex: String = encode_batch(&[m(0), m(1)]).iter().map(|b| format!("{b:02x}")).collect();
+        let expected = concat!(
+            "0000000000000000", // base offset
+            "0000005f",         // batch length
+            "00000000",         // partition leader epoch
+            "02",               // magic
+            "5acfcff8",         // crc
+            "0000",             // attributes
+            "00000001",         // last offset delta
+            "0000018bcfe56800", // base timestamp
+            "0000018bcfe56800", // max timestamp
+            "ffffffffffffffff", // producer id
+            "ffff",             // producer epoch
+            "ffffffff",         // base sequence
+            "00000002",         // record count
+            "2c00000001046230021066657272792e69640869642d30",
+            "2c00000201046231021066657272792e69640869642d31",
+        );
+        assert_eq!(hex, expected);
+        // Every system property and attribute kind, as earlier releases wrote them.
+        let full = encode_batch(&(0..3).map(sample).collect::<Vec<_>>());
+        assert_eq!((full.len(), crc32c::crc32c(&full)), (820, 0x8aee_26ef));
     }
 
     #[test]
