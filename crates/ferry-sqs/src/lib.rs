@@ -12,7 +12,6 @@
 //! - [`protocol`]: the two wire protocols (AWS JSON 1.0 and query/XML): decoding a request into
 //!   one JSON-shaped parameter map, rendering results and errors.
 //! - [`actions`]: one module per group of SQS actions, translating to `QueueService` calls.
-//! - [`attempts`]: FIFO `ReceiveRequestAttemptId`, a retried receive answered as before.
 //! - [`params`]: typed access to parameters (integers as numbers or text, range checks).
 //! - [`error`]: SQS error codes with their HTTP status, JSON `__type` and query code.
 //! - [`names`]: queue names, queue URLs and ARNs.
@@ -31,7 +30,6 @@
 //! visibility timeout ran out (and before another receive) still deletes the message.
 
 pub mod actions;
-pub mod attempts;
 pub mod config;
 pub mod error;
 pub mod md5;

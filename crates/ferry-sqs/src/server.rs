@@ -19,7 +19,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::actions::{Ctx, dispatch};
-use crate::attempts::Attempts;
 use crate::config::SqsConfig;
 use crate::error::{ErrorCode, SqsError};
 use crate::protocol::{self, Envelope, Protocol, Rendered};
@@ -29,7 +28,6 @@ struct Shared {
     config: Arc<SqsConfig>,
     local_addr: SocketAddr,
     shutdown: watch::Receiver<bool>,
-    attempts: Arc<Attempts>,
 }
 
 /// Serves the SQS API on `listener` until `shutdown` resolves, then lets requests in progress
@@ -43,13 +41,7 @@ pub async fn serve(
     let local_addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let shared = Arc::new(Shared {
-        queues,
-        config: Arc::new(config),
-        local_addr,
-        shutdown: stop_rx,
-        attempts: Arc::new(Attempts::default()),
-    });
+    let shared = Arc::new(Shared { queues, config: Arc::new(config), local_addr, shutdown: stop_rx });
     let app = Router::new().fallback(handle).with_state(shared);
     axum::serve(LimitedListener { inner: listener, permits }, app)
         .with_graceful_shutdown(async move {
@@ -114,7 +106,6 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Re
         config: shared.config.clone(),
         host: host_for_urls(&shared, &parts.headers),
         shutdown: shared.shutdown.clone(),
-        attempts: shared.attempts.clone(),
     };
     let span = info_span!("sqs", action = %request.action, request_id = %request_id);
     let result = dispatch(&ctx, &request.action, params).instrument(span).await;

@@ -33,8 +33,6 @@ pub struct Ctx {
     pub host: String,
     /// Resolves when the server shuts down; long polls end early then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Answers of recent FIFO receives by `ReceiveRequestAttemptId`.
-    pub attempts: Arc<crate::attempts::Attempts>,
 }
 
 impl Ctx {

@@ -150,7 +150,6 @@ pub(super) async fn delete_queue(ctx: &Ctx, params: Map<String, Value>) -> SqsRe
     let url = required(req.queue_url, "QueueUrl")?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.delete_queue(name).await.map_err(map_queue_error)?;
-    ctx.attempts.forget_queue(name);
     Ok(None)
 }
 
@@ -159,7 +158,6 @@ pub(super) async fn purge_queue(ctx: &Ctx, params: Map<String, Value>) -> SqsRes
     let url = required(req.queue_url, "QueueUrl")?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.purge(name).await.map_err(map_queue_error)?;
-    ctx.attempts.forget_queue(name);
     Ok(None)
 }
 

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Ctx, Output, map_queue_error, output};
-use crate::attempts::ATTEMPT_TTL_MS;
 use crate::error::{SqsError, SqsResult};
 use crate::md5::{AttrBytes, md5_of_attributes, md5_of_body};
 use crate::params::{in_range, opt_int, parse, required};
@@ -170,24 +169,17 @@ pub(super) async fn receive_message(ctx: &Ctx, params: Map<String, Value>) -> Sq
             return Err(SqsError::unknown_attribute(n));
         }
     }
-    // A FIFO receive retried under the same attempt id gets the answer it was given before.
-    let mut attempt = None;
-    if let Some(id) = req.receive_request_attempt_id.as_deref().filter(|id| !id.is_empty()) {
-        let queue = ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
-        if queue.fifo {
-            let now_ms = ctx.queues.clock().now_ms();
-            if let Some(answer) = ctx.attempts.get(name, id, now_ms) {
-                return Ok(Some(answer));
-            }
-            let lease = lease_ms.map_or(queue.visibility_timeout_ms as i64, |v| v * 1000);
-            attempt = Some((id.to_owned(), now_ms + lease.min(ATTEMPT_TTL_MS)));
-        }
-    }
+    // SQS honours ReceiveRequestAttemptId on FIFO queues only; the engine gives a retried
+    // attempt the messages and receipts it leased the first time.
+    let attempt_id = match req.receive_request_attempt_id.filter(|id| !id.is_empty()) {
+        Some(id) if ctx.queues.queue_attributes(name).map_err(map_queue_error)?.fifo => Some(id),
+        _ => None,
+    };
     let options = ReceiveOptions {
         max_messages: max as usize,
         lease_ms: lease_ms.map(|v| v as u64 * 1000),
         wait_ms: wait_ms.map(|w| w as u64 * 1000),
-        receive_request_attempt_id: req.receive_request_attempt_id,
+        receive_request_attempt_id: attempt_id,
     };
     let mut shutdown = ctx.shutdown.clone();
     let deliveries = tokio::select! {
@@ -197,12 +189,7 @@ pub(super) async fn receive_message(ctx: &Ctx, params: Map<String, Value>) -> Sq
     };
     let messages: Vec<Message> =
         deliveries.into_iter().map(|d| shape(ctx, &system_names, &req.message_attribute_names, d)).collect();
-    let remember = !messages.is_empty();
-    let answer = output(ReceiveMessageResult { messages })?;
-    if let (true, Some((id, expires_ms)), Some(fields)) = (remember, attempt, &answer) {
-        ctx.attempts.put(name, &id, expires_ms, fields.clone(), ctx.queues.clock().now_ms());
-    }
-    Ok(answer)
+    output(ReceiveMessageResult { messages })
 }
 
 #[cfg(test)]
