@@ -115,3 +115,26 @@ async fn topics_survive_a_restart() {
     assert_eq!(config_value(resource, "cleanup.policy").as_deref(), Some("compact"));
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_only_creation_checks_what_creation_checks_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    let admin = admin(&broker.bootstrap);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let dry_run = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).validate_only(true);
+
+    let fine = NewTopic::new("planned", 2, TopicReplication::Fixed(1));
+    let validated = admin.create_topics([&fine], &dry_run).await.expect("validate request");
+    assert_eq!(validated, vec![Ok("planned".to_owned())]);
+    assert_eq!(partition_count(&broker.bootstrap, "planned"), 0);
+
+    let too_many = NewTopic::new("huge", 50_000, TopicReplication::Fixed(1));
+    let refused = admin.create_topics([&too_many], &dry_run).await.expect("validate request");
+    assert_eq!(refused, vec![Err(("huge".to_owned(), RDKafkaErrorCode::InvalidPartitions))]);
+
+    let existing = NewTopic::new("taken", 1, TopicReplication::Fixed(1));
+    admin.create_topics([&existing], &options).await.expect("create request");
+    let clash = admin.create_topics([&existing], &dry_run).await.expect("validate request");
+    assert_eq!(clash, vec![Err(("taken".to_owned(), RDKafkaErrorCode::TopicAlreadyExists))]);
+}

@@ -162,13 +162,14 @@ impl TopicService {
         self.read_topics().get(topic).and_then(|t| t.partitions.get(index as usize).cloned())
     }
 
-    /// Creates a topic. Blocking (creates directories, commits the catalog).
-    pub fn create_topic(
+    /// Checks everything `create_topic` would check, without creating anything (Kafka's
+    /// `validate_only`): the name, the partition count, the settings and that the name is free.
+    pub fn validate_new_topic(
         &self,
         name: &str,
         partitions: u32,
-        config: TopicConfig,
-    ) -> Result<TopicInfo, CatalogError> {
+        config: &TopicConfig,
+    ) -> Result<(), CatalogError> {
         if !is_valid_topic_name(name) {
             return Err(CatalogError::InvalidName(name.to_owned()));
         }
@@ -177,11 +178,23 @@ impl TopicService {
                 "{partitions} (must be 1..={MAX_PARTITIONS_PER_TOPIC})"
             )));
         }
-        validate_config(&config)?;
-        let _catalog = lock(&self.catalog_lock);
+        validate_config(config)?;
         if self.read_topics().contains_key(name) {
             return Err(CatalogError::AlreadyExists(name.to_owned()));
         }
+        Ok(())
+    }
+
+    /// Creates a topic. Blocking (creates directories, commits the catalog).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicInfo, CatalogError> {
+        // Under the catalog lock, so that no other creation takes the name in between.
+        let _catalog = lock(&self.catalog_lock);
+        self.validate_new_topic(name, partitions, &config)?;
         let info = TopicInfo { name: name.to_owned(), id: rand::random::<u128>(), partitions, config };
         // A directory left by a crash between deletion and cleanup must not leak old data in.
         let dir = topic_dir(&self.config.data_dir, name);

@@ -67,13 +67,7 @@ pub(crate) async fn handle(
             continue;
         }
         let created = if request.validate_only {
-            match ctx.topics().topic(&name) {
-                Some(_) => Err(ferry_broker::topics::CatalogError::AlreadyExists(name.clone())),
-                None if !ferry_broker::topics::is_valid_topic_name(&name) => {
-                    Err(ferry_broker::topics::CatalogError::InvalidName(name.clone()))
-                }
-                None => Ok(None),
-            }
+            ctx.topics().validate_new_topic(&name, partitions, &config).map(|()| None)
         } else {
             let config = config.clone();
             let topic_name = name.clone();
