@@ -34,10 +34,14 @@ fn durability(settings: &Settings) -> ferry_log::Durability {
 }
 
 /// Installs the global tracing subscriber with the `log` filter (falls back to `info` if invalid).
+/// Colours only on a terminal, and never when `NO_COLOR` is set (no-color.org): a log written to a
+/// file or a pipe stays plain text.
 pub fn init_tracing(filter: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
 
 /// Runs the broker until a shutdown signal arrives.

@@ -84,3 +84,23 @@ fn an_invalid_configuration_file_is_reported_with_its_path() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ferry.toml"), "{stderr}");
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("FERRY_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferry serve");
+    wait_for_line(&mut child, "serving from");
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ferry started"), "the info log should reach stderr: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "escape sequences in a piped log: {stderr:?}");
+}
