@@ -25,6 +25,7 @@ pub mod codec;
 mod deadletter;
 mod dedup;
 pub mod error;
+mod flusher;
 mod journal;
 mod moves;
 mod queue;

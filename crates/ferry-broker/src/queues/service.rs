@@ -13,6 +13,7 @@ use rand::Rng;
 
 use super::dedup::{self, DedupEntry};
 use super::error::QueueError;
+use super::flusher::Flusher;
 use super::moves::MoveTask;
 use super::queue::{Queue, QueueRecord};
 use super::storage::{MemoryLog, MessageLog};
@@ -96,9 +97,11 @@ pub struct QueueService {
     clock: Arc<dyn Clock>,
     config: QueueServiceConfig,
     queues: RwLock<BTreeMap<String, Arc<Queue>>>,
-    /// name -> deletion time, for the reuse cooldown.
-    deleted: Mutex<HashMap<String, i64>>,
+    /// name -> deletion time, for the reuse cooldown; only names within their cooldown.
+    pub(super) deleted: Mutex<HashMap<String, i64>>,
     pub(super) moves: Mutex<BTreeMap<String, Arc<MoveTask>>>,
+    /// Syncs the journals of queues that answer settlements before they are durable.
+    flusher: Flusher,
     this: Weak<QueueService>,
 }
 
@@ -159,6 +162,7 @@ impl QueueService {
         clock: Arc<dyn Clock>,
         config: QueueServiceConfig,
     ) -> Result<Arc<QueueService>, QueueError> {
+        let flusher = Flusher::start(config.journal_checkpoint_bytes);
         let svc = Arc::new_cyclic(|this| QueueService {
             dir,
             meta,
@@ -167,6 +171,7 @@ impl QueueService {
             queues: RwLock::new(BTreeMap::new()),
             deleted: Mutex::new(HashMap::new()),
             moves: Mutex::new(BTreeMap::new()),
+            flusher,
             this: this.clone(),
         });
         let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;
@@ -220,7 +225,7 @@ impl QueueService {
                 entries.push((id.to_string(), e));
             }
         }
-        let q = Queue::open(
+        let (q, rebuilt) = Queue::open(
             name.to_string(),
             dir,
             self.config.disk.clone(),
@@ -229,6 +234,10 @@ impl QueueService {
             entries,
             self.clock.now_ms(),
         )?;
+        if !rebuilt.is_empty() {
+            tracing::info!(queue = %name, ids = rebuilt.len(), "dedup ids recovered from the log");
+            self.meta.commit(&rebuilt).map_err(QueueError::storage)?;
+        }
         Ok(Arc::new(q))
     }
 
@@ -304,7 +313,7 @@ impl QueueService {
             .remove(name)
             .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))?;
         q.mark_deleted();
-        self.deleted.lock().map_err(QueueError::storage)?.insert(name.to_string(), self.clock.now_ms());
+        self.remember_deleted(name)?;
         let meta = self.meta.clone();
         let key = name.to_string();
         blocking(move || {
@@ -316,6 +325,20 @@ impl QueueService {
             q.destroy()
         })
         .await
+    }
+
+    /// Keeps `name` from being reused for the cooldown; forgets names whose cooldown is over, so
+    /// the set holds at most the names deleted within one cooldown (none when it is 0).
+    fn remember_deleted(&self, name: &str) -> Result<(), QueueError> {
+        let cooldown_ms = self.config.deleted_name_cooldown_ms as i64;
+        if cooldown_ms == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let mut deleted = self.deleted.lock().map_err(QueueError::storage)?;
+        deleted.retain(|_, at| now < at.saturating_add(cooldown_ms));
+        deleted.insert(name.to_string(), now);
+        Ok(())
     }
 
     /// Stops every queue and makes what was written durable (shutdown). The service answers
@@ -398,16 +421,23 @@ impl QueueService {
                 return Err(e);
             }
         }
+        // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
+        let mut dedup_result = Ok(());
         if !staged.dedup_ops.is_empty() {
             let meta = self.meta.clone();
             let ops = staged.dedup_ops;
-            if let Err(e) = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await {
-                tracing::warn!(queue = %name, error = %e, "dedup window not persisted");
-            }
+            dedup_result = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await;
         }
         if let Some(end) = staged.sync_to {
+            // The messages are durable whatever happened to their dedup ids, so they become
+            // receivable; the ids stay remembered in memory (a retry is recognised) and are
+            // recovered from the log after a restart.
             let leaving = q.commit_enqueue(end, now)?;
             self.dead_letter(&q, leaving).await;
+        }
+        if let Err(e) = dedup_result {
+            tracing::warn!(queue = %name, error = %e, "dedup ids not persisted; enqueue answered with an error");
+            return Err(e);
         }
         Ok(staged.results)
     }
@@ -442,14 +472,16 @@ impl QueueService {
         }
     }
 
-    /// Deletes the message leased under `receipt`. Durable when it returns.
+    /// Deletes the message leased under `receipt`. Durable when it returns if the queue settles
+    /// synchronously, within a few milliseconds otherwise (see `QueueAttributes::sync_settlements`).
     pub async fn ack(&self, name: &str, receipt: &str) -> Result<(), QueueError> {
         let q = self.queue(name)?;
         let seq = q.ack(receipt)?;
-        self.sync_journal(&q, seq).await
+        self.settle(&q, seq).await
     }
 
     /// Deletes several leased messages with one journal sync; one result per receipt, in order.
+    /// Durable as [`QueueService::ack`] is.
     pub async fn ack_batch(
         &self,
         name: &str,
@@ -465,8 +497,30 @@ impl QueueService {
                 })
             })
             .collect();
-        self.sync_journal(&q, seq).await?;
+        self.settle(&q, seq).await?;
         Ok(results)
+    }
+
+    /// Makes a settlement durable up to journal `seq`: before returning for queues that settle
+    /// synchronously, soon after (a shared background sync) for the others.
+    async fn settle(&self, q: &Arc<Queue>, seq: u64) -> Result<(), QueueError> {
+        if q.settles_synchronously()? {
+            self.sync_journal(q, seq).await
+        } else {
+            self.flusher.defer(q, seq);
+            Ok(())
+        }
+    }
+
+    /// Waits until every settlement answered so far is durable (settlements of standard queues
+    /// are answered before their journal sync).
+    pub async fn sync_settlements(&self) -> Result<(), QueueError> {
+        let this = self.this.upgrade().ok_or_else(|| QueueError::Storage("queue service closed".into()))?;
+        blocking(move || {
+            this.flusher.wait_idle();
+            Ok(())
+        })
+        .await
     }
 
     async fn sync_journal(&self, q: &Arc<Queue>, seq: u64) -> Result<(), QueueError> {
@@ -511,7 +565,7 @@ impl QueueService {
             NackMode::DeadLetter => q.nack(receipt, None, true, now)?,
         };
         self.dead_letter(&q, leaving).await;
-        self.sync_journal(&q, seq).await
+        self.settle(&q, seq).await
     }
 
     /// Sets the lease of a leased message to end `lease_ms` from now (0: ready at once).

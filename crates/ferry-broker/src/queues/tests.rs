@@ -724,3 +724,40 @@ async fn the_timer_task_dead_letters_expired_messages_without_any_receive() {
     let s = e.svc.queue_stats("q").unwrap();
     assert_eq!((s.ready, s.expired_total, s.dead_lettered_total), (0, 1, 1));
 }
+
+#[tokio::test]
+async fn deleted_names_are_held_only_for_their_cooldown() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_000_000);
+    let open = |cooldown_ms| {
+        QueueService::open(
+            dir.path().to_path_buf(),
+            Arc::new(MemoryStore::new()),
+            Arc::new(clock.clone()) as Arc<dyn Clock>,
+            QueueServiceConfig { deleted_name_cooldown_ms: cooldown_ms, ..QueueServiceConfig::default() },
+        )
+    };
+    let churn = |svc: Arc<QueueService>, names: std::ops::Range<u32>| async move {
+        for i in names {
+            let name = format!("q{i}");
+            svc.create_queue(&name, QueueAttributes::default()).await.unwrap();
+            svc.delete_queue(&name).await.unwrap();
+        }
+    };
+
+    let without = open(0).await.unwrap();
+    churn(without.clone(), 0..50).await;
+    assert_eq!(without.deleted.lock().unwrap().len(), 0);
+    without.close().await.unwrap();
+
+    let with = open(60_000).await.unwrap();
+    churn(with.clone(), 0..50).await;
+    assert!(matches!(
+        with.create_queue("q7", QueueAttributes::default()).await,
+        Err(QueueError::QueueDeletedRecently(_))
+    ));
+    clock.advance(60_000);
+    churn(with.clone(), 100..103).await;
+    assert_eq!(with.deleted.lock().unwrap().len(), 3, "names past their cooldown are forgotten");
+    with.create_queue("q7", QueueAttributes::default()).await.unwrap();
+}

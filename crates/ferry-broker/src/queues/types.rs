@@ -73,12 +73,24 @@ pub struct QueueAttributes {
     pub content_based_dedup: bool,
     /// How long a deduplication id is remembered.
     pub dedup_window_ms: u64,
+    /// Whether a settlement (ack, nack, lease change) is answered only once its journal record
+    /// is on disk. `None`: FIFO queues do (exactly-once processing), standard queues answer at
+    /// once and a shared background sync makes it durable within a few milliseconds — a
+    /// settlement lost in a crash means one more delivery, never a lost message.
+    pub sync_settlements: Option<bool>,
     /// Opaque redrive-allow policy kept for the front-end.
     pub redrive_allow: Option<String>,
     /// Opaque tags kept for the front-end.
     pub tags: BTreeMap<String, String>,
     /// Other front-end attributes kept verbatim.
     pub extra: BTreeMap<String, String>,
+}
+
+impl QueueAttributes {
+    /// True when settlements wait for their journal record to be durable (see `sync_settlements`).
+    pub fn settles_synchronously(&self) -> bool {
+        self.sync_settlements.unwrap_or(self.fifo)
+    }
 }
 
 impl Default for QueueAttributes {
@@ -100,6 +112,7 @@ impl Default for QueueAttributes {
             fifo: false,
             content_based_dedup: false,
             dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
+            sync_settlements: None,
             redrive_allow: None,
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),

@@ -35,6 +35,14 @@ const VERBATIM: &[&str] = &[
     "FifoThroughputLimit",
 ];
 
+/// ferry's own queue attributes: set like any other, returned only when asked for by name
+/// (never under `All`, so tools that compare SQS's attribute set see SQS's).
+const FERRY_ONLY: &[&str] = &[SYNC_SETTLEMENTS];
+
+/// "true": DeleteMessage and ChangeMessageVisibility answer once durable; "false": at once, made
+/// durable by a shared background sync within milliseconds. Default: true on FIFO queues only.
+const SYNC_SETTLEMENTS: &str = "FerrySyncSettlements";
+
 /// Every queue attribute name SQS knows, in the order `All` lists them.
 struct QueueAttributeNames;
 
@@ -123,7 +131,8 @@ pub(crate) fn apply(
     }
     for (key, value) in sqs {
         let key = key.as_str();
-        if READ_ONLY.contains(&key) || !QueueAttributeNames::ALL.contains(&key) {
+        if READ_ONLY.contains(&key) || !(QueueAttributeNames::ALL.contains(&key) || FERRY_ONLY.contains(&key))
+        {
             return Err(SqsError::unknown_attribute(key));
         }
         if FIFO_ONLY.contains(&key) && !attrs.fifo {
@@ -139,6 +148,7 @@ pub(crate) fn apply(
             }
             "ReceiveMessageWaitTimeSeconds" => attrs.receive_wait_ms = seconds(key, value, 0, 20)? * 1000,
             "ContentBasedDeduplication" => attrs.content_based_dedup = boolean(key, value)?,
+            SYNC_SETTLEMENTS => attrs.sync_settlements = Some(boolean(key, value)?),
             "RedrivePolicy" => apply_redrive_policy(ctx, name, attrs, value)?,
             "RedriveAllowPolicy" => attrs.redrive_allow = parse_redrive_allow(value)?,
             "DeduplicationScope" if !matches!(value.as_str(), "messageGroup" | "queue") => {
@@ -314,7 +324,10 @@ pub(super) fn get_queue_attributes(ctx: &Ctx, params: Map<String, Value>) -> Sqs
     let attrs = ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     let stats = ctx.queues.queue_stats(name).map_err(map_queue_error)?;
     for key in &req.attribute_names {
-        if key != "All" && !QueueAttributeNames::ALL.contains(&key.as_str()) {
+        if key != "All"
+            && !QueueAttributeNames::ALL.contains(&key.as_str())
+            && !FERRY_ONLY.contains(&key.as_str())
+        {
             return Err(SqsError::unknown_attribute(key));
         }
     }
@@ -326,6 +339,9 @@ pub(super) fn get_queue_attributes(ctx: &Ctx, params: Map<String, Value>) -> Sqs
         {
             out.insert((*key).to_owned(), value);
         }
+    }
+    if req.attribute_names.iter().any(|k| k == SYNC_SETTLEMENTS) {
+        out.insert(SYNC_SETTLEMENTS.to_owned(), attrs.settles_synchronously().to_string());
     }
     output(GetQueueAttributesResult { attributes: out })
 }

@@ -22,6 +22,7 @@ use super::journal::{Journal, Snapshot};
 use super::state::{DeliveryState, Incoming, Leased, Outgoing, Policy, ReceiptError, SettleReason};
 use super::storage::MessageLog;
 use super::types::{Delivery, QueueAttributes, QueueStats};
+use crate::metadata::MetaOp;
 use cache::{ReadCache, Source};
 
 /// Enqueues larger than this are split into several batches (all synced together).
@@ -164,10 +165,22 @@ fn receipt_error(e: ReceiptError, r: &str) -> QueueError {
     }
 }
 
+/// The dedup entry a message stored by an enqueue holds while its window lasts (copies made by
+/// dead-lettering and moves never entered the window).
+fn dedup_entry_of(m: &StoredMessage, attrs: &QueueAttributes, now_ms: i64) -> Option<DedupEntry> {
+    let expires_ms = m.timestamp_ms.saturating_add(attrs.dedup_window_ms as i64);
+    (m.dedup_id.is_some() && m.dead_letter_source.is_none() && expires_ms > now_ms).then(|| DedupEntry {
+        message_id: m.message_id.clone(),
+        sequence_number: attrs.fifo.then_some(m.offset),
+        expires_ms,
+    })
+}
+
 impl Queue {
     /// Opens (or creates) the queue over `log`, replaying the journal in `dir` and rebuilding
     /// the delivery state from the unsettled part of the log. Messages that were in flight are
-    /// ready again, counted as delivered.
+    /// ready again, counted as delivered. Dedup ids of stored messages that the metadata store
+    /// lost are remembered again; the returned writes persist them.
     pub fn open(
         name: String,
         dir: PathBuf,
@@ -176,12 +189,22 @@ impl Queue {
         log: Arc<dyn MessageLog>,
         dedup_entries: Vec<(String, DedupEntry)>,
         now_ms: i64,
-    ) -> Result<Queue, QueueError> {
+    ) -> Result<(Queue, Vec<MetaOp>), QueueError> {
         let (journal, snap) = Journal::open(disk.clone(), &dir).map_err(QueueError::storage)?;
         let mut state = DeliveryState::new(log.start_offset());
         state.restore_settled(&snap.settled);
         state.set_counters(snap.counters.clone());
         let counts: BTreeMap<u64, u32> = snap.counts.iter().copied().collect();
+        let mut dedup = DedupWindow::default();
+        for (id, e) in dedup_entries {
+            if e.expires_ms > now_ms {
+                dedup.restore(id, e);
+            }
+        }
+        // A crash between the log's fsync and the dedup entries' commit leaves stored messages
+        // whose ids the store does not hold; such a message was never acknowledged, so it was
+        // never received and lies in the unsettled part read below.
+        let mut rebuilt = Vec::new();
         let end = log.next_offset();
         let mut at = state.low_water();
         while at < end {
@@ -194,19 +217,19 @@ impl Queue {
                     let count = counts.get(&m.offset).copied().unwrap_or(0);
                     state.register(incoming_of(m, &rec.attrs, count), now_ms);
                 }
+                if let Some(entry) = dedup_entry_of(m, &rec.attrs, now_ms)
+                    && let Some(id) = &m.dedup_id
+                    && dedup.get(id, now_ms).is_none()
+                {
+                    rebuilt.push(dedup.insert(&name, id.clone(), entry));
+                }
             }
             at = last + 1;
-        }
-        let mut dedup = DedupWindow::default();
-        for (id, e) in dedup_entries {
-            if e.expires_ms > now_ms {
-                dedup.restore(id, e);
-            }
         }
         dedup.finish_restore();
         let policy = policy_of(&rec.attrs);
         let incarnation = rec.incarnation;
-        Ok(Queue {
+        let queue = Queue {
             name,
             dir,
             disk,
@@ -227,7 +250,8 @@ impl Queue {
             }),
             ready: Notify::new(),
             timers: Notify::new(),
-        })
+        };
+        Ok((queue, rebuilt))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, QueueError> {
@@ -303,6 +327,11 @@ impl Queue {
         drop(g);
         self.timers.notify_one();
         Ok(())
+    }
+
+    /// True when the queue answers settlements only once they are durable.
+    pub fn settles_synchronously(&self) -> Result<bool, QueueError> {
+        Ok(self.lock()?.rec.attrs.settles_synchronously())
     }
 
     /// Log sync for the service (blocking).
