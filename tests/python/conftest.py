@@ -94,6 +94,13 @@ class FerryServer:
         self.stop()
         return self.start()
 
+    def kill(self):
+        """kill -9: no shutdown, nothing synced beyond what was acknowledged."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     @property
     def kafka_bootstrap(self):
         return self.listeners["kafka"]

@@ -1,5 +1,6 @@
 //! End-to-end SQS figures: workers looping SendMessageBatch(10) → ReceiveMessage(10) →
-//! DeleteMessageBatch against the real listener, then message latency at a fixed send rate.
+//! DeleteMessageBatch against the real listener, separate producers and consumers, then message
+//! latency at a fixed send rate.
 //!
 //! `cargo bench -p ferry-sqs --bench sqs_pipeline`. Settings (environment):
 //! - `SQS_ENDPOINT`: a running `ferry serve` (e.g. `http://127.0.0.1:9324`); default: an in-process
@@ -115,7 +116,12 @@ async fn receive_delete(conn: &mut Conn, url: &str, wait_s: u32) -> Result<Vec<S
 
 async fn create_queue(host: &str, name: &str) -> Result<String, BoxError> {
     let mut conn = Conn::connect(host).await?;
-    let out = conn.call("CreateQueue", &json!({"QueueName": name})).await?;
+    // Set to compare synchronous settlements (each delete waits for its journal fsync).
+    let attributes = match std::env::var("BENCH_SYNC_SETTLEMENTS") {
+        Ok(v) => json!({ "FerrySyncSettlements": v }),
+        Err(_) => json!({}),
+    };
+    let out = conn.call("CreateQueue", &json!({"QueueName": name, "Attributes": attributes})).await?;
     Ok(out["QueueUrl"].as_str().ok_or("no QueueUrl")?.to_owned())
 }
 
@@ -146,6 +152,79 @@ async fn throughput(host: &str, workers: usize, secs: u64) -> Result<f64, BoxErr
         t.await??;
     }
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// How consumers delete what they receive.
+#[derive(Clone, Copy, Debug)]
+enum Deletes {
+    /// One DeleteMessageBatch per receive.
+    Batch,
+    /// One DeleteMessage per message (Celery's SQS transport).
+    Single,
+}
+
+/// `producers` loop SendMessageBatch(10) while `consumers` loop ReceiveMessage(10, long poll)
+/// then delete, each call waiting for its answer. Returns (sent, deleted) msg/s.
+async fn producers_consumers(
+    host: &str,
+    producers: usize,
+    consumers: usize,
+    deletes: Deletes,
+    secs: u64,
+) -> Result<(f64, f64), BoxError> {
+    let url = create_queue(host, &format!("bench-pc-{producers}-{consumers}-{}", now_us())).await?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let deleted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let body = "x".repeat(100);
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..producers {
+        let (host, url, sent, stop, body) =
+            (host.to_owned(), url.clone(), sent.clone(), stop.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&host).await?;
+            while !stop.load(Ordering::Relaxed) {
+                send_batch(&mut conn, &url, &body).await?;
+                sent.fetch_add(10, Ordering::Relaxed);
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    for _ in 0..consumers {
+        let (host, url, deleted, stop) = (host.to_owned(), url.clone(), deleted.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&host).await?;
+            while !stop.load(Ordering::Relaxed) {
+                let n = match deletes {
+                    Deletes::Batch => receive_delete(&mut conn, &url, 1).await?.len(),
+                    Deletes::Single => receive_delete_each(&mut conn, &url).await?,
+                };
+                deleted.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Ok::<(), BoxError>(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let (sent, deleted) = (sent.load(Ordering::Relaxed), deleted.load(Ordering::Relaxed));
+    for t in tasks {
+        t.await??;
+    }
+    Ok((sent as f64 / elapsed, deleted as f64 / elapsed))
+}
+
+/// Receives up to 10 and deletes them one DeleteMessage call at a time; returns how many.
+async fn receive_delete_each(conn: &mut Conn, url: &str) -> Result<usize, BoxError> {
+    let out = conn
+        .call("ReceiveMessage", &json!({"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}))
+        .await?;
+    let messages = out["Messages"].as_array().cloned().unwrap_or_default();
+    for m in &messages {
+        conn.call("DeleteMessage", &json!({"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"]})).await?;
+    }
+    Ok(messages.len())
 }
 
 /// A producer sends batches at `rate` msg/s; two consumers receive and delete; each message's
@@ -236,6 +315,21 @@ async fn main() -> Result<(), BoxError> {
     for w in workers {
         let rate = throughput(&host, w, secs).await?;
         println!("throughput workers={w}: {rate:.0} msg/s end to end");
+    }
+    let pairs = std::env::var("BENCH_PC").unwrap_or_else(|_| "1x1,4x4".to_owned());
+    for pair in pairs.split(',').filter_map(|p| p.trim().split_once('x')) {
+        let (Ok(p), Ok(c)) = (pair.0.parse::<usize>(), pair.1.parse::<usize>()) else { continue };
+        let (sent, deleted) = producers_consumers(&host, p, c, Deletes::Batch, secs).await?;
+        println!(
+            "producers={p} consumers={c} (DeleteMessageBatch): sent {sent:.0} msg/s, deleted {deleted:.0} msg/s"
+        );
+    }
+    let singles = env_u64("BENCH_SINGLE_DELETE_CONSUMERS", 4) as usize;
+    if singles > 0 {
+        let (sent, deleted) = producers_consumers(&host, 1, singles, Deletes::Single, secs).await?;
+        println!(
+            "producers=1 consumers={singles} (DeleteMessage each): sent {sent:.0} msg/s, deleted {deleted:.0} msg/s"
+        );
     }
     let (p50, p99, p999, n) = latency(&host, rate, secs).await?;
     println!("latency at {rate} msg/s ({n} messages): p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms");
