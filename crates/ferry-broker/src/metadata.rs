@@ -6,8 +6,8 @@
 //! interchangeable. Callers own their value encoding (serde_json in this crate).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
 
 use redb::{ReadableDatabase, TableDefinition};
 
@@ -135,67 +135,118 @@ pub trait MetadataStore: Send + Sync + 'static {
 }
 
 /// The embedded store: one redb file.
+///
+/// redb refuses every operation after an I/O error ("Previous I/O error occurred") until the
+/// database is reopened; this store reopens it on the next call, so a disk that was full works
+/// again as soon as it has room, without a restart. A commit that failed was not applied.
 pub struct RedbStore {
-    db: redb::Database,
+    path: PathBuf,
+    /// `None` after a reopen failed; the next call tries again.
+    db: RwLock<Option<redb::Database>>,
 }
 
 impl RedbStore {
     /// Opens or creates the store at `path` (a file), creating every table.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore, MetadataError> {
-        let db = redb::Database::create(path.as_ref()).map_err(|e| MetadataError::Open(e.to_string()))?;
-        let txn = db.begin_write().map_err(|e| MetadataError::Open(e.to_string()))?;
-        for table in Table::ALL {
-            txn.open_table(table.definition()).map_err(|e| MetadataError::Open(e.to_string()))?;
-        }
-        txn.commit().map_err(|e| MetadataError::Open(e.to_string()))?;
-        Ok(RedbStore { db })
+        let path = path.as_ref().to_path_buf();
+        let db = open_db(&path).map_err(|e| MetadataError::Open(e.to_string()))?;
+        Ok(RedbStore { path, db: RwLock::new(Some(db)) })
     }
+
+    /// Runs `f` on the database, reopening it first if an earlier I/O error poisoned it.
+    fn with_db<T>(&self, f: impl Fn(&redb::Database) -> Result<T, redb::Error>) -> Result<T, MetadataError> {
+        let result = {
+            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            match db.as_ref() {
+                Some(db) => f(db),
+                None => Err(redb::Error::PreviousIo),
+            }
+        };
+        match result {
+            Err(e @ (redb::Error::Io(_) | redb::Error::PreviousIo)) => {
+                self.reopen(&e);
+                Err(storage(e))
+            }
+            other => other.map_err(storage),
+        }
+    }
+
+    fn reopen(&self, cause: &redb::Error) {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        // Close the poisoned handle before opening the file again (redb locks it).
+        drop(db.take());
+        match open_db(&self.path) {
+            Ok(fresh) => {
+                tracing::warn!(path = %self.path.display(), error = %cause, "metadata store reopened after an I/O error");
+                *db = Some(fresh);
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "metadata store cannot be reopened yet")
+            }
+        }
+    }
+}
+
+fn open_db(path: &Path) -> Result<redb::Database, redb::Error> {
+    let db = redb::Database::create(path)?;
+    let txn = db.begin_write()?;
+    for table in Table::ALL {
+        txn.open_table(table.definition())?;
+    }
+    txn.commit()?;
+    Ok(db)
 }
 
 impl MetadataStore for RedbStore {
     fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, MetadataError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let t = txn.open_table(table.definition()).map_err(storage)?;
-        Ok(t.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(table.definition())?;
+            Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        })
     }
 
     fn scan_prefix(&self, table: Table, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, MetadataError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let t = txn.open_table(table.definition()).map_err(storage)?;
-        let mut out = Vec::new();
-        for entry in t.range(prefix..).map_err(storage)? {
-            let (k, v) = entry.map_err(storage)?;
-            if !k.value().starts_with(prefix) {
-                break;
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let t = txn.open_table(table.definition())?;
+            let mut out = Vec::new();
+            for entry in t.range(prefix..)? {
+                let (k, v) = entry?;
+                if !k.value().starts_with(prefix) {
+                    break;
+                }
+                out.push((k.value().to_string(), v.value().to_vec()));
             }
-            out.push((k.value().to_string(), v.value().to_vec()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn commit(&self, ops: &[MetaOp]) -> Result<(), MetadataError> {
         if ops.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write().map_err(storage)?;
-        for op in ops {
-            match op {
-                MetaOp::Put { table, key, value } => {
-                    let mut t = txn.open_table(table.definition()).map_err(storage)?;
-                    t.insert(key.as_str(), value.as_slice()).map_err(storage)?;
-                }
-                MetaOp::Delete { table, key } => {
-                    let mut t = txn.open_table(table.definition()).map_err(storage)?;
-                    t.remove(key.as_str()).map_err(storage)?;
-                }
-                MetaOp::DeletePrefix { table, prefix } => {
-                    let mut t = txn.open_table(table.definition()).map_err(storage)?;
-                    t.retain_in(prefix.as_str().., |k, _| !k.starts_with(prefix.as_str()))
-                        .map_err(storage)?;
+        self.with_db(|db| {
+            let txn = db.begin_write()?;
+            for op in ops {
+                match op {
+                    MetaOp::Put { table, key, value } => {
+                        let mut t = txn.open_table(table.definition())?;
+                        t.insert(key.as_str(), value.as_slice())?;
+                    }
+                    MetaOp::Delete { table, key } => {
+                        let mut t = txn.open_table(table.definition())?;
+                        t.remove(key.as_str())?;
+                    }
+                    MetaOp::DeletePrefix { table, prefix } => {
+                        let mut t = txn.open_table(table.definition())?;
+                        t.retain_in(prefix.as_str().., |k, _| !k.starts_with(prefix.as_str()))?;
+                    }
                 }
             }
-        }
-        txn.commit().map_err(storage)
+            txn.commit()?;
+            Ok(())
+        })
     }
 }
 

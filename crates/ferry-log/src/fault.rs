@@ -30,6 +30,8 @@ struct Control {
     ops_left: Option<u64>,
     /// The next this-many fsyncs fail (and lose nothing else).
     failing_fsyncs: u32,
+    /// While set, a write that would grow a file lands partly, then fails as on a full disk.
+    full: bool,
     /// Successful file fsyncs so far.
     file_fsyncs: u64,
     /// Bytes returned by reads so far.
@@ -95,6 +97,7 @@ impl FaultyDisk {
             ctl: Arc::new(Mutex::new(Control {
                 ops_left: None,
                 failing_fsyncs: 0,
+                full: false,
                 file_fsyncs: 0,
                 bytes_read: 0,
                 rng: seed | 1,
@@ -111,6 +114,13 @@ impl FaultyDisk {
     /// Makes the next `n` fsyncs (file or directory) fail without cutting the power.
     pub fn fail_next_fsyncs(&self, n: u32) {
         lock(&self.ctl).failing_fsyncs = n;
+    }
+
+    /// Fills the disk (`true`) or frees room on it (`false`): while full, every write that
+    /// would make a file longer writes a random part of the growth, then fails with
+    /// `StorageFull`, as `write(2)` does with ENOSPC.
+    pub fn set_full(&self, full: bool) {
+        lock(&self.ctl).full = full;
     }
 
     /// True once a countdown set with [`FaultyDisk::fail_after`] has run out.
@@ -209,19 +219,33 @@ impl DiskFile for Handle {
     }
 
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
-        let (last, keep) = {
-            let mut ctl = lock(&self.ctl);
-            let last = ctl.tick()?;
-            let keep = if last { (ctl.next_rand() % (buf.len() as u64 + 1)) as usize } else { buf.len() };
-            (last, keep)
-        };
         let mut data = lock(&self.file.data);
         let start = pos as usize;
+        let (last, full, keep) = {
+            let mut ctl = lock(&self.ctl);
+            let last = ctl.tick()?;
+            let full = ctl.full && start + buf.len() > data.current.len();
+            let fits = data.current.len().saturating_sub(start).min(buf.len());
+            let keep = if last {
+                (ctl.next_rand() % (buf.len() as u64 + 1)) as usize
+            } else if full {
+                fits + (ctl.next_rand() % (buf.len() - fits) as u64) as usize
+            } else {
+                buf.len()
+            };
+            (last, full, keep)
+        };
         if data.current.len() < start + keep {
             data.current.resize(start + keep, 0);
         }
         data.current[start..start + keep].copy_from_slice(&buf[..keep]);
-        if last { Err(power_cut()) } else { Ok(()) }
+        if last {
+            Err(power_cut())
+        } else if full {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "injected full disk"))
+        } else {
+            Ok(())
+        }
     }
 
     fn sync_data(&self) -> io::Result<()> {

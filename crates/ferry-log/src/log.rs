@@ -103,9 +103,16 @@ impl Log {
         if self.failed.load(Ordering::Acquire) { Err(StorageError::Failed) } else { Ok(()) }
     }
 
-    /// Marks the log failed after a write or fsync error: the page cache may have lost the
-    /// bytes, so only a reopen (which recovers from what is on disk) may accept writes again.
+    /// Marks the log failed after an fsync error (or a write it could not undo): the page cache
+    /// may have lost the bytes, so only a reopen (which recovers from what is on disk) may accept
+    /// writes again. A failed write that left the files as the log knows them (an append cut
+    /// back to its start, an index flush retried at the same place) does not fail the log: once
+    /// a full disk has room again, appends succeed.
     pub(crate) fn fail(&self, e: StorageError) -> StorageError {
+        if matches!(e, StorageError::Io { op: "write", .. }) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "write failed; nothing was appended");
+            return e;
+        }
         tracing::error!(dir = %self.dir.display(), error = %e, "log failed");
         self.failed.store(true, Ordering::Release);
         let _guard = lock(&self.sync_state);

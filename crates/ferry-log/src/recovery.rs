@@ -162,8 +162,14 @@ impl Log {
             max_timestamp: max_ts,
             offset_of_max_timestamp: off_max,
         };
-        if cp != Some(new_cp) {
-            checkpoint::write(&disk, &dir, &new_cp)?;
+        let mut written = new_cp;
+        if cp != Some(new_cp)
+            && let Err(e) = checkpoint::write(&disk, &dir, &new_cp)
+        {
+            // An older checkpoint only makes the next recovery validate more; a log on a full
+            // disk still opens (and serves reads) this way.
+            tracing::warn!(dir = %dir.display(), error = %e, "recovery checkpoint not written");
+            written = cp.unwrap_or(Checkpoint { segment_base: bases[0], position: 0, ..new_cp });
         }
         Ok(Log {
             dir,
@@ -179,7 +185,7 @@ impl Log {
             sync_state: Mutex::new(SyncState::default()),
             sync_cv: Condvar::new(),
             last_sync_ms: AtomicI64::new(0),
-            checkpoint: Mutex::new(new_cp),
+            checkpoint: Mutex::new(written),
             maintenance: Mutex::new(()),
         })
     }

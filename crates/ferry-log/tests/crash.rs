@@ -245,3 +245,35 @@ fn recovery_starts_at_the_checkpoint_inside_the_active_segment() {
         assert_eq!(bytes, &with_base(expected, h.base_offset as u64)[..]);
     }
 }
+
+#[test]
+fn a_full_disk_refuses_appends_until_there_is_room_again() {
+    let disk = Arc::new(FaultyDisk::new(41));
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    let mut acked: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut append = |log: &Log, i: usize| {
+        let p = batch(1 + i % 3, 60 + i * 7, 100 + i as i64);
+        log.append(&p).map(|info| acked.push((info.base_offset, with_base(&p, info.base_offset))))
+    };
+    for i in 0..10 {
+        append(&log, i).unwrap();
+    }
+    disk.set_full(true);
+    // Enough refused appends to cross a segment roll (2048-byte segments).
+    for i in 10..60 {
+        assert!(append(&log, i).is_err(), "append {i} on a full disk");
+    }
+    disk.set_full(false);
+    for i in 60..90 {
+        append(&log, i).unwrap_or_else(|e| panic!("append {i} once there is room: {e}"));
+    }
+    let offsets: Vec<u64> = acked.iter().map(|(o, _)| *o).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "offsets keep increasing: {offsets:?}");
+    assert_eq!(read_all(&log), acked);
+
+    // What was acknowledged is what recovery finds, nothing of the refused appends.
+    drop(log);
+    disk.crash(false);
+    let log = Log::open_with(DIR, config(Durability::Always), disk.clone()).unwrap();
+    assert_eq!(read_all(&log), acked);
+}

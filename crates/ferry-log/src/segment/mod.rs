@@ -341,15 +341,19 @@ impl Segment {
             let m = self.meta();
             (m.size, plan_entries(&m, self.base_offset, m.size, h, interval_bytes))
         };
-        let write = |b: &[u8], at: u64| {
-            self.log.write_all_at(b, at).map_err(|e| StorageError::io("write", &self.log_path, e))
-        };
-        match bytes {
-            BatchBytes::Whole(b) => write(b, pos)?,
+        let written = match bytes {
+            BatchBytes::Whole(b) => self.log.write_all_at(b, pos),
             BatchBytes::Split { base_offset, rest } => {
-                write(rest, pos + 8)?;
-                write(&base_offset, pos)?;
+                self.log.write_all_at(rest, pos + 8).and_then(|()| self.log.write_all_at(&base_offset, pos))
             }
+        };
+        if let Err(e) = written {
+            // Cut what part of the batch landed (a full disk) so the segment ends where its
+            // metadata says; only if that fails is the segment in doubt.
+            return Err(match self.log.set_len(pos) {
+                Ok(()) => StorageError::io("write", &self.log_path, e),
+                Err(cut) => StorageError::io("truncate after a failed write", &self.log_path, cut),
+            });
         }
         let mut m = self.meta_mut();
         if m.size == 0 {
