@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
+//! - [`alarms`]: the disk-free alarm front-ends follow to stop taking work before writes fail.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
 //! - [`queues`]: the work-queue engine (leases, retries, dead-letters, delays, priorities, FIFO).
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
@@ -10,6 +11,7 @@
 //!
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
 
+pub mod alarms;
 pub mod clock;
 pub mod groups;
 pub mod metadata;

@@ -24,6 +24,8 @@ pub struct StorageSettings {
     pub fsync: FsyncMode,
     pub fsync_interval_ms: u64,
     pub segment_bytes: u64,
+    /// Free space on the data directory's file system below which the disk-free alarm is raised.
+    pub disk_free_limit_bytes: u64,
 }
 
 /// The TOML file: every field optional, unknown fields rejected so a typo is not silently ignored.
@@ -48,6 +50,7 @@ struct FileStorage {
     fsync: Option<FsyncMode>,
     fsync_interval_ms: Option<u64>,
     segment_bytes: Option<u64>,
+    disk_free_limit_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
                 fsync: args.fsync.or(file.storage.fsync).unwrap_or(FsyncMode::Always),
                 fsync_interval_ms: args.fsync_interval_ms.or(file.storage.fsync_interval_ms).unwrap_or(1_000),
                 segment_bytes: args.segment_bytes.or(file.storage.segment_bytes).unwrap_or(1 << 30),
+                disk_free_limit_bytes: file.storage.disk_free_limit_bytes.unwrap_or(50 << 20),
             },
             kafka: ferry_kafka::KafkaConfig {
                 listen: args.kafka_listen.unwrap_or(file.kafka.listen),

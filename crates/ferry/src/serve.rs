@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
@@ -23,6 +24,8 @@ use crate::config::Settings;
 
 /// How often retention and compaction run over every partition.
 const MAINTENANCE_INTERVAL_MS: u64 = 30_000;
+/// How often the disk-free alarm measures the data directory's free space.
+const DISK_CHECK_INTERVAL_MS: u64 = 1_000;
 
 /// The log durability `--fsync` asks for.
 fn durability(settings: &Settings) -> ferry_log::Durability {
@@ -77,6 +80,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("cannot open the topics")?,
     );
     let maintenance = tokio::spawn(Arc::clone(&topics).maintenance_loop(MAINTENANCE_INTERVAL_MS));
+    let disk_alarm = Arc::new(DiskAlarm::new(data_dir.path(), settings.storage.disk_free_limit_bytes));
+    let disk_watch = tokio::spawn({
+        let alarm = Arc::clone(&disk_alarm);
+        async move { alarm.watch(DISK_CHECK_INTERVAL_MS).await }
+    });
     let kafka = bind("kafka", settings.kafka.listen).await?;
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
@@ -110,6 +118,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     maintenance.abort();
+    disk_watch.abort();
     let flushed = Arc::clone(&topics);
     if let Err(e) = tokio::task::spawn_blocking(move || flushed.sync_all()).await {
         warn!(error = %e, "syncing the topics at shutdown failed");
