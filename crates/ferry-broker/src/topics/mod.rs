@@ -22,7 +22,8 @@ use crate::metadata::{MetaOp, MetadataStore, Table};
 pub use config::{CleanupPolicy, TopicConfig};
 pub use error::{CatalogError, FetchError, ProduceError};
 pub use partition::{
-    AppendOutcome, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome, WaitRegistration,
+    AppendOutcome, Appended, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome,
+    WaitRegistration,
 };
 pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
 
@@ -267,21 +268,16 @@ impl TopicService {
         Ok(info)
     }
 
-    /// Appends record batches to a partition; see [`Partition::append`].
-    pub async fn produce(
-        &self,
-        topic: &str,
-        partition: u32,
-        records: bytes::Bytes,
-        wait_durable: bool,
-    ) -> Result<AppendOutcome, ProduceError> {
+    /// Appends record batches to a partition; see [`Partition::append`]. The append has taken
+    /// effect when this returns; [`Appended::durable`] waits for the disk.
+    pub fn produce(&self, topic: &str, partition: u32, records: &[u8]) -> Result<Appended, ProduceError> {
         let (part, max) = {
             let topics = self.read_topics();
             let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
             let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
             (Arc::clone(p), t.info.config.max_message_bytes)
         };
-        part.append(records, max, wait_durable).await
+        part.append(records, max)
     }
 
     /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).

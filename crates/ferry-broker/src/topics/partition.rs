@@ -34,6 +34,36 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// An append that has taken effect; its fsync (when the log needs one) is under way.
+///
+/// Dropping it does not undo or stop anything: the batches stay appended and become durable (and
+/// visible, under `fsync = always`) when the fsync completes.
+#[derive(Debug)]
+pub struct Appended {
+    outcome: AppendOutcome,
+    sync: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Appended {
+    /// Where the batches landed, known as soon as they are appended.
+    pub fn outcome(&self) -> AppendOutcome {
+        self.outcome
+    }
+
+    /// Waits until the batches are durable (at once when the log does not fsync on append).
+    /// Cancellation-safe: dropping the wait leaves the fsync running.
+    pub async fn durable(self) -> Result<AppendOutcome, ProduceError> {
+        if let Some(sync) = self.sync {
+            match sync.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(ProduceError::Storage(e)),
+                Err(e) => return Err(ProduceError::Storage(e.to_string())),
+            }
+        }
+        Ok(self.outcome)
+    }
+}
+
 /// Records read from a partition.
 #[derive(Clone, Debug)]
 pub struct ReadOutcome {
@@ -202,36 +232,27 @@ impl Partition {
         WaitRegistration { partition: Arc::clone(self), id }
     }
 
-    /// Appends the record batches in `records` (one or more, RecordBatch v2) and, when `wait_durable`,
-    /// returns once they are durable. Retried idempotent batches are answered with their original offsets.
+    /// Appends the record batches in `records` (one or more, RecordBatch v2): when this returns they
+    /// have their offsets and later appends follow them. Retried idempotent batches are answered with
+    /// their original offsets. Durability is awaited apart, with [`Appended::durable`], so that
+    /// appends made one after another still share one fsync.
     ///
-    /// Not cancellation-safe in the sense that a dropped call may still have appended.
-    pub async fn append(
-        self: &Arc<Self>,
-        records: Bytes,
-        max_batch_bytes: u32,
-        wait_durable: bool,
-    ) -> Result<AppendOutcome, ProduceError> {
-        let outcome = self.append_written(&records, max_batch_bytes)?;
+    /// Must be called inside a tokio runtime (the fsync runs on its blocking pool).
+    pub fn append(self: &Arc<Self>, records: &[u8], max_batch_bytes: u32) -> Result<Appended, ProduceError> {
+        let outcome = self.append_written(records, max_batch_bytes)?;
         let target = outcome.last_offset + 1;
+        let outcome = AppendOutcome { log_start_offset: self.log.log_start_offset(), ..outcome };
         if self.visible_when_durable && self.log.durable_offset() < target {
             let this = Arc::clone(self);
             let sync = tokio::task::spawn_blocking(move || {
                 let result = this.log.sync_to(target);
                 this.publish_high_watermark();
-                result
+                result.map_err(|e| e.to_string())
             });
-            if wait_durable {
-                match sync.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(ProduceError::Storage(e.to_string())),
-                    Err(e) => return Err(ProduceError::Storage(e.to_string())),
-                }
-            }
-        } else {
-            self.publish_high_watermark();
+            return Ok(Appended { outcome, sync: Some(sync) });
         }
-        Ok(AppendOutcome { log_start_offset: self.log.log_start_offset(), ..outcome })
+        self.publish_high_watermark();
+        Ok(Appended { outcome, sync: None })
     }
 
     /// Checks and writes every batch (no fsync); one producer-state decision per batch.
