@@ -351,7 +351,7 @@ impl Partition {
         Ok(ReadOutcome { records, high_watermark: hw, log_start_offset: start, log_end_offset: end })
     }
 
-    /// The first offset whose batch holds a timestamp >= `timestamp_ms`, with that batch's max timestamp.
+    /// The first record whose timestamp is >= `timestamp_ms`: its offset and timestamp.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(u64, i64)>, FetchError> {
         let hw = self.high_watermark();
         match self.log.offset_for_timestamp(timestamp_ms) {
