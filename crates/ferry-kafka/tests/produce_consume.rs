@@ -140,7 +140,8 @@ async fn offsets_for_times_finds_a_record_inside_a_batch() {
         for delivery in deliveries {
             delivery.await.expect("delivery report").expect("delivered");
         }
-        let batches = broker.topics.partition(&topic, 0).expect("partition").read(0, 1 << 20).expect("read");
+        let batches =
+            broker.topics.partition(&topic, 0).expect("partition").read(0, 1 << 20, true).expect("read");
         assert_eq!(ferry_log::batches(&batches.records).count(), 1, "{codec}: one batch");
 
         let consumer = consumer(&broker.bootstrap, &topic, 0, Offset::Beginning);

@@ -410,3 +410,53 @@ async fn every_supported_version_of_every_api_answers_decodably() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_stays_within_max_bytes_except_for_the_first_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    broker.topics.create_topic("wide", 3, TopicConfig::default()).expect("create topic");
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let value = "v".repeat(1000);
+    let one_batch = batch(&[value.as_str()], -1, -1, -1).len();
+    for partition in 0..3 {
+        for _ in 0..3 {
+            let request = produce_request("wide", partition, batch(&[value.as_str()], -1, -1, -1), -1);
+            assert_eq!(outcome(&client.call(9, &request).await).0, 0);
+        }
+    }
+    let fetch = |max_bytes: i32, partition_max_bytes: i32| {
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(max_bytes).with_topics(vec![
+            FetchTopic::default().with_topic(name("wide")).with_partitions(
+                (0..3)
+                    .map(|p| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_fetch_offset(0)
+                            .with_partition_max_bytes(partition_max_bytes)
+                    })
+                    .collect(),
+            ),
+        ])
+    };
+    let sizes = |response: &kafka_protocol::messages::FetchResponse| -> Vec<usize> {
+        response.responses[0].partitions.iter().map(|p| p.records.as_ref().map_or(0, |r| r.len())).collect()
+    };
+
+    // Two batches fit in the response; the third partition's first batch would not.
+    let response = client.call(12, &fetch((2 * one_batch + one_batch / 2) as i32, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![2 * one_batch, 0, 0]);
+
+    // Room for one batch and a half per partition: each partition gets one.
+    let response = client.call(12, &fetch(1 << 20, (one_batch + one_batch / 2) as i32)).await;
+    assert_eq!(sizes(&response), vec![one_batch, one_batch, one_batch]);
+    let response = client.call(12, &fetch((one_batch + one_batch / 2) as i32, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+
+    // Limits below one batch: only the first partition's first batch goes out, whole.
+    let response = client.call(12, &fetch(100, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+    let response = client.call(12, &fetch(1 << 20, 100)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+    broker.stop().await;
+}

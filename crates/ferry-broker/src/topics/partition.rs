@@ -324,9 +324,15 @@ impl Partition {
         Ok(AppendOutcome { base_offset, last_offset: last, log_start_offset: 0, duplicate })
     }
 
-    /// Reads whole batches from `offset`, at most about `max_bytes` (at least one batch if any), never
-    /// past the high watermark.
-    pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadOutcome, FetchError> {
+    /// Reads whole batches from `offset`, at most `max_bytes`, never past the high watermark. With
+    /// `first_may_exceed` the first batch is returned even when it alone is larger (so a consumer
+    /// always makes progress); without, such a batch gives an empty read.
+    pub fn read(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        first_may_exceed: bool,
+    ) -> Result<ReadOutcome, FetchError> {
         let hw = self.high_watermark();
         let start = self.log.log_start_offset();
         let end = self.log.next_offset();
@@ -337,6 +343,8 @@ impl Partition {
             Bytes::new()
         } else {
             match self.log.read(offset, max_bytes, hw) {
+                // The log returns at most one batch over the limit, and only as the first.
+                Ok(read) if !first_may_exceed && read.bytes.len() > max_bytes => Bytes::new(),
                 Ok(read) => Bytes::from(read.bytes),
                 Err(ferry_log::ReadError::OffsetOutOfRange { .. }) => {
                     return Err(FetchError::OffsetOutOfRange {
