@@ -13,6 +13,7 @@ pub(crate) fn produce_error(e: &ProduceError) -> ResponseError {
         ProduceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         ProduceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         ProduceError::TransactionsUnsupported => ResponseError::UnsupportedForMessageFormat,
+        ProduceError::RecordWithoutKey { .. } => ResponseError::InvalidRecord,
         ProduceError::Storage(_) => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,
     }

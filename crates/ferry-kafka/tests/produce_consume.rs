@@ -248,3 +248,22 @@ async fn a_consumer_from_the_beginning_sees_the_compacted_log() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_topic_refuses_records_without_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "latest-by-key", 1, &[("cleanup.policy", "compact")]).await;
+    let producer = producer(&broker.bootstrap, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
+    let refused = producer
+        .send(FutureRecord::<(), _>::to("latest-by-key").payload("no key"), TIMEOUT)
+        .await
+        .expect_err("a keyless record is refused");
+    assert_eq!(refused.0.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::InvalidRecord));
+    let stored = producer
+        .send(FutureRecord::to("latest-by-key").key("k").payload("keyed"), TIMEOUT)
+        .await
+        .expect("a keyed record is stored");
+    assert_eq!(stored.offset, 0, "the refused record took no offset");
+    broker.stop().await;
+}

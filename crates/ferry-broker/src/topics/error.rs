@@ -40,6 +40,16 @@ pub enum ProduceError {
     /// Transactional batches are not supported yet.
     #[error("transactional batches are not supported")]
     TransactionsUnsupported,
+    /// A compacted topic got a record without a key, which compaction could never keep or drop.
+    #[error(
+        "compacted topic {topic:?} cannot accept a record without a key (offset delta {offset_delta} of a batch)"
+    )]
+    RecordWithoutKey {
+        /// The topic.
+        topic: String,
+        /// Where the record sits in its batch.
+        offset_delta: i32,
+    },
     /// The disk failed.
     #[error("storage error: {0}")]
     Storage(String),

@@ -22,7 +22,7 @@ use crate::metadata::{MetaOp, MetadataStore, Table};
 pub use config::{CleanupPolicy, TopicConfig};
 pub use error::{CatalogError, FetchError, ProduceError};
 pub use partition::{
-    AppendOutcome, Appended, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome,
+    AppendOutcome, AppendRules, Appended, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome,
     WaitRegistration,
 };
 pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
@@ -271,13 +271,18 @@ impl TopicService {
     /// Appends record batches to a partition; see [`Partition::append`]. The append has taken
     /// effect when this returns; [`Appended::durable`] waits for the disk.
     pub fn produce(&self, topic: &str, partition: u32, records: &[u8]) -> Result<Appended, ProduceError> {
-        let (part, max) = {
+        let (part, rules) = {
             let topics = self.read_topics();
             let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
             let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
-            (Arc::clone(p), t.info.config.max_message_bytes)
+            let rules = AppendRules {
+                max_batch_bytes: t.info.config.max_message_bytes,
+                // Compaction keeps the newest record per key; a record without one has no place.
+                keys_required: t.info.config.cleanup_policy != CleanupPolicy::Delete,
+            };
+            (Arc::clone(p), rules)
         };
-        part.append(records, max)
+        part.append(records, rules)
     }
 
     /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).

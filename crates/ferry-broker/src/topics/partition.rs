@@ -34,6 +34,15 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// What a topic asks of the batches appended to it.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendRules {
+    /// Largest batch accepted, in bytes.
+    pub max_batch_bytes: u32,
+    /// Whether every record must have a key (compacted topics).
+    pub keys_required: bool,
+}
+
 /// An append that has taken effect; its fsync (when the log needs one) is under way.
 ///
 /// Dropping it does not undo or stop anything: the batches stay appended and become durable (and
@@ -238,8 +247,8 @@ impl Partition {
     /// appends made one after another still share one fsync.
     ///
     /// Must be called inside a tokio runtime (the fsync runs on its blocking pool).
-    pub fn append(self: &Arc<Self>, records: &[u8], max_batch_bytes: u32) -> Result<Appended, ProduceError> {
-        let outcome = self.append_written(records, max_batch_bytes)?;
+    pub fn append(self: &Arc<Self>, records: &[u8], rules: AppendRules) -> Result<Appended, ProduceError> {
+        let outcome = self.append_written(records, rules)?;
         let target = outcome.last_offset + 1;
         let outcome = AppendOutcome { log_start_offset: self.log.log_start_offset(), ..outcome };
         if self.visible_when_durable && self.log.durable_offset() < target {
@@ -256,7 +265,8 @@ impl Partition {
     }
 
     /// Checks and writes every batch (no fsync); one producer-state decision per batch.
-    fn append_written(&self, records: &[u8], max_batch_bytes: u32) -> Result<AppendOutcome, ProduceError> {
+    fn append_written(&self, records: &[u8], rules: AppendRules) -> Result<AppendOutcome, ProduceError> {
+        let max_batch_bytes = rules.max_batch_bytes;
         let mut batches = Vec::new();
         let mut rest = records;
         while !rest.is_empty() {
@@ -279,6 +289,9 @@ impl Partition {
             }
             if header.is_transactional() {
                 return Err(ProduceError::TransactionsUnsupported);
+            }
+            if rules.keys_required {
+                self.check_keys(&header, &rest[..len])?;
             }
             batches.push((header, &rest[..len]));
             rest = &rest[len..];
@@ -322,6 +335,21 @@ impl Partition {
         }
         let base_offset = first.unwrap_or(last);
         Ok(AppendOutcome { base_offset, last_offset: last, log_start_offset: 0, duplicate })
+    }
+
+    /// Refuses a batch holding a record without a key (compacted topics).
+    fn check_keys(&self, header: &BatchHeader, batch: &[u8]) -> Result<(), ProduceError> {
+        let body =
+            ferry_log::record::records_body(batch).map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
+        let records = ferry_log::record::decode_body(&body, header.record_count)
+            .map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
+        match records.iter().find(|r| r.key.is_none()) {
+            Some(keyless) => Err(ProduceError::RecordWithoutKey {
+                topic: self.topic.clone(),
+                offset_delta: keyless.offset_delta,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes`, never past the high watermark. With
