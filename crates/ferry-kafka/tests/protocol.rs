@@ -460,3 +460,57 @@ async fn fetch_stays_within_max_bytes_except_for_the_first_batch() {
     assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_requests_are_answered_security_disabled() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let versions = client.call(3, &ApiVersionsRequest::default()).await;
+    for key in [ApiKey::DescribeAcls, ApiKey::CreateAcls, ApiKey::DeleteAcls] {
+        let advertised = versions.api_keys.iter().find(|k| k.api_key == key as i16).expect("advertised");
+        assert_eq!((advertised.min_version, advertised.max_version), (1, 3), "{key:?}");
+    }
+    let disabled = ResponseError::SecurityDisabled.code();
+    let principal = StrBytes::from_static_str("User:alice");
+    let host = StrBytes::from_static_str("*");
+    for v in 1..=3 {
+        // Resource type 2 (topic), pattern type 3 (literal), operation 2 (all), permission 3 (allow).
+        let describe = DescribeAclsRequest::default()
+            .with_resource_type_filter(2)
+            .with_pattern_type_filter(3)
+            .with_operation(2)
+            .with_permission_type(3);
+        let response = client.call(v, &describe).await;
+        assert_eq!(response.error_code, disabled, "DescribeAcls v{v}");
+        assert!(response.error_message.is_some_and(|m| m.contains("authorizer")), "DescribeAcls v{v}");
+        assert!(response.resources.is_empty());
+
+        let creation = AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("orders"))
+            .with_resource_pattern_type(3)
+            .with_principal(principal.clone())
+            .with_host(host.clone())
+            .with_operation(2)
+            .with_permission_type(3);
+        let create = CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+        let response = client.call(v, &create).await;
+        let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+        assert_eq!(codes, vec![disabled, disabled], "CreateAcls v{v}");
+
+        let filter = DeleteAclsFilter::default()
+            .with_resource_type_filter(2)
+            .with_pattern_type_filter(3)
+            .with_operation(2)
+            .with_permission_type(3);
+        let response = client.call(v, &DeleteAclsRequest::default().with_filters(vec![filter])).await;
+        let codes: Vec<i16> = response.filter_results.iter().map(|r| r.error_code).collect();
+        assert_eq!(codes, vec![disabled], "DeleteAcls v{v}");
+    }
+    broker.stop().await;
+}

@@ -7,6 +7,7 @@
 //! disk, a rebalance, a long poll) hands that wait back as a [`Reply::Later`], which the connection
 //! runs beside the requests that follow (see `connection.rs` for why that keeps Kafka's ordering).
 
+mod acls;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod create_partitions;
@@ -62,6 +63,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    // No authorizer yet: answered SECURITY_DISABLED. Kafka 4 dropped v0 of all three.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // Consumer groups, classic protocol. OffsetCommit and OffsetFetch start where kafka-protocol
     // does (v2, v1): Kafka 4 dropped the older ones, and every client named in the tests sends
     // newer versions. DescribeGroups stops before v6, whose missing-group answer differs.
@@ -214,6 +219,9 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
         ApiKey::IncrementalAlterConfigs => {
             encode(&incremental_alter_configs::handle(ctx, decode(b, v, api_key)?).await?, v)
         }
+        ApiKey::DescribeAcls => encode(&acls::describe(decode(b, v, api_key)?), v),
+        ApiKey::CreateAcls => encode(&acls::create(decode(b, v, api_key)?), v),
+        ApiKey::DeleteAcls => encode(&acls::delete(decode(b, v, api_key)?), v),
         ApiKey::FindCoordinator => encode(&find_coordinator::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::Heartbeat => encode(&heartbeat::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::LeaveGroup => encode(&leave_group::handle(ctx, decode(b, v, api_key)?), v),
