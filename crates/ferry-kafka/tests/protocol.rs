@@ -514,3 +514,72 @@ async fn acl_requests_are_answered_security_disabled() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_settings_kafka_4_removed_are_refused_as_invalid_config() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{
+        AlterConfigsRequest, CreateTopicsRequest, IncrementalAlterConfigsRequest, alter_configs_request,
+        incremental_alter_configs_request,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "existing", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let invalid = ResponseError::InvalidConfig.code();
+    let format = StrBytes::from_static_str("message.format.version");
+    let old_format = Some(StrBytes::from_static_str("2.8-IV1"));
+    let actionable = |message: Option<StrBytes>| {
+        message.is_some_and(|m| m.contains("message.format.version") && m.contains("removed in Kafka 4.0"))
+    };
+
+    let create_request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("legacy"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                CreatableTopicConfig::default().with_name(format.clone()).with_value(old_format.clone()),
+            ]),
+    ]);
+    let response = client.call(7, &create_request).await;
+    assert_eq!(response.topics[0].error_code, invalid, "CreateTopics");
+    assert!(actionable(response.topics[0].error_message.clone()), "CreateTopics");
+    assert!(broker.topics.topic("legacy").is_none(), "no topic was created");
+
+    let alter = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("existing"))
+            .with_configs(vec![
+                alter_configs_request::AlterableConfig::default()
+                    .with_name(format.clone())
+                    .with_value(old_format.clone()),
+            ]),
+    ]);
+    let response = client.call(2, &alter).await;
+    assert_eq!(response.responses[0].error_code, invalid, "AlterConfigs");
+    assert!(actionable(response.responses[0].error_message.clone()), "AlterConfigs");
+
+    let incremental = |operation: i8, value: Option<StrBytes>| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("existing"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(format.clone())
+                        .with_config_operation(operation)
+                        .with_value(value),
+                ]),
+        ])
+    };
+    // Operation 0 sets, 1 deletes: setting is refused, removing the setting is allowed.
+    let response = client.call(1, &incremental(0, old_format.clone())).await;
+    assert_eq!(response.responses[0].error_code, invalid, "IncrementalAlterConfigs set");
+    assert!(actionable(response.responses[0].error_message.clone()), "IncrementalAlterConfigs set");
+    let response = client.call(1, &incremental(1, None)).await;
+    assert_eq!(response.responses[0].error_code, 0, "IncrementalAlterConfigs delete");
+    broker.stop().await;
+}
