@@ -235,6 +235,7 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
                 data_dir: dir.to_owned(),
                 durability,
                 default_config: TopicConfig::default(),
+                limits: Default::default(),
             },
             Arc::clone(&store),
             SystemClock::shared(),

@@ -1,8 +1,28 @@
 //! One client connection: length-prefixed frames in, responses out in request order.
 //!
-//! Requests are decoded and handled concurrently (each in its own task) but at most
-//! `max_in_flight_per_connection` at a time: once that many wait for their turn, the connection stops
-//! reading. A malformed or oversize frame closes this connection only.
+//! # Ordering
+//!
+//! Kafka processes the requests of one connection one after another, and clients rely on it: a
+//! producer with `max.in.flight > 1` expects its batches stored in the order it sent them, and a
+//! consumer expects its async offset commits applied in the order it made them. ferry keeps that
+//! order for every *effect* while still overlapping the *waits*:
+//!
+//! - Each request is dispatched from the read loop, which awaits [`api::dispatch`] before reading
+//!   the next frame. `dispatch` returns once the request has taken effect: a produce's batches are
+//!   appended and have their offsets, an offset commit is queued for the store (whose writer thread
+//!   applies commits in queue order), a join or sync has changed its group, topic admin is done.
+//!   So effects happen strictly in arrival order, and nothing of a later request can overtake them.
+//! - What a request does after that only waits: the fsync of acks=-1 (already started, and shared
+//!   by every append waiting for the same log), the store commit of offsets, a rebalance, a
+//!   long-polling fetch. That rest ([`api::Reply::Later`]) runs in its own task, beside the
+//!   requests that follow; so five in-flight produce requests still share one fsync.
+//! - A request that reads what earlier requests wrote (Fetch, ListOffsets, OffsetFetch) first
+//!   waits until the earlier writes' rests have completed (`Unsettled`), so it sees them as
+//!   Kafka would (an OffsetFetch after async commits returns the last one).
+//! - Responses are written in request order, whatever order the rests complete in.
+//!
+//! At most `max_in_flight_per_connection` requests are answered or waiting at once; beyond that
+//! the connection stops reading. A malformed or oversize frame closes this connection only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::{self, RequestContext};
+use crate::api::{self, Answer, Reply, RequestContext};
 use crate::server::Shared;
 
 /// Why a connection is closed.
@@ -37,7 +57,38 @@ pub(crate) enum ConnectionError {
 }
 
 /// A response in the making: `None` when the request gets no answer (Produce with acks=0).
-type Pending = oneshot::Receiver<Result<Option<Bytes>, ConnectionError>>;
+type Pending = oneshot::Receiver<Answer>;
+
+/// Counts this connection's requests whose effects are not yet settled (durable, visible).
+#[derive(Clone)]
+struct Unsettled(Arc<watch::Sender<usize>>);
+
+/// One unsettled request; dropping it settles it.
+struct UnsettledGuard(Unsettled);
+
+impl Unsettled {
+    fn new() -> Unsettled {
+        Unsettled(Arc::new(watch::channel(0).0))
+    }
+
+    fn begin(&self) -> UnsettledGuard {
+        self.0.send_modify(|n| *n += 1);
+        UnsettledGuard(self.clone())
+    }
+
+    /// Resolves once every request begun so far has settled. Cancellation-safe.
+    async fn settled(&self) {
+        let mut count = self.0.subscribe();
+        // The sender lives in `self`, so the wait cannot fail.
+        let _ = count.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for UnsettledGuard {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n -= 1);
+    }
+}
 
 /// Serves one connection until the client leaves, a protocol error, or `stop`.
 pub(crate) async fn run(
@@ -76,6 +127,7 @@ async fn read_loop(
     shared: Arc<Shared>,
 ) -> Result<(), ConnectionError> {
     let max = shared.config.max_frame_bytes;
+    let unsettled = Unsettled::new();
     loop {
         let size = match reader.read_i32().await {
             Ok(size) => size,
@@ -92,16 +144,31 @@ async fn read_loop(
         if tx.send(pending_rx).await.is_err() {
             return Ok(());
         }
-        match parse(&mut frame)? {
-            Parsed::Request { api_key, header } => {
-                let ctx = RequestContext { shared: Arc::clone(&shared), header, local_addr: local, peer };
-                tokio::spawn(async move {
-                    let result = handle(ctx, api_key, frame).await;
-                    let _ = pending_tx.send(result);
-                });
-            }
-            Parsed::Immediate(response) => {
+        let (api_key, header) = match parse(&mut frame) {
+            Ok(Parsed::Request { api_key, header }) => (api_key, header),
+            Ok(Parsed::Immediate(response)) => {
                 let _ = pending_tx.send(Ok(Some(response)));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if api::reads_settled_state(api_key) {
+            unsettled.settled().await;
+        }
+        let ctx = Arc::new(RequestContext { shared: Arc::clone(&shared), header, local_addr: local, peer });
+        let version = ctx.header.request_api_version;
+        let correlation_id = ctx.header.correlation_id;
+        match api::dispatch(ctx, api_key, frame).await {
+            Reply::Now(answer) => {
+                let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
+            }
+            Reply::Later { settles, rest } => {
+                let guard = settles.then(|| unsettled.begin());
+                tokio::spawn(async move {
+                    let answer = rest.await;
+                    drop(guard);
+                    let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
+                });
             }
         }
     }
@@ -137,10 +204,9 @@ fn parse(frame: &mut Bytes) -> Result<Parsed, ConnectionError> {
     Ok(Parsed::Request { api_key, header })
 }
 
-async fn handle(ctx: RequestContext, api_key: ApiKey, body: Bytes) -> Result<Option<Bytes>, ConnectionError> {
-    let version = ctx.header.request_api_version;
-    let correlation_id = ctx.header.correlation_id;
-    let Some(body) = api::dispatch(&ctx, api_key, body).await? else {
+/// Puts the response header in front of an encoded answer.
+fn frame_answer(api_key: ApiKey, version: i16, correlation_id: i32, answer: Answer) -> Answer {
+    let Some(body) = answer? else {
         return Ok(None);
     };
     let header_version = api_key.response_header_version(version);

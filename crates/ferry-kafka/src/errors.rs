@@ -13,6 +13,7 @@ pub(crate) fn produce_error(e: &ProduceError) -> ResponseError {
         ProduceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         ProduceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         ProduceError::TransactionsUnsupported => ResponseError::UnsupportedForMessageFormat,
+        ProduceError::RecordWithoutKey { .. } => ResponseError::InvalidRecord,
         ProduceError::Storage(_) => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,
     }
@@ -35,6 +36,7 @@ pub(crate) fn catalog_error(e: &CatalogError) -> ResponseError {
         CatalogError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
         CatalogError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
         CatalogError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        CatalogError::PartitionLimit { .. } => ResponseError::PolicyViolation,
         CatalogError::InvalidConfig(_) => ResponseError::InvalidConfig,
         CatalogError::Metadata(_) | CatalogError::Storage(_) => ResponseError::KafkaStorageError,
         _ => ResponseError::UnknownServerError,

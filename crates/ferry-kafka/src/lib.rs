@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: [`KafkaConfig`], the listener's settings.
 //! - [`server`]: [`serve`], the accept loop, connection limit and shutdown.
-//! - `connection`: one client connection: framing, bounded pipelining, in-order responses.
+//! - `connection`: one client connection: framing, bounded pipelining (effects in arrival order,
+//!   waits overlapped), in-order responses.
 //! - `api`: dispatch on the API key, and one module per API (`api/produce.rs`, `api/fetch.rs`, ...).
 //! - `errors`: broker errors mapped onto Kafka error codes.
 //!

@@ -138,3 +138,56 @@ async fn validate_only_creation_checks_what_creation_checks_and_creates_nothing(
     let clash = admin.create_topics([&existing], &dry_run).await.expect("validate request");
     assert_eq!(clash, vec![Err(("taken".to_owned(), RDKafkaErrorCode::TopicAlreadyExists))]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_bounded_per_topic_and_in_total() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut topics_config = common::test_service_config(dir.path());
+    topics_config.limits =
+        ferry_broker::topics::PartitionLimits { partitions_per_topic_max: 8, partitions_max: 12 };
+    let kafka_config = ferry_kafka::KafkaConfig { default_partitions: 2, ..Default::default() };
+    let broker = TestBroker::start_with_topics(dir.path(), kafka_config, topics_config).await;
+    let admin = admin(&broker.bootstrap);
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let dry_run = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).validate_only(true);
+    let create =
+        |name: &'static str, partitions: i32| NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+
+    // Per topic: creation and growth past 8 are INVALID_PARTITIONS, dry run or not.
+    let refused = admin.create_topics([&create("wide", 9)], &options).await.expect("create request");
+    assert_eq!(refused, vec![Err(("wide".to_owned(), RDKafkaErrorCode::InvalidPartitions))]);
+    let created = admin.create_topics([&create("first", 6)], &options).await.expect("create request");
+    assert_eq!(created, vec![Ok("first".to_owned())]);
+    for opts in [&options, &dry_run] {
+        let grown = admin.create_partitions([&NewPartitions::new("first", 9)], opts).await.expect("grow");
+        assert_eq!(grown, vec![Err(("first".to_owned(), RDKafkaErrorCode::InvalidPartitions))]);
+    }
+
+    // In total: 6 + 6 fills the 12 allowed; anything more is POLICY_VIOLATION.
+    let created = admin.create_topics([&create("second", 6)], &options).await.expect("create request");
+    assert_eq!(created, vec![Ok("second".to_owned())]);
+    for opts in [&options, &dry_run] {
+        let refused = admin.create_topics([&create("third", 1)], opts).await.expect("create request");
+        assert_eq!(refused, vec![Err(("third".to_owned(), RDKafkaErrorCode::PolicyViolation))]);
+        let grown = admin.create_partitions([&NewPartitions::new("first", 7)], opts).await.expect("grow");
+        assert_eq!(grown, vec![Err(("first".to_owned(), RDKafkaErrorCode::PolicyViolation))]);
+    }
+    assert_eq!(partition_count(&broker.bootstrap, "first"), 6);
+
+    // Auto-creation is refused the same way, and creates nothing.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("allow.auto.create.topics", "true")
+        .create()
+        .expect("consumer");
+    let metadata = consumer.fetch_metadata(Some("auto"), Duration::from_secs(10)).expect("metadata");
+    let auto = metadata.topics().iter().find(|t| t.name() == "auto").expect("topic in the answer");
+    assert_eq!(auto.error().map(RDKafkaErrorCode::from), Some(RDKafkaErrorCode::PolicyViolation));
+    assert!(broker.topics.topic("auto").is_none());
+
+    // Deleting a topic makes room again.
+    admin.delete_topics(&["second"], &options).await.expect("delete");
+    let created = admin.create_topics([&create("third", 1)], &options).await.expect("create request");
+    assert_eq!(created, vec![Ok("third".to_owned())]);
+    broker.stop().await;
+}

@@ -120,6 +120,43 @@ async fn offsets_for_times_finds_the_first_message_at_or_after_a_timestamp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_for_times_finds_a_record_inside_a_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    for codec in ["none", "lz4", "zstd"] {
+        let topic = format!("batched-{codec}");
+        create_topic(&broker.bootstrap, &topic, 1, &[]).await;
+        // Ten records one second apart, sent together so that they travel in one batch.
+        let producer = producer(&broker.bootstrap, &[("linger.ms", "200"), ("compression.codec", codec)]);
+        let values: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+        let deliveries: Vec<_> = (0..10i64)
+            .map(|i| {
+                let record = FutureRecord::<(), _>::to(&topic)
+                    .payload(&values[i as usize])
+                    .timestamp(1_000_000 + i * 1000);
+                producer.send_result(record).map_err(|(e, _)| e).expect("queued")
+            })
+            .collect();
+        for delivery in deliveries {
+            delivery.await.expect("delivery report").expect("delivered");
+        }
+        let batches =
+            broker.topics.partition(&topic, 0).expect("partition").read(0, 1 << 20, true).expect("read");
+        assert_eq!(ferry_log::batches(&batches.records).count(), 1, "{codec}: one batch");
+
+        let consumer = consumer(&broker.bootstrap, &topic, 0, Offset::Beginning);
+        for (asked, expected) in [(1_005_000, 5), (1_004_001, 5), (999_000, 0), (1_009_000, 9)] {
+            let mut query = TopicPartitionList::new();
+            query.add_partition_offset(&topic, 0, Offset::Offset(asked)).expect("query");
+            let found = consumer.offsets_for_times(query, TIMEOUT).expect("offsets for times");
+            let offset = found.find_partition(&topic, 0).expect("partition").offset();
+            assert_eq!(offset, Offset::Offset(expected), "{codec}: first record at or after {asked}");
+        }
+    }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_records_moves_the_low_watermark() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = TestBroker::start(dir.path()).await;
@@ -209,5 +246,24 @@ async fn a_consumer_from_the_beginning_sees_the_compacted_log() {
     for key in 0..KEYS {
         assert_eq!(latest[&format!("k{key}")], format!("k{key}@{}", ROUNDS - 1));
     }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_topic_refuses_records_without_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "latest-by-key", 1, &[("cleanup.policy", "compact")]).await;
+    let producer = producer(&broker.bootstrap, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
+    let refused = producer
+        .send(FutureRecord::<(), _>::to("latest-by-key").payload("no key"), TIMEOUT)
+        .await
+        .expect_err("a keyless record is refused");
+    assert_eq!(refused.0.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::InvalidRecord));
+    let stored = producer
+        .send(FutureRecord::to("latest-by-key").key("k").payload("keyed"), TIMEOUT)
+        .await
+        .expect("a keyed record is stored");
+    assert_eq!(stored.offset, 0, "the refused record took no offset");
     broker.stop().await;
 }

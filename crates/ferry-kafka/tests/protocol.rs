@@ -410,3 +410,176 @@ async fn every_supported_version_of_every_api_answers_decodably() {
     }
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_stays_within_max_bytes_except_for_the_first_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    broker.topics.create_topic("wide", 3, TopicConfig::default()).expect("create topic");
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let value = "v".repeat(1000);
+    let one_batch = batch(&[value.as_str()], -1, -1, -1).len();
+    for partition in 0..3 {
+        for _ in 0..3 {
+            let request = produce_request("wide", partition, batch(&[value.as_str()], -1, -1, -1), -1);
+            assert_eq!(outcome(&client.call(9, &request).await).0, 0);
+        }
+    }
+    let fetch = |max_bytes: i32, partition_max_bytes: i32| {
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(max_bytes).with_topics(vec![
+            FetchTopic::default().with_topic(name("wide")).with_partitions(
+                (0..3)
+                    .map(|p| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_fetch_offset(0)
+                            .with_partition_max_bytes(partition_max_bytes)
+                    })
+                    .collect(),
+            ),
+        ])
+    };
+    let sizes = |response: &kafka_protocol::messages::FetchResponse| -> Vec<usize> {
+        response.responses[0].partitions.iter().map(|p| p.records.as_ref().map_or(0, |r| r.len())).collect()
+    };
+
+    // Two batches fit in the response; the third partition's first batch would not.
+    let response = client.call(12, &fetch((2 * one_batch + one_batch / 2) as i32, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![2 * one_batch, 0, 0]);
+
+    // Room for one batch and a half per partition: each partition gets one.
+    let response = client.call(12, &fetch(1 << 20, (one_batch + one_batch / 2) as i32)).await;
+    assert_eq!(sizes(&response), vec![one_batch, one_batch, one_batch]);
+    let response = client.call(12, &fetch((one_batch + one_batch / 2) as i32, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+
+    // Limits below one batch: only the first partition's first batch goes out, whole.
+    let response = client.call(12, &fetch(100, 1 << 20)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+    let response = client.call(12, &fetch(1 << 20, 100)).await;
+    assert_eq!(sizes(&response), vec![one_batch, 0, 0]);
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_requests_are_answered_security_disabled() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let versions = client.call(3, &ApiVersionsRequest::default()).await;
+    for key in [ApiKey::DescribeAcls, ApiKey::CreateAcls, ApiKey::DeleteAcls] {
+        let advertised = versions.api_keys.iter().find(|k| k.api_key == key as i16).expect("advertised");
+        assert_eq!((advertised.min_version, advertised.max_version), (1, 3), "{key:?}");
+    }
+    let disabled = ResponseError::SecurityDisabled.code();
+    let principal = StrBytes::from_static_str("User:alice");
+    let host = StrBytes::from_static_str("*");
+    for v in 1..=3 {
+        // Resource type 2 (topic), pattern type 3 (literal), operation 2 (all), permission 3 (allow).
+        let describe = DescribeAclsRequest::default()
+            .with_resource_type_filter(2)
+            .with_pattern_type_filter(3)
+            .with_operation(2)
+            .with_permission_type(3);
+        let response = client.call(v, &describe).await;
+        assert_eq!(response.error_code, disabled, "DescribeAcls v{v}");
+        assert!(response.error_message.is_some_and(|m| m.contains("authorizer")), "DescribeAcls v{v}");
+        assert!(response.resources.is_empty());
+
+        let creation = AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("orders"))
+            .with_resource_pattern_type(3)
+            .with_principal(principal.clone())
+            .with_host(host.clone())
+            .with_operation(2)
+            .with_permission_type(3);
+        let create = CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+        let response = client.call(v, &create).await;
+        let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+        assert_eq!(codes, vec![disabled, disabled], "CreateAcls v{v}");
+
+        let filter = DeleteAclsFilter::default()
+            .with_resource_type_filter(2)
+            .with_pattern_type_filter(3)
+            .with_operation(2)
+            .with_permission_type(3);
+        let response = client.call(v, &DeleteAclsRequest::default().with_filters(vec![filter])).await;
+        let codes: Vec<i16> = response.filter_results.iter().map(|r| r.error_code).collect();
+        assert_eq!(codes, vec![disabled], "DeleteAcls v{v}");
+    }
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_settings_kafka_4_removed_are_refused_as_invalid_config() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{
+        AlterConfigsRequest, CreateTopicsRequest, IncrementalAlterConfigsRequest, alter_configs_request,
+        incremental_alter_configs_request,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "existing", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let invalid = ResponseError::InvalidConfig.code();
+    let format = StrBytes::from_static_str("message.format.version");
+    let old_format = Some(StrBytes::from_static_str("2.8-IV1"));
+    let actionable = |message: Option<StrBytes>| {
+        message.is_some_and(|m| m.contains("message.format.version") && m.contains("removed in Kafka 4.0"))
+    };
+
+    let create_request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("legacy"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                CreatableTopicConfig::default().with_name(format.clone()).with_value(old_format.clone()),
+            ]),
+    ]);
+    let response = client.call(7, &create_request).await;
+    assert_eq!(response.topics[0].error_code, invalid, "CreateTopics");
+    assert!(actionable(response.topics[0].error_message.clone()), "CreateTopics");
+    assert!(broker.topics.topic("legacy").is_none(), "no topic was created");
+
+    let alter = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("existing"))
+            .with_configs(vec![
+                alter_configs_request::AlterableConfig::default()
+                    .with_name(format.clone())
+                    .with_value(old_format.clone()),
+            ]),
+    ]);
+    let response = client.call(2, &alter).await;
+    assert_eq!(response.responses[0].error_code, invalid, "AlterConfigs");
+    assert!(actionable(response.responses[0].error_message.clone()), "AlterConfigs");
+
+    let incremental = |operation: i8, value: Option<StrBytes>| {
+        IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("existing"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(format.clone())
+                        .with_config_operation(operation)
+                        .with_value(value),
+                ]),
+        ])
+    };
+    // Operation 0 sets, 1 deletes: setting is refused, removing the setting is allowed.
+    let response = client.call(1, &incremental(0, old_format.clone())).await;
+    assert_eq!(response.responses[0].error_code, invalid, "IncrementalAlterConfigs set");
+    assert!(actionable(response.responses[0].error_message.clone()), "IncrementalAlterConfigs set");
+    let response = client.call(1, &incremental(1, None)).await;
+    assert_eq!(response.responses[0].error_code, 0, "IncrementalAlterConfigs delete");
+    broker.stop().await;
+}

@@ -34,6 +34,9 @@ const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
 /// Attribute bits holding the compression codec.
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit set when the broker stamped the batch (LogAppendTime): every record's
+/// timestamp is then the batch's max timestamp, whatever the records hold.
+const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 
 /// The parsed header of one Kafka RecordBatch v2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +124,11 @@ impl BatchHeader {
     /// True for control batches (transaction commit/abort markers).
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// True when every record's timestamp is the batch's max timestamp (LogAppendTime).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_LOG_APPEND_TIME != 0
     }
 
     /// Compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.

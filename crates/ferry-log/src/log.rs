@@ -373,19 +373,64 @@ impl Log {
         }
     }
 
-    /// First offset whose batch max timestamp is >= `ts`, with that timestamp; `None` if past
-    /// the end. Batches wholly below the log start are skipped; the offset is at least the log
-    /// start (a batch may straddle it).
+    /// The first record whose timestamp is >= `ts`, as (offset, timestamp); `None` if past the
+    /// end. Records below the log start are skipped. Like Kafka, this looks inside the first batch
+    /// whose max timestamp reaches `ts` (decompressing it if need be) rather than answering with
+    /// the batch's base offset.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(u64, i64)>, ReadError> {
         let segs: Vec<Arc<Segment>> =
             self.segments.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         let start = self.log_start_offset();
         for seg in segs {
             if let Some((offset, found_ts)) = seg.offset_for_timestamp(ts, start)? {
-                return Ok(Some((offset.max(start), found_ts)));
+                let batch_answer = (offset.max(start), found_ts);
+                return Ok(Some(self.first_record_at(offset.max(start), ts, start)?.unwrap_or(batch_answer)));
             }
         }
         Ok(None)
+    }
+
+    /// Within the batch holding `offset`: the first record at or after `min_offset` whose timestamp
+    /// is >= `ts`. `None` when the batch is gone or its records cannot be decoded (the caller then
+    /// answers with the batch itself).
+    fn first_record_at(
+        &self,
+        offset: u64,
+        ts: i64,
+        min_offset: u64,
+    ) -> Result<Option<(u64, i64)>, ReadError> {
+        let read = self.read(offset, 1, self.next_offset())?;
+        let Some(Ok((header, bytes))) = crate::batch::batches(&read.bytes).next() else {
+            return Ok(None);
+        };
+        let base = header.base_offset as u64;
+        if header.is_log_append_time() {
+            return Ok(Some((base.max(min_offset), header.max_timestamp)));
+        }
+        let records = match crate::record::records_body(bytes) {
+            Ok(body) => crate::record::decode_body(&body, header.record_count)
+                .map(|records| {
+                    records
+                        .iter()
+                        .map(|r| {
+                            let offset = header.base_offset.saturating_add(i64::from(r.offset_delta));
+                            (
+                                u64::try_from(offset).unwrap_or(0),
+                                header.base_timestamp.saturating_add(r.timestamp_delta),
+                            )
+                        })
+                        .find(|(o, t)| *o >= min_offset && *t >= ts)
+                })
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match records {
+            Ok(found) => Ok(found),
+            Err(why) => {
+                tracing::debug!(offset = base, error = %why, "records of a batch unreadable for a timestamp lookup");
+                Ok(None)
+            }
+        }
     }
 
     /// The first offset still in the log.

@@ -5,9 +5,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use common::{batch, decode, with_base};
+use common::{Rec, batch, decode, encode_with, with_base};
 use ferry_log::fault::FaultyDisk;
 use ferry_log::{AppendError, BatchHeader, Clock, Durability, Log, LogConfig, ReadError, SyncError, batches};
+use kafka_protocol::records::Compression;
 
 #[derive(Debug)]
 struct TestClock(AtomicI64);
@@ -218,6 +219,30 @@ fn offset_for_timestamp_finds_first_batch_at_or_after() {
     assert_eq!(log.offset_for_timestamp(1_501).unwrap(), Some((102, 1_510)));
     assert_eq!(log.offset_for_timestamp(1_990).unwrap(), Some((198, 1_990)));
     assert_eq!(log.offset_for_timestamp(1_991).unwrap(), None);
+}
+
+#[test]
+fn offset_for_timestamp_looks_inside_the_batch() {
+    // Ten records one second apart in one batch, plain and with each codec: asking for the sixth
+    // record's time gives the sixth record, not the batch's base offset.
+    for compression in
+        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), small_config()).unwrap();
+        let value = b"v".to_vec();
+        let records: Vec<Rec<'_>> = (0..10)
+            .map(|i| Rec { key: None, value: Some(&value), timestamp: 1_000_000 + i * 1_000 })
+            .collect();
+        log.append(&encode_with(&records, compression)).unwrap();
+        assert_eq!(log.offset_for_timestamp(1_005_000).unwrap(), Some((5, 1_005_000)), "{compression:?}");
+        assert_eq!(log.offset_for_timestamp(1_004_001).unwrap(), Some((5, 1_005_000)), "{compression:?}");
+        assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1_000_000)), "{compression:?}");
+        assert_eq!(log.offset_for_timestamp(1_009_001).unwrap(), None, "{compression:?}");
+        // Records below the log start are skipped even when their timestamps match.
+        log.advance_start_offset(7).unwrap();
+        assert_eq!(log.offset_for_timestamp(1_002_000).unwrap(), Some((7, 1_007_000)), "{compression:?}");
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub struct Settings {
     pub kafka: ferry_kafka::KafkaConfig,
     pub sqs: ferry_sqs::SqsConfig,
     pub groups: ferry_broker::groups::GroupConfig,
+    pub topics: ferry_broker::topics::PartitionLimits,
 }
 
 /// How logs are written.
@@ -42,6 +43,8 @@ struct FileConfig {
     sqs: ferry_sqs::SqsConfig,
     #[serde(default)]
     groups: ferry_broker::groups::GroupConfig,
+    #[serde(default)]
+    topics: ferry_broker::topics::PartitionLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +78,7 @@ impl Settings {
             },
             sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
             groups: file.groups,
+            topics: file.topics,
         };
         settings.validate()?;
         Ok(settings)
@@ -86,6 +90,10 @@ impl Settings {
             self.storage.segment_bytes >= 1024,
             "segment_bytes must be at least 1024 (got {})",
             self.storage.segment_bytes
+        );
+        anyhow::ensure!(
+            self.topics.partitions_per_topic_max >= 1 && self.topics.partitions_max >= 1,
+            "partitions_per_topic_max and partitions_max must be at least 1"
         );
         Ok(())
     }

@@ -73,6 +73,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                     segment_bytes: settings.storage.segment_bytes,
                     ..TopicConfig::default()
                 },
+                limits: settings.topics,
             },
             Arc::clone(&metadata),
             SystemClock::shared(),

@@ -123,46 +123,76 @@ impl GroupCoordinator {
         &self.shared.config
     }
 
-    /// Joins (or rejoins) a group. Resolves when the rebalance completes, which may take up to
-    /// the members' rebalance timeout. Cancelling it leaves the group consistent: the member
+    /// Joins (or rejoins) a group. The join takes effect when this is called, before the returned
+    /// future is first polled; the future resolves when the rebalance completes, which may take up
+    /// to the members' rebalance timeout. Dropping it leaves the group consistent: the member
     /// simply misses this answer and, unless it rejoins, drops out at the next rebalance.
-    pub async fn join(&self, req: JoinRequest) -> Result<JoinResponse, JoinError> {
+    pub fn join(
+        &self,
+        req: JoinRequest,
+    ) -> impl Future<Output = Result<JoinResponse, JoinError>> + Send + 'static {
+        let answer = self.start_join(req);
+        async move {
+            match answer {
+                Ok(answer) => answer.await.unwrap_or(Err(JoinError::CoordinatorNotAvailable)),
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    fn start_join(
+        &self,
+        req: JoinRequest,
+    ) -> Result<oneshot::Receiver<Result<JoinResponse, JoinError>>, JoinError> {
         if req.group_id.is_empty() {
             return Err(JoinError::InvalidGroupId);
         }
         let (reply, answer) = oneshot::channel();
-        {
-            let shared = &self.shared;
-            let now_ms = shared.clock.now_ms();
-            let mut state = shared.lock();
-            let group_id = req.group_id.clone();
-            if !state.groups.contains_key(&group_id) && state.groups.len() >= shared.config.groups_max {
-                return Err(JoinError::CoordinatorNotAvailable);
-            }
-            let group =
-                state.groups.entry(group_id.clone()).or_insert_with(|| Group::new(group_id.clone(), now_ms));
-            group.join(req, now_ms, &shared.config, reply);
-            shared.after_change(&mut state, &group_id);
+        let shared = &self.shared;
+        let now_ms = shared.clock.now_ms();
+        let mut state = shared.lock();
+        let group_id = req.group_id.clone();
+        if !state.groups.contains_key(&group_id) && state.groups.len() >= shared.config.groups_max {
+            return Err(JoinError::CoordinatorNotAvailable);
         }
-        answer.await.unwrap_or(Err(JoinError::CoordinatorNotAvailable))
+        let group =
+            state.groups.entry(group_id.clone()).or_insert_with(|| Group::new(group_id.clone(), now_ms));
+        group.join(req, now_ms, &shared.config, reply);
+        shared.after_change(&mut state, &group_id);
+        Ok(answer)
     }
 
-    /// Sends the leader's assignment, or waits for one's own. Resolves once the leader has synced.
-    /// Cancelling it leaves the group consistent.
-    pub async fn sync(&self, req: SyncRequest) -> Result<SyncResponse, SyncError> {
-        let (reply, answer) = oneshot::channel();
-        {
-            let shared = &self.shared;
-            let now_ms = shared.clock.now_ms();
-            let mut state = shared.lock();
-            let group_id = req.group_id.clone();
-            let Some(group) = state.groups.get_mut(&group_id) else {
-                return Err(SyncError::UnknownMemberId);
-            };
-            group.sync(req, now_ms, reply);
-            shared.after_change(&mut state, &group_id);
+    /// Sends the leader's assignment, or waits for one's own. Takes effect when called, like
+    /// [`GroupCoordinator::join`]; the future resolves once the leader has synced. Dropping it
+    /// leaves the group consistent.
+    pub fn sync(
+        &self,
+        req: SyncRequest,
+    ) -> impl Future<Output = Result<SyncResponse, SyncError>> + Send + 'static {
+        let answer = self.start_sync(req);
+        async move {
+            match answer {
+                Ok(answer) => answer.await.unwrap_or(Err(SyncError::CoordinatorNotAvailable)),
+                Err(e) => Err(e),
+            }
         }
-        answer.await.unwrap_or(Err(SyncError::CoordinatorNotAvailable))
+    }
+
+    fn start_sync(
+        &self,
+        req: SyncRequest,
+    ) -> Result<oneshot::Receiver<Result<SyncResponse, SyncError>>, SyncError> {
+        let (reply, answer) = oneshot::channel();
+        let shared = &self.shared;
+        let now_ms = shared.clock.now_ms();
+        let mut state = shared.lock();
+        let group_id = req.group_id.clone();
+        let Some(group) = state.groups.get_mut(&group_id) else {
+            return Err(SyncError::UnknownMemberId);
+        };
+        group.sync(req, now_ms, reply);
+        shared.after_change(&mut state, &group_id);
+        Ok(answer)
     }
 
     /// Keeps a member's session alive; tells it when it must rejoin.
@@ -189,11 +219,8 @@ impl GroupCoordinator {
         results
     }
 
-    /// Commits offsets for a group; resolves once they are durable.
-    ///
-    /// `who.generation_id < 0` commits from outside any generation (a consumer using manual
-    /// assignment, or an admin tool), allowed only while the group has no members.
-    /// `retention_ms` is the per-commit retention that old clients may send.
+    /// Commits offsets for a group; resolves once they are durable. Same as
+    /// [`GroupCoordinator::submit_offsets`] followed by [`PendingCommit::durable`].
     pub async fn commit_offsets(
         &self,
         group_id: &str,
@@ -201,6 +228,24 @@ impl GroupCoordinator {
         retention_ms: Option<i64>,
         offsets: Vec<(TopicPartition, OffsetCommit)>,
     ) -> Result<CommitResults, CommitError> {
+        self.submit_offsets(group_id, who, retention_ms, offsets).await?.durable().await
+    }
+
+    /// Checks an offset commit and queues it for the store; resolves once it is queued, so commits
+    /// submitted one after another are stored (and become visible) in that order. The returned
+    /// [`PendingCommit`] waits for durability. Cancellation-safe until it resolves: a commit
+    /// dropped while waiting for room in the queue is not queued.
+    ///
+    /// `who.generation_id < 0` commits from outside any generation (a consumer using manual
+    /// assignment, or an admin tool), allowed only while the group has no members.
+    /// `retention_ms` is the per-commit retention that old clients may send.
+    pub async fn submit_offsets(
+        &self,
+        group_id: &str,
+        who: &MemberRef,
+        retention_ms: Option<i64>,
+        offsets: Vec<(TopicPartition, OffsetCommit)>,
+    ) -> Result<PendingCommit, CommitError> {
         if group_id.is_empty() {
             return Err(CommitError::InvalidGroupId);
         }
@@ -237,7 +282,7 @@ impl GroupCoordinator {
             accepted.push((tp, record));
         }
         if accepted.is_empty() {
-            return Ok(results);
+            return Ok(PendingCommit { results, written: None });
         }
         let ops = accepted.iter().map(|(tp, o)| store::put_offset(group_id, tp, o)).collect();
         let id = group_id.to_string();
@@ -245,10 +290,9 @@ impl GroupCoordinator {
             let group = groups.entry(id.clone()).or_insert_with(|| Group::new(id, now_ms));
             group.offsets.extend(accepted);
         });
-        match self.write(group_id, ops, Some(apply)).await {
-            Ok(()) => Ok(results),
-            Err(WriteFailed::Store(e)) => Err(CommitError::Storage(e)),
-            Err(WriteFailed::Closed) => Err(CommitError::CoordinatorNotAvailable),
+        match self.queue_write(group_id, ops, Some(apply)).await {
+            Ok(written) => Ok(PendingCommit { results, written: Some(written) }),
+            Err(_) => Err(CommitError::CoordinatorNotAvailable),
         }
     }
 
@@ -376,13 +420,50 @@ impl GroupCoordinator {
     }
 
     async fn write(&self, group_id: &str, ops: Vec<MetaOp>, apply: Option<Apply>) -> Result<(), WriteFailed> {
+        written(self.queue_write(group_id, ops, apply).await?).await
+    }
+
+    /// Queues a write for the writer thread, in call order; the receiver answers once it is stored.
+    async fn queue_write(
+        &self,
+        group_id: &str,
+        ops: Vec<MetaOp>,
+        apply: Option<Apply>,
+    ) -> Result<Written, WriteFailed> {
         let (done, result) = oneshot::channel();
         let job = WriteJob { group_id: group_id.to_string(), ops, apply, done: Some(done) };
         self.shared.writer.send(WriterMsg::Job(job)).await.map_err(|_| WriteFailed::Closed)?;
-        match result.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(WriteFailed::Store(e)),
-            Err(_) => Err(WriteFailed::Closed),
+        Ok(result)
+    }
+}
+
+/// The writer thread's answer to one queued write.
+type Written = oneshot::Receiver<Result<(), MetadataError>>;
+
+async fn written(written: Written) -> Result<(), WriteFailed> {
+    match written.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(WriteFailed::Store(e)),
+        Err(_) => Err(WriteFailed::Closed),
+    }
+}
+
+/// An offset commit queued for the store, in order with every other write of the coordinator.
+pub struct PendingCommit {
+    results: CommitResults,
+    written: Option<Written>,
+}
+
+impl PendingCommit {
+    /// Waits until the commit is durable and visible to OffsetFetch; answers partition by partition.
+    pub async fn durable(self) -> Result<CommitResults, CommitError> {
+        let Some(pending) = self.written else {
+            return Ok(self.results);
+        };
+        match written(pending).await {
+            Ok(()) => Ok(self.results),
+            Err(WriteFailed::Store(e)) => Err(CommitError::Storage(e)),
+            Err(WriteFailed::Closed) => Err(CommitError::CoordinatorNotAvailable),
         }
     }
 }

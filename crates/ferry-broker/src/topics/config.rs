@@ -72,3 +72,21 @@ impl TopicConfig {
         }
     }
 }
+
+/// Bounds on partitions, the `[topics]` section of `ferry serve`'s configuration file. Every
+/// segment of a partition keeps three files open (`.log`, `.index`, `.timeindex`), so these bound
+/// the broker's file descriptors as much as its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartitionLimits {
+    /// The most partitions one topic may have (CreateTopics, CreatePartitions, auto-creation).
+    pub partitions_per_topic_max: u32,
+    /// The most partitions of all topics together; a creation that would pass it is refused.
+    pub partitions_max: u32,
+}
+
+impl Default for PartitionLimits {
+    fn default() -> Self {
+        PartitionLimits { partitions_per_topic_max: 1_000, partitions_max: 4_000 }
+    }
+}

@@ -40,6 +40,16 @@ pub enum ProduceError {
     /// Transactional batches are not supported yet.
     #[error("transactional batches are not supported")]
     TransactionsUnsupported,
+    /// A compacted topic got a record without a key, which compaction could never keep or drop.
+    #[error(
+        "compacted topic {topic:?} cannot accept a record without a key (offset delta {offset_delta} of a batch)"
+    )]
+    RecordWithoutKey {
+        /// The topic.
+        topic: String,
+        /// Where the record sits in its batch.
+        offset_delta: i32,
+    },
     /// The disk failed.
     #[error("storage error: {0}")]
     Storage(String),
@@ -95,6 +105,19 @@ pub enum CatalogError {
     /// A partition count of zero, too large, or a decrease.
     #[error("invalid partition count: {0}")]
     InvalidPartitions(String),
+    /// The change would take the broker past its total partition limit.
+    #[error(
+        "the broker holds {existing} partitions and {requested} more would pass partitions_max \
+         ({max}); delete topics or raise partitions_max in the [topics] settings"
+    )]
+    PartitionLimit {
+        /// Partitions of all topics now.
+        existing: u64,
+        /// Partitions the change adds.
+        requested: u64,
+        /// The limit.
+        max: u32,
+    },
     /// A configuration value out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

@@ -19,15 +19,14 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::metadata::{MetaOp, MetadataStore, Table};
 
-pub use config::{CleanupPolicy, TopicConfig};
+pub use config::{CleanupPolicy, PartitionLimits, TopicConfig};
 pub use error::{CatalogError, FetchError, ProduceError};
 pub use partition::{
-    AppendOutcome, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome, WaitRegistration,
+    AppendOutcome, AppendRules, Appended, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome,
+    WaitRegistration,
 };
 pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
 
-/// Most partitions one topic may have.
-pub const MAX_PARTITIONS_PER_TOPIC: u32 = 10_000;
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
@@ -43,6 +42,8 @@ pub struct TopicServiceConfig {
     pub durability: ferry_log::Durability,
     /// Settings of a topic created without explicit ones (and what a reset returns to).
     pub default_config: TopicConfig,
+    /// Bounds on partitions per topic and in total.
+    pub limits: PartitionLimits,
 }
 
 /// A topic as the catalog knows it.
@@ -173,11 +174,7 @@ impl TopicService {
         if !is_valid_topic_name(name) {
             return Err(CatalogError::InvalidName(name.to_owned()));
         }
-        if partitions == 0 || partitions > MAX_PARTITIONS_PER_TOPIC {
-            return Err(CatalogError::InvalidPartitions(format!(
-                "{partitions} (must be 1..={MAX_PARTITIONS_PER_TOPIC})"
-            )));
-        }
+        self.check_partition_count(name, partitions, 0)?;
         validate_config(config)?;
         if self.read_topics().contains_key(name) {
             return Err(CatalogError::AlreadyExists(name.to_owned()));
@@ -228,17 +225,45 @@ impl TopicService {
         Ok(())
     }
 
+    /// Checks everything `create_partitions` would check, without changing anything.
+    pub fn validate_new_partitions(&self, name: &str, total: u32) -> Result<(), CatalogError> {
+        let current = self
+            .read_topics()
+            .get(name)
+            .map(|t| t.info.partitions)
+            .ok_or_else(|| CatalogError::UnknownTopic(name.into()))?;
+        if total <= current {
+            return Err(CatalogError::InvalidPartitions(format!(
+                "topic {name:?} has {current} partitions; the new count {total} must be larger"
+            )));
+        }
+        self.check_partition_count(name, total, current)
+    }
+
+    /// Whether topic `name` may go from `current` to `total` partitions under the limits.
+    fn check_partition_count(&self, name: &str, total: u32, current: u32) -> Result<(), CatalogError> {
+        let limits = self.config.limits;
+        if total == 0 || total > limits.partitions_per_topic_max {
+            return Err(CatalogError::InvalidPartitions(format!(
+                "topic {name:?} cannot have {total} partitions: the limit is 1 to {} \
+                 (partitions_per_topic_max in the [topics] settings)",
+                limits.partitions_per_topic_max
+            )));
+        }
+        let existing: u64 = self.read_topics().values().map(|t| u64::from(t.info.partitions)).sum();
+        let requested = u64::from(total - current);
+        if existing + requested > u64::from(limits.partitions_max) {
+            return Err(CatalogError::PartitionLimit { existing, requested, max: limits.partitions_max });
+        }
+        Ok(())
+    }
+
     /// Raises the partition count of `name` to `total`. Blocking.
     pub fn create_partitions(&self, name: &str, total: u32) -> Result<TopicInfo, CatalogError> {
         let _catalog = lock(&self.catalog_lock);
+        self.validate_new_partitions(name, total)?;
         let topic =
             self.read_topics().get(name).cloned().ok_or_else(|| CatalogError::UnknownTopic(name.into()))?;
-        if total <= topic.info.partitions || total > MAX_PARTITIONS_PER_TOPIC {
-            return Err(CatalogError::InvalidPartitions(format!(
-                "topic {name:?} has {} partitions; new total {total} must be larger and at most {MAX_PARTITIONS_PER_TOPIC}",
-                topic.info.partitions
-            )));
-        }
         let info = TopicInfo { partitions: total, ..topic.info.clone() };
         let mut partitions = topic.partitions.clone();
         for i in topic.info.partitions..total {
@@ -267,21 +292,21 @@ impl TopicService {
         Ok(info)
     }
 
-    /// Appends record batches to a partition; see [`Partition::append`].
-    pub async fn produce(
-        &self,
-        topic: &str,
-        partition: u32,
-        records: bytes::Bytes,
-        wait_durable: bool,
-    ) -> Result<AppendOutcome, ProduceError> {
-        let (part, max) = {
+    /// Appends record batches to a partition; see [`Partition::append`]. The append has taken
+    /// effect when this returns; [`Appended::durable`] waits for the disk.
+    pub fn produce(&self, topic: &str, partition: u32, records: &[u8]) -> Result<Appended, ProduceError> {
+        let (part, rules) = {
             let topics = self.read_topics();
             let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
             let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
-            (Arc::clone(p), t.info.config.max_message_bytes)
+            let rules = AppendRules {
+                max_batch_bytes: t.info.config.max_message_bytes,
+                // Compaction keeps the newest record per key; a record without one has no place.
+                keys_required: t.info.config.cleanup_policy != CleanupPolicy::Delete,
+            };
+            (Arc::clone(p), rules)
         };
-        part.append(records, max, wait_durable).await
+        part.append(records, rules)
     }
 
     /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).

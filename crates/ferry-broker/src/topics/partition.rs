@@ -34,6 +34,45 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// What a topic asks of the batches appended to it.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendRules {
+    /// Largest batch accepted, in bytes.
+    pub max_batch_bytes: u32,
+    /// Whether every record must have a key (compacted topics).
+    pub keys_required: bool,
+}
+
+/// An append that has taken effect; its fsync (when the log needs one) is under way.
+///
+/// Dropping it does not undo or stop anything: the batches stay appended and become durable (and
+/// visible, under `fsync = always`) when the fsync completes.
+#[derive(Debug)]
+pub struct Appended {
+    outcome: AppendOutcome,
+    sync: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+impl Appended {
+    /// Where the batches landed, known as soon as they are appended.
+    pub fn outcome(&self) -> AppendOutcome {
+        self.outcome
+    }
+
+    /// Waits until the batches are durable (at once when the log does not fsync on append).
+    /// Cancellation-safe: dropping the wait leaves the fsync running.
+    pub async fn durable(self) -> Result<AppendOutcome, ProduceError> {
+        if let Some(sync) = self.sync {
+            match sync.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(ProduceError::Storage(e)),
+                Err(e) => return Err(ProduceError::Storage(e.to_string())),
+            }
+        }
+        Ok(self.outcome)
+    }
+}
+
 /// Records read from a partition.
 #[derive(Clone, Debug)]
 pub struct ReadOutcome {
@@ -202,40 +241,32 @@ impl Partition {
         WaitRegistration { partition: Arc::clone(self), id }
     }
 
-    /// Appends the record batches in `records` (one or more, RecordBatch v2) and, when `wait_durable`,
-    /// returns once they are durable. Retried idempotent batches are answered with their original offsets.
+    /// Appends the record batches in `records` (one or more, RecordBatch v2): when this returns they
+    /// have their offsets and later appends follow them. Retried idempotent batches are answered with
+    /// their original offsets. Durability is awaited apart, with [`Appended::durable`], so that
+    /// appends made one after another still share one fsync.
     ///
-    /// Not cancellation-safe in the sense that a dropped call may still have appended.
-    pub async fn append(
-        self: &Arc<Self>,
-        records: Bytes,
-        max_batch_bytes: u32,
-        wait_durable: bool,
-    ) -> Result<AppendOutcome, ProduceError> {
-        let outcome = self.append_written(&records, max_batch_bytes)?;
+    /// Must be called inside a tokio runtime (the fsync runs on its blocking pool).
+    pub fn append(self: &Arc<Self>, records: &[u8], rules: AppendRules) -> Result<Appended, ProduceError> {
+        let outcome = self.append_written(records, rules)?;
         let target = outcome.last_offset + 1;
+        let outcome = AppendOutcome { log_start_offset: self.log.log_start_offset(), ..outcome };
         if self.visible_when_durable && self.log.durable_offset() < target {
             let this = Arc::clone(self);
             let sync = tokio::task::spawn_blocking(move || {
                 let result = this.log.sync_to(target);
                 this.publish_high_watermark();
-                result
+                result.map_err(|e| e.to_string())
             });
-            if wait_durable {
-                match sync.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(ProduceError::Storage(e.to_string())),
-                    Err(e) => return Err(ProduceError::Storage(e.to_string())),
-                }
-            }
-        } else {
-            self.publish_high_watermark();
+            return Ok(Appended { outcome, sync: Some(sync) });
         }
-        Ok(AppendOutcome { log_start_offset: self.log.log_start_offset(), ..outcome })
+        self.publish_high_watermark();
+        Ok(Appended { outcome, sync: None })
     }
 
     /// Checks and writes every batch (no fsync); one producer-state decision per batch.
-    fn append_written(&self, records: &[u8], max_batch_bytes: u32) -> Result<AppendOutcome, ProduceError> {
+    fn append_written(&self, records: &[u8], rules: AppendRules) -> Result<AppendOutcome, ProduceError> {
+        let max_batch_bytes = rules.max_batch_bytes;
         let mut batches = Vec::new();
         let mut rest = records;
         while !rest.is_empty() {
@@ -258,6 +289,9 @@ impl Partition {
             }
             if header.is_transactional() {
                 return Err(ProduceError::TransactionsUnsupported);
+            }
+            if rules.keys_required {
+                self.check_keys(&header, &rest[..len])?;
             }
             batches.push((header, &rest[..len]));
             rest = &rest[len..];
@@ -303,9 +337,30 @@ impl Partition {
         Ok(AppendOutcome { base_offset, last_offset: last, log_start_offset: 0, duplicate })
     }
 
-    /// Reads whole batches from `offset`, at most about `max_bytes` (at least one batch if any), never
-    /// past the high watermark.
-    pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadOutcome, FetchError> {
+    /// Refuses a batch holding a record without a key (compacted topics).
+    fn check_keys(&self, header: &BatchHeader, batch: &[u8]) -> Result<(), ProduceError> {
+        let body =
+            ferry_log::record::records_body(batch).map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
+        let records = ferry_log::record::decode_body(&body, header.record_count)
+            .map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
+        match records.iter().find(|r| r.key.is_none()) {
+            Some(keyless) => Err(ProduceError::RecordWithoutKey {
+                topic: self.topic.clone(),
+                offset_delta: keyless.offset_delta,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads whole batches from `offset`, at most `max_bytes`, never past the high watermark. With
+    /// `first_may_exceed` the first batch is returned even when it alone is larger (so a consumer
+    /// always makes progress); without, such a batch gives an empty read.
+    pub fn read(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        first_may_exceed: bool,
+    ) -> Result<ReadOutcome, FetchError> {
         let hw = self.high_watermark();
         let start = self.log.log_start_offset();
         let end = self.log.next_offset();
@@ -316,6 +371,8 @@ impl Partition {
             Bytes::new()
         } else {
             match self.log.read(offset, max_bytes, hw) {
+                // The log returns at most one batch over the limit, and only as the first.
+                Ok(read) if !first_may_exceed && read.bytes.len() > max_bytes => Bytes::new(),
                 Ok(read) => Bytes::from(read.bytes),
                 Err(ferry_log::ReadError::OffsetOutOfRange { .. }) => {
                     return Err(FetchError::OffsetOutOfRange {
@@ -330,7 +387,7 @@ impl Partition {
         Ok(ReadOutcome { records, high_watermark: hw, log_start_offset: start, log_end_offset: end })
     }
 
-    /// The first offset whose batch holds a timestamp >= `timestamp_ms`, with that batch's max timestamp.
+    /// The first record whose timestamp is >= `timestamp_ms`: its offset and timestamp.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(u64, i64)>, FetchError> {
         let hw = self.high_watermark();
         match self.log.offset_for_timestamp(timestamp_ms) {

@@ -17,16 +17,7 @@ pub(crate) async fn handle(
         let name = topic.name.0.to_string();
         let count = u32::try_from(topic.count).unwrap_or(0);
         let outcome = if request.validate_only {
-            match ctx.topics().topic(&name) {
-                None => Err(ferry_broker::topics::CatalogError::UnknownTopic(name)),
-                Some(info) if count <= info.partitions => {
-                    Err(ferry_broker::topics::CatalogError::InvalidPartitions(format!(
-                        "topic has {} partitions; {count} is not more",
-                        info.partitions
-                    )))
-                }
-                Some(_) => Ok(()),
-            }
+            ctx.topics().validate_new_partitions(&name, count)
         } else {
             ctx.blocking(move |topics| topics.create_partitions(&name, count).map(|_| ())).await?
         };

@@ -1,5 +1,9 @@
 //! Fetch: whole stored batches up to the high watermark, long-polling until `min_bytes` or `max_wait_ms`.
 //!
+//! The answer stays within the request's `max_bytes` and each partition's `partition_max_bytes`,
+//! except that the first batch of the first partition with data is sent whole even when larger
+//! (Kafka's rule, so that a consumer always makes progress).
+//!
 //! The wait is a registration on every requested partition, made before the first read, so an append
 //! landing between a read and the wait still wakes the fetch; nothing re-reads on a timer.
 
@@ -86,6 +90,9 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<Partition
             continue;
         };
         let budget = max_bytes.saturating_sub(total).min(w.max_bytes);
+        // As in Kafka, only the first batch of the first partition with data may go over the
+        // limits; after it, a batch that does not fit waits for the next fetch.
+        let first_may_exceed = total == 0;
         let outcome = if w.offset < 0 {
             Err(FetchError::OffsetOutOfRange {
                 offset: 0,
@@ -95,7 +102,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<Partition
         } else if budget == 0 {
             Ok(None)
         } else {
-            partition.read(w.offset as u64, budget).map(Some)
+            partition.read(w.offset as u64, budget, first_may_exceed).map(Some)
         };
         data = match outcome {
             Ok(Some(read)) => {

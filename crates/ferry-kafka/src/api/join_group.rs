@@ -8,15 +8,15 @@ use kafka_protocol::messages::{ConsumerProtocolSubscription, JoinGroupRequest, J
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use super::{RequestContext, client_host, client_id, str_bytes};
-use crate::connection::ConnectionError;
 
 /// The protocol type of Kafka consumers, whose subscriptions name their topics.
 const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
-pub(crate) async fn handle(
+/// Joins now; the returned future waits for the rebalance and answers.
+pub(crate) fn handle(
     ctx: &RequestContext,
     request: JoinGroupRequest,
-) -> Result<JoinGroupResponse, ConnectionError> {
+) -> impl Future<Output = JoinGroupResponse> + Send + 'static {
     let version = ctx.version();
     let protocol_type = request.protocol_type.to_string();
     let protocols = request
@@ -46,10 +46,13 @@ pub(crate) async fn handle(
         protocols,
         require_known_member_id: version >= 4,
     };
-    Ok(match ctx.groups().join(join).await {
-        Ok(joined) => response(version, joined),
-        Err(e) => refused(version, &e),
-    })
+    let joined = ctx.groups().join(join);
+    async move {
+        match joined.await {
+            Ok(joined) => response(version, joined),
+            Err(e) => refused(version, &e),
+        }
+    }
 }
 
 fn response(version: i16, joined: JoinResponse) -> JoinGroupResponse {

@@ -2,7 +2,12 @@
 //!
 //! To add an API: a module with `pub(crate) async fn handle(ctx: &RequestContext, request: XRequest)
 //! -> Result<XResponse, ConnectionError>`, a line in [`SUPPORTED`], and an arm in [`dispatch`].
+//!
+//! [`dispatch`] returns once the request has taken effect; a request that then waits (for the
+//! disk, a rebalance, a long poll) hands that wait back as a [`Reply::Later`], which the connection
+//! runs beside the requests that follow (see `connection.rs` for why that keeps Kafka's ordering).
 
+mod acls;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod create_partitions;
@@ -30,6 +35,7 @@ mod sync_group;
 mod topic_configs;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -57,6 +63,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    // No authorizer yet: answered SECURITY_DISABLED. Kafka 4 dropped v0 of all three.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // Consumer groups, classic protocol. OffsetCommit and OffsetFetch start where kafka-protocol
     // does (v2, v1): Kafka 4 dropped the older ones, and every client named in the tests sends
     // newer versions. DescribeGroups stops before v6, whose missing-group answer differs.
@@ -113,22 +123,91 @@ impl RequestContext {
     }
 }
 
-/// Decodes the body, calls the API's handler, and encodes its answer (`None`: no answer is sent).
-pub(crate) async fn dispatch(
-    ctx: &RequestContext,
-    api_key: ApiKey,
-    mut body: Bytes,
-) -> Result<Option<Bytes>, ConnectionError> {
+/// An encoded answer; `None` when the request gets none (Produce with acks=0).
+pub(crate) type Answer = Result<Option<Bytes>, ConnectionError>;
+
+/// What [`dispatch`] hands back once the request has taken effect.
+pub(crate) enum Reply {
+    /// The answer.
+    Now(Answer),
+    /// The rest of the request: it only waits, then answers.
+    Later {
+        /// Whether the request's effects become visible (durable) only when this completes, so
+        /// that a later read on the connection must wait for it ([`reads_settled_state`]).
+        settles: bool,
+        rest: Pin<Box<dyn Future<Output = Answer> + Send>>,
+    },
+}
+
+impl Reply {
+    fn later(settles: bool, rest: impl Future<Output = Answer> + Send + 'static) -> Reply {
+        Reply::Later { settles, rest: Box::pin(rest) }
+    }
+}
+
+/// Whether `api` reads what earlier requests of the connection wrote (records, committed
+/// offsets), so that it must not start before their [`Reply::Later`]s with `settles` complete.
+pub(crate) fn reads_settled_state(api: ApiKey) -> bool {
+    matches!(api, ApiKey::Fetch | ApiKey::ListOffsets | ApiKey::OffsetFetch)
+}
+
+/// Decodes the body and calls the API's handler; returns once the request has taken effect.
+pub(crate) async fn dispatch(ctx: Arc<RequestContext>, api_key: ApiKey, mut body: Bytes) -> Reply {
     let v = ctx.version();
     let b = &mut body;
+    let answer = match api_key {
+        ApiKey::Produce => {
+            let produced = match decode(b, v, api_key) {
+                Ok(request) => produce::handle(&ctx, request),
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            return Reply::later(true, async move {
+                match produced.await? {
+                    Some(response) => encode(&response, v),
+                    None => Ok(None),
+                }
+            });
+        }
+        ApiKey::OffsetCommit => {
+            let committed = match decode(b, v, api_key) {
+                Ok(request) => offset_commit::handle(&ctx, request).await,
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            return Reply::later(true, async move { encode(&committed.await, v) });
+        }
+        ApiKey::JoinGroup => {
+            let joined = match decode(b, v, api_key) {
+                Ok(request) => join_group::handle(&ctx, request),
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            return Reply::later(false, async move { encode(&joined.await, v) });
+        }
+        ApiKey::SyncGroup => {
+            let synced = match decode(b, v, api_key) {
+                Ok(request) => sync_group::handle(&ctx, request),
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            return Reply::later(false, async move { encode(&synced.await, v) });
+        }
+        ApiKey::Fetch => {
+            let request = match decode(b, v, api_key) {
+                Ok(request) => request,
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            // Nothing to take effect: the whole fetch, long poll included, is the wait.
+            return Reply::later(false, async move { encode(&fetch::handle(&ctx, request).await?, v) });
+        }
+        _ => ready(&ctx, api_key, b).await,
+    };
+    Reply::Now(answer)
+}
+
+/// The APIs whose whole handling is their effect.
+async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
+    let v = ctx.version();
     match api_key {
         ApiKey::ApiVersions => encode(&api_versions::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::Metadata => encode(&metadata::handle(ctx, decode(b, v, api_key)?).await?, v),
-        ApiKey::Produce => match produce::handle(ctx, decode(b, v, api_key)?).await? {
-            Some(response) => encode(&response, v),
-            None => Ok(None),
-        },
-        ApiKey::Fetch => encode(&fetch::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::ListOffsets => encode(&list_offsets::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::CreateTopics => encode(&create_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::DeleteTopics => encode(&delete_topics::handle(ctx, decode(b, v, api_key)?).await?, v),
@@ -140,12 +219,12 @@ pub(crate) async fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             encode(&incremental_alter_configs::handle(ctx, decode(b, v, api_key)?).await?, v)
         }
+        ApiKey::DescribeAcls => encode(&acls::describe(decode(b, v, api_key)?), v),
+        ApiKey::CreateAcls => encode(&acls::create(decode(b, v, api_key)?), v),
+        ApiKey::DeleteAcls => encode(&acls::delete(decode(b, v, api_key)?), v),
         ApiKey::FindCoordinator => encode(&find_coordinator::handle(ctx, decode(b, v, api_key)?), v),
-        ApiKey::JoinGroup => encode(&join_group::handle(ctx, decode(b, v, api_key)?).await?, v),
-        ApiKey::SyncGroup => encode(&sync_group::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::Heartbeat => encode(&heartbeat::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::LeaveGroup => encode(&leave_group::handle(ctx, decode(b, v, api_key)?), v),
-        ApiKey::OffsetCommit => encode(&offset_commit::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::OffsetFetch => encode(&offset_fetch::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::DescribeGroups => encode(&describe_groups::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::ListGroups => encode(&list_groups::handle(ctx, decode(b, v, api_key)?), v),
@@ -159,7 +238,7 @@ fn decode<T: Decodable>(body: &mut Bytes, version: i16, api: ApiKey) -> Result<T
     T::decode(body, version).map_err(|e| ConnectionError::Malformed(format!("{api:?} v{version}: {e}")))
 }
 
-fn encode<T: Encodable>(response: &T, version: i16) -> Result<Option<Bytes>, ConnectionError> {
+fn encode<T: Encodable>(response: &T, version: i16) -> Answer {
     let mut out = BytesMut::new();
     response
         .encode(&mut out, version)

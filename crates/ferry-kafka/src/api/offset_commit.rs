@@ -4,18 +4,19 @@ use std::collections::HashMap;
 
 use ferry_broker::groups::{CommitError, CommitPartitionError, MemberRef, OffsetCommit, TopicPartition};
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
-use crate::connection::ConnectionError;
 
+/// Queues the commit (in request order) and returns the wait for its durability and the answer.
 pub(crate) async fn handle(
     ctx: &RequestContext,
     request: OffsetCommitRequest,
-) -> Result<OffsetCommitResponse, ConnectionError> {
+) -> impl Future<Output = OffsetCommitResponse> + Send + 'static {
     let version = ctx.version();
     let who = MemberRef {
         member_id: request.member_id.to_string(),
@@ -44,9 +45,20 @@ pub(crate) async fn handle(
         }
     }
     let wanted: Vec<TopicPartition> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
-    if !offsets.is_empty() {
-        match ctx.groups().commit_offsets(&request.group_id.0, &who, retention_ms, offsets).await {
-            Ok(results) => {
+    let group_id = request.group_id.0.to_string();
+    let submitted = if offsets.is_empty() {
+        None
+    } else {
+        Some(ctx.groups().submit_offsets(&group_id, &who, retention_ms, offsets).await)
+    };
+    async move {
+        let outcome = match submitted {
+            Some(Ok(pending)) => Some(pending.durable().await),
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        match outcome {
+            Some(Ok(results)) => {
                 for (tp, result) in results {
                     let code = match result {
                         Ok(()) => 0,
@@ -58,20 +70,26 @@ pub(crate) async fn handle(
                     codes.insert(tp, code);
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 if let CommitError::Storage(cause) = &e {
-                    tracing::error!(group = %request.group_id.0.as_str(), error = %cause, "offset commit failed");
+                    tracing::error!(group = %group_id, error = %cause, "offset commit failed");
                 }
                 let code = commit_error(&e).code();
                 for tp in wanted {
                     codes.insert(tp, code);
                 }
             }
+            None => {}
         }
+        response(&request.topics, &codes)
     }
+}
 
-    let topics = request
-        .topics
+fn response(
+    topics: &[OffsetCommitRequestTopic],
+    codes: &HashMap<TopicPartition, i16>,
+) -> OffsetCommitResponse {
+    let topics = topics
         .iter()
         .map(|topic| {
             let partitions = topic
@@ -87,7 +105,7 @@ pub(crate) async fn handle(
             OffsetCommitResponseTopic::default().with_name(topic.name.clone()).with_partitions(partitions)
         })
         .collect();
-    Ok(OffsetCommitResponse::default().with_topics(topics))
+    OffsetCommitResponse::default().with_topics(topics)
 }
 
 fn commit_error(e: &CommitError) -> ResponseError {

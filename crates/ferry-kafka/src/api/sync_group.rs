@@ -5,12 +5,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::{RequestContext, str_bytes};
-use crate::connection::ConnectionError;
 
-pub(crate) async fn handle(
+/// Syncs now; the returned future waits for the leader's assignment and answers.
+pub(crate) fn handle(
     ctx: &RequestContext,
     request: SyncGroupRequest,
-) -> Result<SyncGroupResponse, ConnectionError> {
+) -> impl Future<Output = SyncGroupResponse> + Send + 'static {
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
@@ -24,13 +24,16 @@ pub(crate) async fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    Ok(match ctx.groups().sync(sync).await {
-        Ok(synced) => SyncGroupResponse::default()
-            .with_protocol_type(synced.protocol_type.map(str_bytes))
-            .with_protocol_name(synced.protocol_name.map(str_bytes))
-            .with_assignment(synced.assignment),
-        Err(e) => SyncGroupResponse::default().with_error_code(sync_error(&e).code()),
-    })
+    let synced = ctx.groups().sync(sync);
+    async move {
+        match synced.await {
+            Ok(synced) => SyncGroupResponse::default()
+                .with_protocol_type(synced.protocol_type.map(str_bytes))
+                .with_protocol_name(synced.protocol_name.map(str_bytes))
+                .with_assignment(synced.assignment),
+            Err(e) => SyncGroupResponse::default().with_error_code(sync_error(&e).code()),
+        }
+    }
 }
 
 fn sync_error(e: &SyncError) -> ResponseError {

@@ -14,12 +14,28 @@ const IGNORED: &[&str] = &[
     "flush.ms",
     "index.interval.bytes",
     "max.compaction.lag.ms",
+    // A no-op in Kafka 4 (there is no down-conversion any more), still accepted there.
+    "message.downconversion.enable",
     "message.timestamp.type",
     "min.cleanable.dirty.ratio",
     "min.insync.replicas",
     "preallocate",
     "segment.jitter.ms",
     "unclean.leader.election.enable",
+];
+
+/// Topic settings Kafka 4.0 removed, with what to do instead. Setting one is refused with
+/// INVALID_CONFIG (a client that sets it expects an effect it cannot have); removing one is allowed.
+const REMOVED_IN_KAFKA_4: &[(&str, &str)] = &[
+    (
+        "message.format.version",
+        "every record is stored as a v2 record batch, the only format Kafka 4 knows; remove this setting",
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        "Kafka 4 replaced it with message.timestamp.before.max.ms and message.timestamp.after.max.ms \
+         (KIP-937); ferry bounds neither, so remove this setting",
+    ),
 ];
 
 /// Every supported setting of `config`, as (name, value, is_default).
@@ -79,6 +95,12 @@ pub(crate) fn apply(
 ) -> Result<(), String> {
     if IGNORED.contains(&name) {
         return Ok(());
+    }
+    if let Some((_, instead)) = REMOVED_IN_KAFKA_4.iter().find(|(removed, _)| *removed == name) {
+        return match value {
+            Some(_) => Err(format!("{name} was removed in Kafka 4.0: {instead}")),
+            None => Ok(()),
+        };
     }
     let Some(value) = value else {
         match name {
@@ -151,5 +173,21 @@ mod tests {
         assert!(apply(&mut config, &TopicConfig::default(), "cleanup.policy", Some("archive")).is_err());
         assert!(apply(&mut config, &TopicConfig::default(), "no.such.setting", Some("1")).is_err());
         assert!(apply(&mut config, &TopicConfig::default(), "min.insync.replicas", Some("2")).is_ok());
+    }
+
+    #[test]
+    fn settings_kafka_4_removed_are_refused_with_what_to_do_instead() {
+        let mut config = TopicConfig::default();
+        let defaults = TopicConfig::default();
+        let refused = apply(&mut config, &defaults, "message.format.version", Some("2.8-IV1")).unwrap_err();
+        assert!(
+            refused.contains("removed in Kafka 4.0") && refused.contains("remove this setting"),
+            "{refused}"
+        );
+        let refused =
+            apply(&mut config, &defaults, "message.timestamp.difference.max.ms", Some("1")).unwrap_err();
+        assert!(refused.contains("message.timestamp.before.max.ms"), "{refused}");
+        assert!(apply(&mut config, &defaults, "message.format.version", None).is_ok(), "removing it is fine");
+        assert_eq!(config, defaults);
     }
 }

@@ -32,10 +32,19 @@ impl TestBroker {
 
     /// A broker with `config` (its listen address is replaced by an ephemeral port).
     pub async fn start_with(data_dir: &Path, config: KafkaConfig) -> TestBroker {
+        TestBroker::start_with_topics(data_dir, config, test_service_config(data_dir)).await
+    }
+
+    /// A broker with `config` whose topics run with `topics_config`.
+    pub async fn start_with_topics(
+        data_dir: &Path,
+        config: KafkaConfig,
+        topics_config: TopicServiceConfig,
+    ) -> TestBroker {
         let store: Arc<dyn MetadataStore> =
             Arc::new(RedbStore::open(data_dir.join("metadata.redb")).expect("metadata store opens"));
         let topics = Arc::new(
-            TopicService::open(test_service_config(data_dir), Arc::clone(&store), SystemClock::shared())
+            TopicService::open(topics_config, Arc::clone(&store), SystemClock::shared())
                 .expect("topics open"),
         );
         let groups = GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default())
@@ -73,6 +82,7 @@ pub fn test_service_config(data_dir: &Path) -> TopicServiceConfig {
         data_dir: data_dir.to_owned(),
         durability: ferry_log::Durability::Always,
         default_config: ferry_broker::topics::TopicConfig::default(),
+        limits: ferry_broker::topics::PartitionLimits::default(),
     }
 }
 
