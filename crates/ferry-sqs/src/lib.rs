@@ -7,7 +7,9 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: the HTTP listener ([`serve`]), connection bound, request handler.
+//! - [`server`]: the HTTP server ([`serve`]) and its request handler.
+//! - `listener`: connections: their bound, idle and header-read timeouts, the answer of a full
+//!   listener.
 //! - [`config`]: [`SqsConfig`], the `[sqs]` settings.
 //! - [`protocol`]: the two wire protocols (AWS JSON 1.0 and query/XML): decoding a request into
 //!   one JSON-shaped parameter map, rendering results and errors.
@@ -32,6 +34,7 @@
 pub mod actions;
 pub mod config;
 pub mod error;
+mod listener;
 pub mod md5;
 pub mod message;
 pub mod names;
