@@ -108,3 +108,27 @@ async fn json_errors_carry_type_and_query_error_header() {
     let unknown = http(e, "POST", "/", &[("X-Amz-Target", "AmazonSQS.Teleport")], "{}").await;
     assert!(unknown.headers.contains("x-amzn-query-error: invalidaction;sender"));
 }
+
+#[tokio::test]
+async fn a_query_message_body_that_is_not_utf8_is_refused_and_not_stored() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    http(e, "POST", "/", &[FORM], "Action=CreateQueue&QueueName=bytes").await;
+    let queue = "/000000000000/bytes";
+    let refused = http(e, "POST", queue, &[FORM], "Action=SendMessage&MessageBody=%ff%fe%fd").await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("<Code>InvalidMessageContents</Code>"), "{}", refused.body);
+    let in_batch = http(
+        e,
+        "POST",
+        queue,
+        &[FORM],
+        "Action=SendMessageBatch&SendMessageBatchRequestEntry.1.Id=a\
+         &SendMessageBatchRequestEntry.1.MessageBody=ok%ff",
+    )
+    .await;
+    assert!(in_batch.body.contains("<Code>InvalidMessageContents</Code>"), "{}", in_batch.body);
+    let got = http(e, "POST", queue, &[FORM], "Action=ReceiveMessage").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(!got.body.contains("<Message>"), "{}", got.body);
+}
