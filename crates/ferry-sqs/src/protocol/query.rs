@@ -89,6 +89,22 @@ fn flattened(name: &str) -> Option<Flattened> {
     })
 }
 
+/// True for the JSON name of a flattened list.
+fn is_list(json_name: &str) -> bool {
+    matches!(
+        json_name,
+        "AttributeNames"
+            | "MessageAttributeNames"
+            | "MessageSystemAttributeNames"
+            | "TagKeys"
+            | "AWSAccountIds"
+            | "Actions"
+            | "Entries"
+            | "StringListValues"
+            | "BinaryListValues"
+    )
+}
+
 /// Parameters that belong to the envelope (action, version, signature), not to the request.
 fn is_envelope(name: &str) -> bool {
     matches!(
@@ -190,6 +206,14 @@ fn convert_struct(branch: BTreeMap<String, Node>, path: &str) -> SqsResult<Map<S
                     }
                 }
             }
+            // An empty list is sent as its bare name with no value (`Entries=`), by its member
+            // name or by its JSON name.
+            (Some(Flattened::List(json)), Node::Leaf(text)) if text.is_empty() => {
+                out.insert(json.to_owned(), Value::Array(Vec::new()));
+            }
+            (None, Node::Leaf(text)) if text.is_empty() && is_list(&key) => {
+                out.insert(key, Value::Array(Vec::new()));
+            }
             (_, node) => {
                 out.insert(key, convert_value(node, &here)?);
             }
@@ -241,6 +265,14 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::InvalidMessageContents);
         let refused = parse_form(b"QueueName=%ff").unwrap_err();
         assert_eq!(refused.code, ErrorCode::InvalidParameterValue);
+    }
+
+    #[test]
+    fn an_empty_list_is_its_bare_name() {
+        let (_, params) =
+            params_to_json(&pairs(&[("Action", "SendMessageBatch"), ("SendMessageBatchRequestEntry", "")]))
+                .unwrap();
+        assert_eq!(Value::Object(params), json!({"Entries": []}));
     }
 
     #[test]
