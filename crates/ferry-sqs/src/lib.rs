@@ -18,6 +18,7 @@
 //! - [`error`]: SQS error codes with their HTTP status, JSON `__type` and query code.
 //! - [`names`]: queue names, queue URLs and ARNs.
 //! - [`message`]: bodies and message attributes: parsing, limits, sizes.
+//! - [`sts`]: STS `GetCallerIdentity`, answered on the same endpoint.
 //! - [`md5`]: `MD5OfMessageBody`, `MD5OfMessageAttributes`, `MD5OfMessageSystemAttributes`.
 //!
 //! # Receipt handles
@@ -41,6 +42,7 @@ pub mod names;
 pub mod params;
 pub mod protocol;
 pub mod server;
+pub mod sts;
 
 pub use config::SqsConfig;
 pub use server::serve;

@@ -22,6 +22,7 @@ use crate::config::SqsConfig;
 use crate::error::{ErrorCode, SqsError};
 use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use crate::protocol::{self, Envelope, Protocol, Rendered};
+use crate::sts;
 
 struct Shared {
     queues: Arc<QueueService>,
@@ -108,6 +109,14 @@ async fn handle(
             return respond(protocol::render_error(fallback_protocol, &error, &request_id), &request_id);
         }
     };
+    let caller = || {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        sts::access_key(authorization, parts.uri.query(), &body)
+            .map(|key| sts::identity(&shared.config.account_id, &key))
+    };
+    if target.as_deref() == Some(sts::TARGET) {
+        return respond(sts::render(Protocol::Json, caller().as_ref(), &request_id), &request_id);
+    }
     let decoded = protocol::decode(Envelope {
         target: target.as_deref(),
         query_string: parts.uri.query(),
@@ -119,6 +128,9 @@ async fn handle(
             return respond(protocol::render_error(protocol, &error, &request_id), &request_id);
         }
     };
+    if request.protocol == Protocol::Query && request.action == sts::ACTION {
+        return respond(sts::render(Protocol::Query, caller().as_ref(), &request_id), &request_id);
+    }
     let mut params = request.params;
     // The query protocol may address a queue by posting to its URL instead of naming it.
     if request.protocol == Protocol::Query && !params.contains_key("QueueUrl") {
