@@ -130,3 +130,21 @@ def fresh_ferry_server():
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture
+def ferry_server_with():
+    """Starts brokers of the test's own with extra `ferry serve` arguments: `ferry_server_with(args)`."""
+    started = []
+    with tempfile.TemporaryDirectory(prefix="ferry-test-") as data_dir:
+
+        def start(extra_args):
+            server = FerryServer(Path(data_dir) / str(len(started)), extra_args)
+            started.append(server)
+            return server.start()
+
+        try:
+            yield start
+        finally:
+            for server in started:
+                server.stop()

@@ -18,10 +18,20 @@ pub struct SqsConfig {
     pub public_host: Option<String>,
     /// Port written into queue URLs with `public_host`; none means the scheme's default.
     pub public_port: Option<u16>,
-    /// Most connections served at once; further clients wait in the accept queue.
+    /// Most connections served at once. A client beyond it takes the place of the connection
+    /// idle the longest, or, when none is idle, is answered `503 ServiceUnavailable`.
     pub max_connections: usize,
     /// Largest request body read; larger requests are refused before parsing.
     pub max_request_bytes: usize,
+    /// A connection with no request for this long (after its last response, or after it was
+    /// accepted) is closed.
+    pub idle_timeout_ms: u64,
+    /// A request whose headers are not complete this long after its first byte has its
+    /// connection closed.
+    pub header_read_timeout_ms: u64,
+    /// A request whose body is not complete this long after its headers is answered
+    /// `408 RequestTimeout` and its connection closed.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for SqsConfig {
@@ -35,6 +45,10 @@ impl Default for SqsConfig {
             max_connections: 1024,
             // A 1 MiB batch, JSON-escaped or base64-encoded, with room for the envelope.
             max_request_bytes: 8 << 20,
+            // Longer than the 20 s longest long poll plus the time to send the next request.
+            idle_timeout_ms: 60_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     MalformedRequest,
     /// The request is too large to read.
     RequestTooLarge,
+    /// The request body stopped arriving before it was complete.
+    RequestTimeout,
     /// The broker failed; the request may be retried.
     InternalError,
     /// The broker is shutting down or overloaded.
@@ -85,6 +87,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameterCombination => "InvalidParameterCombination",
             ErrorCode::MalformedRequest => "MalformedQueryString",
             ErrorCode::RequestTooLarge => "RequestEntityTooLarge",
+            ErrorCode::RequestTimeout => "RequestTimeout",
             ErrorCode::InternalError => "InternalError",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
         }
@@ -113,6 +116,7 @@ impl ErrorCode {
         match self {
             ErrorCode::OverLimit | ErrorCode::PurgeQueueInProgress => 403,
             ErrorCode::ResourceNotFound => 404,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::RequestTooLarge => 413,
             ErrorCode::InternalError => 500,
             ErrorCode::ServiceUnavailable => 503,

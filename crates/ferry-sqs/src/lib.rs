@@ -7,7 +7,9 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: the HTTP listener ([`serve`]), connection bound, request handler.
+//! - [`server`]: the HTTP server ([`serve`]) and its request handler.
+//! - `listener`: connections: their bound, idle and header-read timeouts, the answer of a full
+//!   listener.
 //! - [`config`]: [`SqsConfig`], the `[sqs]` settings.
 //! - [`protocol`]: the two wire protocols (AWS JSON 1.0 and query/XML): decoding a request into
 //!   one JSON-shaped parameter map, rendering results and errors.
@@ -16,6 +18,7 @@
 //! - [`error`]: SQS error codes with their HTTP status, JSON `__type` and query code.
 //! - [`names`]: queue names, queue URLs and ARNs.
 //! - [`message`]: bodies and message attributes: parsing, limits, sizes.
+//! - [`sts`]: STS `GetCallerIdentity`, answered on the same endpoint.
 //! - [`md5`]: `MD5OfMessageBody`, `MD5OfMessageAttributes`, `MD5OfMessageSystemAttributes`.
 //!
 //! # Receipt handles
@@ -32,12 +35,14 @@
 pub mod actions;
 pub mod config;
 pub mod error;
+mod listener;
 pub mod md5;
 pub mod message;
 pub mod names;
 pub mod params;
 pub mod protocol;
 pub mod server;
+pub mod sts;
 
 pub use config::SqsConfig;
 pub use server::serve;

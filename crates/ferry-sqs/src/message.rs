@@ -94,14 +94,16 @@ pub fn validate_body(body: &str) -> SqsResult<()> {
     if body.is_empty() {
         return Err(SqsError::missing("MessageBody"));
     }
-    if body.chars().all(allowed_char) {
-        Ok(())
-    } else {
-        Err(SqsError::new(
-            ErrorCode::InvalidMessageContents,
-            "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
-        ))
-    }
+    if body.chars().all(allowed_char) { Ok(()) } else { Err(invalid_contents()) }
+}
+
+/// `InvalidMessageContents` for a body (or string value) with characters SQS does not allow,
+/// or bytes that are not UTF-8 at all.
+pub fn invalid_contents() -> SqsError {
+    SqsError::new(
+        ErrorCode::InvalidMessageContents,
+        "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+    )
 }
 
 fn invalid(message: String) -> SqsError {

@@ -33,9 +33,13 @@ pub fn validate_queue_name(name: &str, fifo: bool) -> SqsResult<()> {
 
 /// The queue name a queue URL points at, checking its account segment.
 ///
-/// Accepts `<scheme>://<host>/<account>/<name>` and the bare path `/<account>/<name>`; `queue`
-/// is accepted in place of the account, as other local SQS servers print it.
+/// Accepts `<scheme>://<host>/<account>/<name>`, the bare path `/<account>/<name>` and, as SQS
+/// does, the bare queue name; `queue` is accepted in place of the account, as other local SQS
+/// servers print it.
 pub fn queue_name_from_url<'a>(url: &'a str, account_id: &str) -> SqsResult<&'a str> {
+    if !url.is_empty() && !url.contains('/') && !url.contains(':') {
+        return Ok(url);
+    }
     let path = match url.find("://") {
         Some(i) => {
             let rest = &url[i + 3..];
@@ -97,6 +101,9 @@ mod tests {
         assert_eq!(queue_name_from_url("http://127.0.0.1:9324/000000000000/q1", acct).unwrap(), "q1");
         assert_eq!(queue_name_from_url("/000000000000/q1", acct).unwrap(), "q1");
         assert_eq!(queue_name_from_url("http://localhost:9324/queue/q2", acct).unwrap(), "q2");
+        assert_eq!(queue_name_from_url("q3", acct).unwrap(), "q3");
+        assert_eq!(queue_name_from_url("q3.fifo", acct).unwrap(), "q3.fifo");
+        assert!(queue_name_from_url("", acct).is_err());
         let err = queue_name_from_url("http://h/123456789012/q1", acct).unwrap_err();
         assert_eq!(err.code, ErrorCode::QueueDoesNotExist);
         assert!(queue_name_from_url("http://h/", acct).is_err());

@@ -1,27 +1,28 @@
-//! The HTTP listener: a bounded number of connections, every request through one handler that
+//! The HTTP server: every request through one handler that reads the body within its timeout,
 //! decodes either protocol, dispatches the action and renders the answer in the same protocol.
+//! Connections (their bound and their timeouts) are [`crate::listener`]'s.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use ferry_broker::queues::QueueService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::actions::{Ctx, dispatch};
 use crate::config::SqsConfig;
 use crate::error::{ErrorCode, SqsError};
+use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use crate::protocol::{self, Envelope, Protocol, Rendered};
+use crate::sts;
 
 struct Shared {
     queues: Arc<QueueService>,
@@ -40,10 +41,14 @@ pub async fn serve(
 ) -> io::Result<()> {
     let local_addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let timeouts = ConnectionTimeouts {
+        idle: Duration::from_millis(config.idle_timeout_ms.max(1)),
+        header_read: Duration::from_millis(config.header_read_timeout_ms.max(1)),
+    };
+    let listener = Listener::new(listener, config.max_connections, timeouts);
     let shared = Arc::new(Shared { queues, config: Arc::new(config), local_addr, shutdown: stop_rx });
     let app = Router::new().fallback(handle).with_state(shared);
-    axum::serve(LimitedListener { inner: listener, permits }, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<ConnectionInfo>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Long polls see `true` even after the sender is gone: `wait_for` checks the value first.
@@ -67,14 +72,36 @@ fn host_for_urls(shared: &Shared, headers: &HeaderMap) -> String {
         .unwrap_or_else(|| shared.local_addr.to_string())
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Response<Body> {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(ConnectionInfo(connection)): ConnectInfo<ConnectionInfo>,
+    request: Request<Body>,
+) -> Response<Body> {
+    let _in_request = connection.begin_request();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let fallback_protocol = if target.is_some() { Protocol::Json } else { Protocol::Query };
-    let body = match axum::body::to_bytes(body, shared.config.max_request_bytes).await {
-        Ok(bytes) => bytes,
+    let body_read_timeout = Duration::from_millis(shared.config.body_read_timeout_ms.max(1));
+    let read =
+        tokio::time::timeout(body_read_timeout, axum::body::to_bytes(body, shared.config.max_request_bytes));
+    let body = match read.await {
+        Ok(Ok(bytes)) => bytes,
         Err(_) => {
+            let error = SqsError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} ms (body_read_timeout_ms).",
+                    shared.config.body_read_timeout_ms
+                ),
+            );
+            let mut response =
+                respond(protocol::render_error(fallback_protocol, &error, &request_id), &request_id);
+            // The rest of the body may still come; the connection cannot carry another request.
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(Err(_)) => {
             let error = SqsError::new(
                 ErrorCode::RequestTooLarge,
                 format!("The request is larger than {} bytes.", shared.config.max_request_bytes),
@@ -82,6 +109,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Re
             return respond(protocol::render_error(fallback_protocol, &error, &request_id), &request_id);
         }
     };
+    let caller = || {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        sts::access_key(authorization, parts.uri.query(), &body)
+            .map(|key| sts::identity(&shared.config.account_id, &key))
+    };
+    if target.as_deref() == Some(sts::TARGET) {
+        return respond(sts::render(Protocol::Json, caller().as_ref(), &request_id), &request_id);
+    }
     let decoded = protocol::decode(Envelope {
         target: target.as_deref(),
         query_string: parts.uri.query(),
@@ -93,6 +128,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request<Body>) -> Re
             return respond(protocol::render_error(protocol, &error, &request_id), &request_id);
         }
     };
+    if request.protocol == Protocol::Query && request.action == sts::ACTION {
+        return respond(sts::render(Protocol::Query, caller().as_ref(), &request_id), &request_id);
+    }
     let mut params = request.params;
     // The query protocol may address a queue by posting to its URL instead of naming it.
     if request.protocol == Protocol::Query && !params.contains_key("QueueUrl") {
@@ -135,79 +173,4 @@ fn respond(rendered: Rendered, request_id: &str) -> Response<Body> {
         headers.insert("x-amzn-query-error", query_error);
     }
     response
-}
-
-/// A listener that holds one semaphore permit per open connection, so at most
-/// `max_connections` are served; the rest wait in the kernel's accept queue.
-struct LimitedListener {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            // The semaphore is never closed, so acquiring only fails if that invariant breaks.
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                continue;
-            };
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    // Request/response traffic: do not let Nagle hold back small answers.
-                    let _ = stream.set_nodelay(true);
-                    return (LimitedStream { stream, _permit: permit }, addr);
-                }
-                Err(e) => {
-                    // Typically EMFILE/ENFILE: back off instead of spinning.
-                    warn!(error = %e, "SQS accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection together with the permit it holds.
-struct LimitedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }

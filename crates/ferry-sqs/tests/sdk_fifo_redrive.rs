@@ -49,7 +49,7 @@ async fn fifo_send_rules_match_sqs() {
         .message_body("x")
         .message_group_id("g")
         .message_deduplication_id("d")
-        .delay_seconds(0)
+        .delay_seconds(1)
         .send()
         .await;
     assert_eq!(code(&r), "InvalidParameterValue");

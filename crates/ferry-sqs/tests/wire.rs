@@ -108,3 +108,63 @@ async fn json_errors_carry_type_and_query_error_header() {
     let unknown = http(e, "POST", "/", &[("X-Amz-Target", "AmazonSQS.Teleport")], "{}").await;
     assert!(unknown.headers.contains("x-amzn-query-error: invalidaction;sender"));
 }
+
+#[tokio::test]
+async fn a_query_message_body_that_is_not_utf8_is_refused_and_not_stored() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    http(e, "POST", "/", &[FORM], "Action=CreateQueue&QueueName=bytes").await;
+    let queue = "/000000000000/bytes";
+    let refused = http(e, "POST", queue, &[FORM], "Action=SendMessage&MessageBody=%ff%fe%fd").await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("<Code>InvalidMessageContents</Code>"), "{}", refused.body);
+    let in_batch = http(
+        e,
+        "POST",
+        queue,
+        &[FORM],
+        "Action=SendMessageBatch&SendMessageBatchRequestEntry.1.Id=a\
+         &SendMessageBatchRequestEntry.1.MessageBody=ok%ff",
+    )
+    .await;
+    assert!(in_batch.body.contains("<Code>InvalidMessageContents</Code>"), "{}", in_batch.body);
+    let got = http(e, "POST", queue, &[FORM], "Action=ReceiveMessage").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(!got.body.contains("<Message>"), "{}", got.body);
+}
+
+#[tokio::test]
+async fn sts_get_caller_identity_answers_in_the_request_protocol() {
+    let server = common::start().await;
+    let e = &server.endpoint;
+    let signed = (
+        "Authorization",
+        "AWS4-HMAC-SHA256 Credential=AKIDWIRE/20250101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0",
+    );
+    let query = http(e, "POST", "/", &[FORM, signed], "Action=GetCallerIdentity&Version=2011-06-15").await;
+    assert_eq!(query.status, 200, "{}", query.body);
+    assert!(
+        query
+            .body
+            .contains("<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">")
+    );
+    assert!(query.body.contains("<Arn>arn:aws:iam::000000000000:user/AKIDWIRE</Arn>"), "{}", query.body);
+    assert!(
+        query.body.contains("<UserId>AKIDWIRE</UserId><Account>000000000000</Account>"),
+        "{}",
+        query.body
+    );
+
+    let target = ("X-Amz-Target", "AWSSecurityTokenServiceV20110615.GetCallerIdentity");
+    let json =
+        http(e, "POST", "/", &[("Content-Type", "application/x-amz-json-1.1"), target, signed], "{}").await;
+    assert_eq!(json.status, 200, "{}", json.body);
+    let body: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(body["Account"], "000000000000");
+    assert_eq!(body["UserId"], "AKIDWIRE");
+    assert_eq!(body["Arn"], "arn:aws:iam::000000000000:user/AKIDWIRE");
+
+    let unsigned = http(e, "POST", "/", &[FORM], "Action=GetCallerIdentity&Version=2011-06-15").await;
+    assert_eq!(unsigned.status, 403);
+    assert!(unsigned.body.contains("<Code>MissingAuthenticationToken</Code>"), "{}", unsigned.body);
+}

@@ -95,6 +95,14 @@ impl Settings {
             self.topics.partitions_per_topic_max >= 1 && self.topics.partitions_max >= 1,
             "partitions_per_topic_max and partitions_max must be at least 1"
         );
+        let sqs = &self.sqs;
+        for (name, ms) in [
+            ("idle_timeout_ms", sqs.idle_timeout_ms),
+            ("header_read_timeout_ms", sqs.header_read_timeout_ms),
+            ("body_read_timeout_ms", sqs.body_read_timeout_ms),
+        ] {
+            anyhow::ensure!(ms > 0, "[sqs] {name} must be at least 1");
+        }
         Ok(())
     }
 }
@@ -140,6 +148,21 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("from-flag"));
         assert_eq!(s.storage.fsync, FsyncMode::Never);
         assert_eq!(s.storage.segment_bytes, 4096);
+    }
+
+    #[test]
+    fn the_sqs_section_sets_the_connection_timeouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[sqs]\nidle_timeout_ms = 5000\nbody_read_timeout_ms = 7000\n").unwrap();
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(s.sqs.idle_timeout_ms, 5000);
+        assert_eq!(s.sqs.body_read_timeout_ms, 7000);
+        assert_eq!(s.sqs.header_read_timeout_ms, ferry_sqs::SqsConfig::default().header_read_timeout_ms);
+
+        std::fs::write(&path, "[sqs]\nheader_read_timeout_ms = 0\n").unwrap();
+        let refused = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(refused.to_string().contains("header_read_timeout_ms"), "{refused}");
     }
 
     #[test]

@@ -44,13 +44,15 @@ pub struct Succeeded {
     pub id: String,
 }
 
-/// Checks a batch's entry ids as a whole; any failure refuses the entire request.
-pub fn check_ids<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> SqsResult<()> {
+/// Checks a batch's entry ids as a whole; any failure refuses the entire request. `entry_type`
+/// is the entry shape SQS names in its errors, e.g. `SendMessageBatchRequestEntry`.
+pub fn check_ids<'a>(entry_type: &str, ids: impl ExactSizeIterator<Item = &'a str>) -> SqsResult<()> {
     let count = ids.len();
     if count == 0 {
+        // The query protocol cannot send an empty list, so an absent one is an empty batch too.
         return Err(SqsError::new(
             ErrorCode::EmptyBatchRequest,
-            "There should be at least one entry in the request.",
+            format!("There should be at least one {entry_type} in the request."),
         ));
     }
     if count > MAX_ENTRIES {
@@ -82,7 +84,16 @@ mod tests {
     use super::*;
 
     fn check(ids: &[&str]) -> Option<ErrorCode> {
-        check_ids(ids.iter().copied()).err().map(|e| e.code)
+        check_ids("SendMessageBatchRequestEntry", ids.iter().copied()).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn an_empty_batch_names_its_entry_type() {
+        let empty = check_ids("DeleteMessageBatchRequestEntry", std::iter::empty()).unwrap_err();
+        assert_eq!(
+            empty.message,
+            "There should be at least one DeleteMessageBatchRequestEntry in the request."
+        );
     }
 
     #[test]

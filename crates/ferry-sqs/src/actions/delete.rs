@@ -67,12 +67,12 @@ struct BatchResult {
 pub(super) async fn delete_message_batch(ctx: &Ctx, params: Map<String, Value>) -> SqsResult<Output> {
     let req: DeleteMessageBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
-    let entries = required(req.entries, "Entries")?;
+    let entries = req.entries.unwrap_or_default();
     let ids = entries
         .iter()
         .map(|e| e.id.clone().ok_or_else(|| SqsError::missing("DeleteMessageBatchRequestEntry.N.Id")))
         .collect::<SqsResult<Vec<_>>>()?;
-    check_ids(ids.iter().map(String::as_str))?;
+    check_ids("DeleteMessageBatchRequestEntry", ids.iter().map(String::as_str))?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     // One engine call for the whole batch: one journal sync covers every ack.

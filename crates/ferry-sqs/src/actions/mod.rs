@@ -115,9 +115,12 @@ pub(crate) fn map_queue_error(error: QueueError) -> SqsError {
             ErrorCode::QueueDeletedRecently,
             "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
         ),
-        QueueError::InvalidReceipt(receipt) | QueueError::ReceiptSuperseded(receipt) => {
-            invalid_receipt(&receipt)
-        }
+        // The engine's text is a reason, not the handle; actions holding the handle quote it.
+        QueueError::InvalidReceipt(_) => SqsError::new(
+            ErrorCode::ReceiptHandleIsInvalid,
+            "The input receipt handle is not a valid receipt handle.",
+        ),
+        QueueError::ReceiptSuperseded(receipt) => invalid_receipt(&receipt),
         QueueError::ReceiptExpired => {
             SqsError::new(ErrorCode::MessageNotInflight, "The message referred to isn't in flight.")
         }

@@ -79,15 +79,16 @@ struct ReceiveMessageResult {
     messages: Vec<Message>,
 }
 
-/// Which message attributes a receiver asked for: `All`, `.*`, exact names or `prefix.*`.
+/// Which message attributes a receiver asked for: `All`, `.*` or `*` (every one), exact names, or
+/// `prefix.*`, every attribute whose name starts with `prefix` (`Custom.*` returns `Custom.Id`
+/// and `Customer`, as SQS does).
 fn wants_attribute(patterns: &[String], name: &str) -> bool {
     patterns.iter().any(|p| {
         p == "All"
             || p == ".*"
+            || p == "*"
             || p == name
-            || p.strip_suffix(".*").is_some_and(|prefix| {
-                name.len() > prefix.len() && name.starts_with(prefix) && name.as_bytes()[prefix.len()] == b'.'
-            })
+            || p.strip_suffix(".*").is_some_and(|prefix| name.starts_with(prefix))
     })
 }
 
@@ -206,9 +207,12 @@ mod tests {
         assert!(wants_attribute(&pats(&[".*"]), "x"));
         assert!(wants_attribute(&pats(&["x"]), "x"));
         assert!(!wants_attribute(&pats(&["x"]), "xy"));
+        assert!(wants_attribute(&pats(&["*"]), "x"));
         assert!(wants_attribute(&pats(&["bar.*"]), "bar.baz"));
-        assert!(!wants_attribute(&pats(&["bar.*"]), "barbaz"));
-        assert!(!wants_attribute(&pats(&["bar.*"]), "bar"));
+        assert!(wants_attribute(&pats(&["bar.*"]), "barbaz"));
+        assert!(wants_attribute(&pats(&["Hel.*"]), "Help.Me"));
+        assert!(!wants_attribute(&pats(&["bar.*"]), "ba"));
+        assert!(!wants_attribute(&pats(&["bar.*"]), "foo.bar"));
         assert!(!wants_attribute(&[], "x"));
     }
 }

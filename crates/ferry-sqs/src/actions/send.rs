@@ -140,6 +140,8 @@ fn prepare(queue: &QueueAttributes, entry: Entry) -> SqsResult<(Prepared, usize)
         return Err(message::too_large(max));
     }
     let delay_ms = match entry.delay_seconds {
+        // FIFO queues take no per-message delay, but an explicit 0 asks for none.
+        Some(0) if queue.fifo => None,
         Some(d) if queue.fifo => return Err(not_for_this_queue_type("DelaySeconds", d)),
         Some(d) => Some(in_range("DelaySeconds", d, 0, 900)? as u64 * 1000),
         None => None,
@@ -205,6 +207,18 @@ pub(super) async fn send_message(ctx: &Ctx, params: Map<String, Value>) -> SqsRe
     output(Sent::new(None, digests, enqueued))
 }
 
+/// On a FIFO queue SQS refuses the whole batch, not the entry, when an entry lacks its group id,
+/// or its deduplication id on a queue without content-based deduplication.
+fn check_fifo_batch(queue: &QueueAttributes, entries: &[Entry]) -> SqsResult<()> {
+    if entries.iter().any(|e| e.message_group_id.is_none()) {
+        return Err(SqsError::missing("MessageGroupId"));
+    }
+    if !queue.content_based_dedup && entries.iter().any(|e| e.message_deduplication_id.is_none()) {
+        return Err(map_queue_error(ferry_broker::queues::QueueError::DedupIdRequired));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct SendMessageBatchRequest {
@@ -222,14 +236,17 @@ struct SendMessageBatchResult {
 pub(super) async fn send_message_batch(ctx: &Ctx, params: Map<String, Value>) -> SqsResult<Output> {
     let req: SendMessageBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
-    let entries = required(req.entries, "Entries")?;
+    let entries = req.entries.unwrap_or_default();
     let mut ids = Vec::with_capacity(entries.len());
     for entry in &entries {
         ids.push(entry.id.clone().ok_or_else(|| SqsError::missing("SendMessageBatchRequestEntry.N.Id"))?);
     }
-    check_ids(ids.iter().map(String::as_str))?;
+    check_ids("SendMessageBatchRequestEntry", ids.iter().map(String::as_str))?;
     let name = ctx.queue_name(&url)?;
     let queue = ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
+    if queue.fifo {
+        check_fifo_batch(&queue, &entries)?;
+    }
 
     let mut failed = Vec::new();
     let mut ready = Vec::with_capacity(entries.len());

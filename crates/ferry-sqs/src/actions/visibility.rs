@@ -1,5 +1,6 @@
 //! ChangeMessageVisibility and ChangeMessageVisibilityBatch: changing a receipt's lease.
 
+use ferry_broker::queues::QueueError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -18,7 +19,10 @@ async fn change_one(ctx: &Ctx, name: &str, receipt: Option<String>, timeout: Opt
     if receipt.is_empty() {
         return Err(invalid_receipt(&receipt));
     }
-    ctx.queues.change_lease(name, &receipt, seconds as u64 * 1000).await.map_err(map_queue_error)
+    ctx.queues.change_lease(name, &receipt, seconds as u64 * 1000).await.map_err(|e| match e {
+        QueueError::InvalidReceipt(_) | QueueError::ReceiptSuperseded(_) => invalid_receipt(&receipt),
+        e => map_queue_error(e),
+    })
 }
 
 #[derive(Deserialize)]
@@ -66,14 +70,14 @@ pub(super) async fn change_message_visibility_batch(
 ) -> SqsResult<Output> {
     let req: ChangeMessageVisibilityBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
-    let entries = required(req.entries, "Entries")?;
+    let entries = req.entries.unwrap_or_default();
     let ids = entries
         .iter()
         .map(|e| {
             e.id.clone().ok_or_else(|| SqsError::missing("ChangeMessageVisibilityBatchRequestEntry.N.Id"))
         })
         .collect::<SqsResult<Vec<_>>>()?;
-    check_ids(ids.iter().map(String::as_str))?;
+    check_ids("ChangeMessageVisibilityBatchRequestEntry", ids.iter().map(String::as_str))?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     let mut result = BatchResult { successful: Vec::new(), failed: Vec::new() };

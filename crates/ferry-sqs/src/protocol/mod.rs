@@ -81,9 +81,9 @@ pub fn decode(envelope: Envelope<'_>) -> Result<Request, (Protocol, SqsError)> {
     let fail = |e| (Protocol::Query, e);
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(qs) = envelope.query_string {
-        pairs.extend(form_urlencoded::parse(qs.as_bytes()).into_owned());
+        pairs.extend(query::parse_form(qs.as_bytes()).map_err(fail)?);
     }
-    pairs.extend(form_urlencoded::parse(envelope.body).into_owned());
+    pairs.extend(query::parse_form(envelope.body).map_err(fail)?);
     let (action, params) = query::params_to_json(&pairs).map_err(fail)?;
     let action = action.ok_or_else(|| {
         fail(SqsError::new(ErrorCode::InvalidAction, "The request must contain the parameter Action."))

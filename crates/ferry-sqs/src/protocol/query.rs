@@ -7,6 +7,57 @@ use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, SqsError, SqsResult};
 
+/// Splits `application/x-www-form-urlencoded` bytes into decoded pairs. Unlike a lossy decoder it
+/// refuses bytes that are not UTF-8 once percent-decoded: in a message body or string value that
+/// is `InvalidMessageContents` (as the JSON protocol answers), elsewhere `InvalidParameterValue`.
+pub fn parse_form(bytes: &[u8]) -> SqsResult<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for field in bytes.split(|&b| b == b'&').filter(|f| !f.is_empty()) {
+        let (key, value) = match field.iter().position(|&b| b == b'=') {
+            Some(i) => (&field[..i], &field[i + 1..]),
+            None => (field, &field[field.len()..]),
+        };
+        let key = String::from_utf8(percent_decode(key)).map_err(|_| {
+            SqsError::new(ErrorCode::MalformedRequest, "A query parameter name is not UTF-8.")
+        })?;
+        let value = String::from_utf8(percent_decode(value)).map_err(|_| {
+            if key.ends_with("MessageBody") || key.ends_with("StringValue") {
+                crate::message::invalid_contents()
+            } else {
+                SqsError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!("Value for parameter {key} is not UTF-8."),
+                )
+            }
+        })?;
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+/// Decodes `+` and `%XX`; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// How a flattened query member maps onto its JSON member.
 enum Flattened {
     /// `Name.N` → `"Json": [..]`.
@@ -36,6 +87,22 @@ fn flattened(name: &str) -> Option<Flattened> {
         "BinaryListValue" => List("BinaryListValues"),
         _ => return None,
     })
+}
+
+/// True for the JSON name of a flattened list.
+fn is_list(json_name: &str) -> bool {
+    matches!(
+        json_name,
+        "AttributeNames"
+            | "MessageAttributeNames"
+            | "MessageSystemAttributeNames"
+            | "TagKeys"
+            | "AWSAccountIds"
+            | "Actions"
+            | "Entries"
+            | "StringListValues"
+            | "BinaryListValues"
+    )
 }
 
 /// Parameters that belong to the envelope (action, version, signature), not to the request.
@@ -139,6 +206,14 @@ fn convert_struct(branch: BTreeMap<String, Node>, path: &str) -> SqsResult<Map<S
                     }
                 }
             }
+            // An empty list is sent as its bare name with no value (`Entries=`), by its member
+            // name or by its JSON name.
+            (Some(Flattened::List(json)), Node::Leaf(text)) if text.is_empty() => {
+                out.insert(json.to_owned(), Value::Array(Vec::new()));
+            }
+            (None, Node::Leaf(text)) if text.is_empty() && is_list(&key) => {
+                out.insert(key, Value::Array(Vec::new()));
+            }
             (_, node) => {
                 out.insert(key, convert_value(node, &here)?);
             }
@@ -174,6 +249,30 @@ mod tests {
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn form_fields_are_percent_decoded_and_a_body_that_is_not_utf8_is_invalid_contents() {
+        let decoded = parse_form(b"Action=SendMessage&MessageBody=a+b%26c%25&Empty&Odd=%zz%4").unwrap();
+        assert_eq!(
+            decoded,
+            pairs(&[("Action", "SendMessage"), ("MessageBody", "a b&c%"), ("Empty", ""), ("Odd", "%zz%4")])
+        );
+        assert_eq!(parse_form(b"MessageBody=%C3%A9").unwrap(), pairs(&[("MessageBody", "\u{e9}")]));
+        let refused = parse_form(b"Action=SendMessage&MessageBody=%ff%fe%fd").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidMessageContents);
+        let refused = parse_form(b"SendMessageBatchRequestEntry.1.MessageBody=%ff").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidMessageContents);
+        let refused = parse_form(b"QueueName=%ff").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidParameterValue);
+    }
+
+    #[test]
+    fn an_empty_list_is_its_bare_name() {
+        let (_, params) =
+            params_to_json(&pairs(&[("Action", "SendMessageBatch"), ("SendMessageBatchRequestEntry", "")]))
+                .unwrap();
+        assert_eq!(Value::Object(params), json!({"Entries": []}));
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl TestServer {
 
 /// Starts the listener over a fresh engine.
 pub async fn start() -> TestServer {
+    start_with(SqsConfig::default()).await
+}
+
+/// Starts the listener with `config` (its `listen` is ignored) over a fresh engine.
+pub async fn start_with(config: SqsConfig) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(1_700_000_000_000);
     let queues = QueueService::open(
@@ -64,7 +69,7 @@ pub async fn start() -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(ferry_sqs::serve(listener, SqsConfig::default(), queues, async move {
+    tokio::spawn(ferry_sqs::serve(listener, config, queues, async move {
         let _ = stopped.await;
     }));
     let client = client(&endpoint);

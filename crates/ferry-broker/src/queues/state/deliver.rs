@@ -129,8 +129,8 @@ impl DeliveryState {
         self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(size));
         let r = self.recs.get_mut(&offset)?;
         r.count = r.count.saturating_add(1);
-        if r.first_received_s == 0 {
-            r.first_received_s = u32::try_from(now_ms.max(0) / 1_000).unwrap_or(u32::MAX);
+        if r.first_received_ms == 0 {
+            r.first_received_ms = now_ms.max(1);
         }
         r.state = St::InFlight;
         r.deadline_ms = deadline;

@@ -35,14 +35,14 @@ enum St {
     Leaving,
 }
 
-/// The per-message record of a message with state: 24 bytes. Expiry times live in a side
+/// The per-message record of a message with state: 32 bytes. Expiry times live in a side
 /// map, only for messages that have one.
 #[derive(Clone, Debug)]
 struct Rec {
     /// Due time when delayed, lease end when in flight.
     deadline_ms: i64,
-    /// First delivery, seconds since the epoch (0 = never).
-    first_received_s: u32,
+    /// First delivery, milliseconds since the epoch (0 = never): SQS reports it to the millisecond.
+    first_received_ms: i64,
     size: u32,
     /// 0 = no group.
     group: u32,
@@ -56,7 +56,7 @@ impl Rec {
     fn new(size: u32, group: u32, priority: u8, count: u32, state: St) -> Rec {
         Rec {
             deadline_ms: 0,
-            first_received_s: 0,
+            first_received_ms: 0,
             size,
             group,
             count: u16::try_from(count).unwrap_or(u16::MAX),
@@ -70,7 +70,7 @@ impl Rec {
     }
 
     fn first_received_ms(&self) -> i64 {
-        i64::from(self.first_received_s) * 1_000
+        self.first_received_ms
     }
 }
 
