@@ -302,3 +302,80 @@ proptest! {
         run(ops, true, Some(3))?;
     }
 }
+
+/// A standard queue's state with `tenants` registered in order: (tenant, messages).
+fn fair_state(tenants: &[(&str, u64)]) -> (DeliveryState, Metas) {
+    let mut state = DeliveryState::new(0).with_fair_groups(true);
+    let mut metas = Metas(HashMap::new());
+    let mut offset = 0;
+    for &(tenant, count) in tenants {
+        for _ in 0..count {
+            metas.0.insert(offset, (1_000, 1));
+            let incoming =
+                Incoming { offset, group: Some(tenant.to_owned()), size: 1, ..Incoming::default() };
+            state.register(incoming, 1_000);
+            offset += 1;
+        }
+    }
+    (state, metas)
+}
+
+fn receive_offsets(state: &mut DeliveryState, metas: &mut Metas, max: usize) -> Vec<u64> {
+    let policy = Policy { retention_ms: u64::MAX / 4, ..Policy::default() };
+    state.receive(1_000, max, 60_000, &policy, metas, &mut Vec::new()).iter().map(|l| l.offset).collect()
+}
+
+#[test]
+fn tenants_without_a_backlog_in_flight_are_served_in_arrival_order() {
+    let (mut state, mut metas) = fair_state(&[("a", 2), ("b", 2), ("a", 1)]);
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_quiet_tenants_messages_are_delivered_ahead_of_a_noisy_tenants_backlog() {
+    // Tenant "noisy" sent 200 messages before tenant "quiet" sent 5 (offsets 200..205).
+    let (mut state, mut metas) = fair_state(&[("noisy", 200), ("quiet", 5)]);
+    for batch in 0..3u64 {
+        let want: Vec<u64> = (batch * 10..batch * 10 + 10).collect();
+        assert_eq!(receive_offsets(&mut state, &mut metas, 10), want);
+    }
+    // 30 of noisy's messages are in flight, all of the queue's: it is noisy now, and the quiet
+    // tenant's messages come first although they arrived after 170 others.
+    let got = receive_offsets(&mut state, &mut metas, 10);
+    assert_eq!(got, [200, 201, 202, 203, 204, 30, 31, 32, 33, 34]);
+    // With no quiet message ready, the noisy tenant is served again.
+    assert_eq!(receive_offsets(&mut state, &mut metas, 3), [35, 36, 37]);
+}
+
+#[test]
+fn a_tenant_is_quiet_again_once_its_messages_in_flight_are_settled() {
+    let (mut state, mut metas) = fair_state(&[("noisy", 40), ("late", 3)]);
+    let first = receive_offsets(&mut state, &mut metas, 10);
+    let mut leased = first.clone();
+    for _ in 0..2 {
+        leased.extend(receive_offsets(&mut state, &mut metas, 10));
+    }
+    assert_eq!(leased, (0..30).collect::<Vec<_>>());
+    for offset in leased {
+        state.ack(offset, 1).expect("ack");
+    }
+    // Nothing in flight: arrival order again, the noisy tenant's older messages first.
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39]);
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [40, 41, 42]);
+}
+
+#[test]
+fn noisy_tenants_are_served_least_busy_first_when_nothing_quiet_is_ready() {
+    let (mut state, mut metas) = fair_state(&[("a", 100), ("b", 100)]);
+    // "a" turns noisy after 30 in flight; "b" is served until it is noisy as well.
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.extend(receive_offsets(&mut state, &mut metas, 10));
+    }
+    let from_a = got.iter().filter(|&&o| o < 100).count();
+    let from_b = got.len() - from_a;
+    assert_eq!((from_a, from_b), (30, 30));
+    // Both noisy with 30 each: the next ones alternate between the least busy.
+    let next = receive_offsets(&mut state, &mut metas, 2);
+    assert_eq!(next.iter().filter(|&&o| o < 100).count(), 1, "{next:?}");
+}
