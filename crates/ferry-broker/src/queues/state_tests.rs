@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
-use super::state::{DeliveryState, Incoming, Leased, MessageSource, Outgoing, Policy};
+use super::state::{DeliveryState, Incoming, Leased, MessageSource, NOISY_IN_FLIGHT_MIN, Outgoing, Policy};
 
 struct Metas(HashMap<u64, (i64, u32)>);
 
@@ -36,6 +36,24 @@ struct Model {
     msgs: Vec<MMsg>,
     max_deliveries: Option<u32>,
     fifo: bool,
+}
+
+/// A standard queue's next message: the first ready one (priority, then arrival) without a
+/// group or of a quiet tenant; else the head of the noisy tenant with the fewest in flight.
+fn next_fair(msgs: &[MMsg]) -> Option<usize> {
+    let key = |m: &MMsg| (std::cmp::Reverse(m.priority), m.offset);
+    let total = msgs.iter().filter(|m| matches!(m.state, MState::InFlight(_))).count() as u64;
+    let in_flight = |g: u8| {
+        msgs.iter().filter(|m| m.group == Some(g) && matches!(m.state, MState::InFlight(_))).count() as u64
+    };
+    let noisy = |g: Option<u8>| {
+        g.is_some_and(|g| in_flight(g) >= u64::from(NOISY_IN_FLIGHT_MIN) && in_flight(g) * 10 > total)
+    };
+    let ready = || (0..msgs.len()).filter(|&i| msgs[i].state == MState::Ready);
+    ready()
+        .filter(|&i| !noisy(msgs[i].group))
+        .min_by_key(|&i| key(&msgs[i]))
+        .or_else(|| ready().min_by_key(|&i| (in_flight(msgs[i].group.unwrap_or(0)), key(&msgs[i]))))
 }
 
 impl Model {
@@ -114,10 +132,7 @@ impl Model {
             return out;
         }
         while out.len() < max {
-            let next = (0..self.msgs.len())
-                .filter(|&i| self.msgs[i].state == MState::Ready)
-                .min_by_key(|&i| (std::cmp::Reverse(self.msgs[i].priority), self.msgs[i].offset));
-            let Some(i) = next else { break };
+            let Some(i) = next_fair(&self.msgs) else { break };
             if self.max_deliveries.is_some_and(|x| self.msgs[i].count >= x) {
                 self.msgs[i].state = MState::Settled;
                 continue;
@@ -171,9 +186,22 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Busy standard queues: enough messages in flight for tenants to turn noisy and quiet again.
+fn busy_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..3).prop_map(|group| Op::Enqueue { priority: 0, delay: 0, group }),
+        3 => (1usize..12, 50u64..400).prop_map(|(max, lease)| Op::Receive { max, lease }),
+        2 => (0usize..64).prop_map(Op::Ack),
+        1 => (0usize..64, prop_oneof![Just(0u64), 1u64..30]).prop_map(|(i, d)| Op::Nack(i, d)),
+        1 => (1u64..40).prop_map(Op::Advance),
+    ]
+}
+
+/// Runs `ops` against the state and the model. On a standard queue, messages of groups 0 and 1
+/// carry a fair-queue tenant and group 2 none.
 fn run(ops: Vec<Op>, fifo: bool, max_deliveries: Option<u32>) -> Result<(), TestCaseError> {
     let policy = Policy { fifo, max_deliveries, retention_ms: u64::MAX / 4, ..Policy::default() };
-    let mut state = DeliveryState::new(0);
+    let mut state = DeliveryState::new(0).with_fair_groups(!fifo);
     let mut model = Model { msgs: Vec::new(), max_deliveries, fifo };
     let mut metas = Metas(HashMap::new());
     let mut now: i64 = 1_000;
@@ -186,7 +214,7 @@ fn run(ops: Vec<Op>, fifo: bool, max_deliveries: Option<u32>) -> Result<(), Test
             Op::Enqueue { priority, delay, group } => {
                 let offset = next;
                 next += 1;
-                let group = fifo.then_some(group);
+                let group = (fifo || group < 2).then_some(group);
                 let due = if delay > 0 { now + delay as i64 } else { 0 };
                 metas.0.insert(offset, (now, 1));
                 state.register(
@@ -284,6 +312,11 @@ proptest! {
 
     #[test]
     fn standard_queue_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops, false, None)?;
+    }
+
+    #[test]
+    fn busy_fair_queue_matches_the_model(ops in proptest::collection::vec(busy_op(), 1..400)) {
         run(ops, false, None)?;
     }
 
