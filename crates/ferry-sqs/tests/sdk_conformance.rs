@@ -203,3 +203,52 @@ async fn errors_are_worded_as_sqs_words_them() {
     let text = "There should be at least one ChangeMessageVisibilityBatchRequestEntry in the request.";
     assert_eq!(error(&r), (empty, text.to_owned()));
 }
+
+#[tokio::test]
+async fn a_fair_queue_delivers_a_quiet_tenant_ahead_of_a_noisy_tenants_backlog() {
+    let server = common::start().await;
+    let c = &server.client;
+    let url = server.queue("tenants", &[]).await;
+    for chunk in 0..20 {
+        let mut batch = c.send_message_batch().queue_url(&url);
+        for i in 0..10 {
+            let body = format!("noisy-{}", chunk * 10 + i);
+            batch = batch.entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("n{i}"))
+                    .message_body(body)
+                    .message_group_id("noisy")
+                    .build()
+                    .unwrap(),
+            );
+        }
+        batch.send().await.unwrap();
+    }
+    for i in 0..3 {
+        c.send_message()
+            .queue_url(&url)
+            .message_body(format!("quiet-{i}"))
+            .message_group_id("quiet")
+            .send()
+            .await
+            .unwrap();
+    }
+    let receive = || async {
+        let got = c
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .unwrap();
+        got.messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+    };
+    // Consumers busy with the noisy tenant's first 30 messages (none deleted yet).
+    for _ in 0..3 {
+        assert!(receive().await.iter().all(|b| b.starts_with("noisy-")));
+    }
+    let next = receive().await;
+    assert_eq!(next[..3], ["quiet-0", "quiet-1", "quiet-2"], "{next:?}");
+    assert!(next[3..].iter().all(|b| b.starts_with("noisy-")), "{next:?}");
+}

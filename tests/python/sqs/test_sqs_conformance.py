@@ -91,3 +91,22 @@ def test_errors_are_worded_as_sqs_words_them(client, name):
             "AWS.SimpleQueueService.EmptyBatchRequest",
             f"There should be at least one {entry_type} in the request.",
         )
+
+
+def test_a_fair_queue_serves_a_quiet_tenant_ahead_of_a_noisy_backlog(client, name):
+    url = client.create_queue(QueueName=name)["QueueUrl"]
+    for chunk in range(20):
+        entries = [
+            {"Id": f"n{i}", "MessageBody": f"noisy-{chunk * 10 + i}", "MessageGroupId": "noisy"} for i in range(10)
+        ]
+        client.send_message_batch(QueueUrl=url, Entries=entries)
+    # Workers are busy with 30 of the noisy tenant's messages when a quiet tenant sends one.
+    busy = []
+    for _ in range(3):
+        busy += client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(busy) == 30 and all(m["Body"].startswith("noisy-") for m in busy)
+    client.send_message(QueueUrl=url, MessageBody="quiet-0", MessageGroupId="quiet")
+    got = client.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=1, MessageSystemAttributeNames=["MessageGroupId"]
+    )["Messages"]
+    assert [(m["Body"], m["Attributes"]["MessageGroupId"]) for m in got] == [("quiet-0", "quiet")]

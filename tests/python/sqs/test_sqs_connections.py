@@ -2,6 +2,7 @@
 still answered at once when more idle connections are open than `max_connections` allows,
 and silent connections are closed after `idle_timeout_ms`."""
 
+import resource
 import socket
 import time
 
@@ -16,7 +17,12 @@ IDLE_TIMEOUT_MS = 3000
 
 @pytest.fixture
 def server(ferry_server_with, tmp_path):
-    """A broker with the default `max_connections` (1024) and a short idle timeout."""
+    """A broker with the default `max_connections` (1024) and a short idle timeout. Both this
+    process and the broker (which inherits the limit) need more than 1,034 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     config = tmp_path / "ferry.toml"
     config.write_text(f"[sqs]\nidle_timeout_ms = {IDLE_TIMEOUT_MS}\n")
     return ferry_server_with(["--config", str(config)])

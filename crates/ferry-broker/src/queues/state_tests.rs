@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
-use super::state::{DeliveryState, Incoming, Leased, MessageSource, Outgoing, Policy};
+use super::state::{DeliveryState, Incoming, Leased, MessageSource, NOISY_IN_FLIGHT_MIN, Outgoing, Policy};
 
 struct Metas(HashMap<u64, (i64, u32)>);
 
@@ -36,6 +36,24 @@ struct Model {
     msgs: Vec<MMsg>,
     max_deliveries: Option<u32>,
     fifo: bool,
+}
+
+/// A standard queue's next message: the first ready one (priority, then arrival) without a
+/// group or of a quiet tenant; else the head of the noisy tenant with the fewest in flight.
+fn next_fair(msgs: &[MMsg]) -> Option<usize> {
+    let key = |m: &MMsg| (std::cmp::Reverse(m.priority), m.offset);
+    let total = msgs.iter().filter(|m| matches!(m.state, MState::InFlight(_))).count() as u64;
+    let in_flight = |g: u8| {
+        msgs.iter().filter(|m| m.group == Some(g) && matches!(m.state, MState::InFlight(_))).count() as u64
+    };
+    let noisy = |g: Option<u8>| {
+        g.is_some_and(|g| in_flight(g) >= u64::from(NOISY_IN_FLIGHT_MIN) && in_flight(g) * 10 > total)
+    };
+    let ready = || (0..msgs.len()).filter(|&i| msgs[i].state == MState::Ready);
+    ready()
+        .filter(|&i| !noisy(msgs[i].group))
+        .min_by_key(|&i| key(&msgs[i]))
+        .or_else(|| ready().min_by_key(|&i| (in_flight(msgs[i].group.unwrap_or(0)), key(&msgs[i]))))
 }
 
 impl Model {
@@ -114,10 +132,7 @@ impl Model {
             return out;
         }
         while out.len() < max {
-            let next = (0..self.msgs.len())
-                .filter(|&i| self.msgs[i].state == MState::Ready)
-                .min_by_key(|&i| (std::cmp::Reverse(self.msgs[i].priority), self.msgs[i].offset));
-            let Some(i) = next else { break };
+            let Some(i) = next_fair(&self.msgs) else { break };
             if self.max_deliveries.is_some_and(|x| self.msgs[i].count >= x) {
                 self.msgs[i].state = MState::Settled;
                 continue;
@@ -171,9 +186,22 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Busy standard queues: enough messages in flight for tenants to turn noisy and quiet again.
+fn busy_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..3).prop_map(|group| Op::Enqueue { priority: 0, delay: 0, group }),
+        3 => (1usize..12, 50u64..400).prop_map(|(max, lease)| Op::Receive { max, lease }),
+        2 => (0usize..64).prop_map(Op::Ack),
+        1 => (0usize..64, prop_oneof![Just(0u64), 1u64..30]).prop_map(|(i, d)| Op::Nack(i, d)),
+        1 => (1u64..40).prop_map(Op::Advance),
+    ]
+}
+
+/// Runs `ops` against the state and the model. On a standard queue, messages of groups 0 and 1
+/// carry a fair-queue tenant and group 2 none.
 fn run(ops: Vec<Op>, fifo: bool, max_deliveries: Option<u32>) -> Result<(), TestCaseError> {
     let policy = Policy { fifo, max_deliveries, retention_ms: u64::MAX / 4, ..Policy::default() };
-    let mut state = DeliveryState::new(0);
+    let mut state = DeliveryState::new(0).with_fair_groups(!fifo);
     let mut model = Model { msgs: Vec::new(), max_deliveries, fifo };
     let mut metas = Metas(HashMap::new());
     let mut now: i64 = 1_000;
@@ -186,7 +214,7 @@ fn run(ops: Vec<Op>, fifo: bool, max_deliveries: Option<u32>) -> Result<(), Test
             Op::Enqueue { priority, delay, group } => {
                 let offset = next;
                 next += 1;
-                let group = fifo.then_some(group);
+                let group = (fifo || group < 2).then_some(group);
                 let due = if delay > 0 { now + delay as i64 } else { 0 };
                 metas.0.insert(offset, (now, 1));
                 state.register(
@@ -288,6 +316,11 @@ proptest! {
     }
 
     #[test]
+    fn busy_fair_queue_matches_the_model(ops in proptest::collection::vec(busy_op(), 1..400)) {
+        run(ops, false, None)?;
+    }
+
+    #[test]
     fn standard_queue_with_max_deliveries_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
         run(ops, false, Some(2))?;
     }
@@ -301,4 +334,81 @@ proptest! {
     fn fifo_queue_with_max_deliveries_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
         run(ops, true, Some(3))?;
     }
+}
+
+/// A standard queue's state with `tenants` registered in order: (tenant, messages).
+fn fair_state(tenants: &[(&str, u64)]) -> (DeliveryState, Metas) {
+    let mut state = DeliveryState::new(0).with_fair_groups(true);
+    let mut metas = Metas(HashMap::new());
+    let mut offset = 0;
+    for &(tenant, count) in tenants {
+        for _ in 0..count {
+            metas.0.insert(offset, (1_000, 1));
+            let incoming =
+                Incoming { offset, group: Some(tenant.to_owned()), size: 1, ..Incoming::default() };
+            state.register(incoming, 1_000);
+            offset += 1;
+        }
+    }
+    (state, metas)
+}
+
+fn receive_offsets(state: &mut DeliveryState, metas: &mut Metas, max: usize) -> Vec<u64> {
+    let policy = Policy { retention_ms: u64::MAX / 4, ..Policy::default() };
+    state.receive(1_000, max, 60_000, &policy, metas, &mut Vec::new()).iter().map(|l| l.offset).collect()
+}
+
+#[test]
+fn tenants_without_a_backlog_in_flight_are_served_in_arrival_order() {
+    let (mut state, mut metas) = fair_state(&[("a", 2), ("b", 2), ("a", 1)]);
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_quiet_tenants_messages_are_delivered_ahead_of_a_noisy_tenants_backlog() {
+    // Tenant "noisy" sent 200 messages before tenant "quiet" sent 5 (offsets 200..205).
+    let (mut state, mut metas) = fair_state(&[("noisy", 200), ("quiet", 5)]);
+    for batch in 0..3u64 {
+        let want: Vec<u64> = (batch * 10..batch * 10 + 10).collect();
+        assert_eq!(receive_offsets(&mut state, &mut metas, 10), want);
+    }
+    // 30 of noisy's messages are in flight, all of the queue's: it is noisy now, and the quiet
+    // tenant's messages come first although they arrived after 170 others.
+    let got = receive_offsets(&mut state, &mut metas, 10);
+    assert_eq!(got, [200, 201, 202, 203, 204, 30, 31, 32, 33, 34]);
+    // With no quiet message ready, the noisy tenant is served again.
+    assert_eq!(receive_offsets(&mut state, &mut metas, 3), [35, 36, 37]);
+}
+
+#[test]
+fn a_tenant_is_quiet_again_once_its_messages_in_flight_are_settled() {
+    let (mut state, mut metas) = fair_state(&[("noisy", 40), ("late", 3)]);
+    let first = receive_offsets(&mut state, &mut metas, 10);
+    let mut leased = first.clone();
+    for _ in 0..2 {
+        leased.extend(receive_offsets(&mut state, &mut metas, 10));
+    }
+    assert_eq!(leased, (0..30).collect::<Vec<_>>());
+    for offset in leased {
+        state.ack(offset, 1).expect("ack");
+    }
+    // Nothing in flight: arrival order again, the noisy tenant's older messages first.
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39]);
+    assert_eq!(receive_offsets(&mut state, &mut metas, 10), [40, 41, 42]);
+}
+
+#[test]
+fn noisy_tenants_are_served_least_busy_first_when_nothing_quiet_is_ready() {
+    let (mut state, mut metas) = fair_state(&[("a", 100), ("b", 100)]);
+    // "a" turns noisy after 30 in flight; "b" is served until it is noisy as well.
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.extend(receive_offsets(&mut state, &mut metas, 10));
+    }
+    let from_a = got.iter().filter(|&&o| o < 100).count();
+    let from_b = got.len() - from_a;
+    assert_eq!((from_a, from_b), (30, 30));
+    // Both noisy with 30 each: the next ones alternate between the least busy.
+    let next = receive_offsets(&mut state, &mut metas, 2);
+    assert_eq!(next.iter().filter(|&&o| o < 100).count(), 1, "{next:?}");
 }

@@ -44,6 +44,17 @@ pub struct Succeeded {
     pub id: String,
 }
 
+/// The ids of a batch's entries, checked as a whole by [`check_ids`]; an entry without one is
+/// `MissingParameter` naming it as SQS does (`SendMessageBatchRequestEntry.2.Id`).
+pub fn entry_ids(entry_type: &str, ids: impl Iterator<Item = Option<String>>) -> SqsResult<Vec<String>> {
+    let ids = ids
+        .enumerate()
+        .map(|(i, id)| id.ok_or_else(|| SqsError::missing(&format!("{entry_type}.{}.Id", i + 1))))
+        .collect::<SqsResult<Vec<_>>>()?;
+    check_ids(entry_type, ids.iter().map(String::as_str))?;
+    Ok(ids)
+}
+
 /// Checks a batch's entry ids as a whole; any failure refuses the entire request. `entry_type`
 /// is the entry shape SQS names in its errors, e.g. `SendMessageBatchRequestEntry`.
 pub fn check_ids<'a>(entry_type: &str, ids: impl ExactSizeIterator<Item = &'a str>) -> SqsResult<()> {
@@ -85,6 +96,17 @@ mod tests {
 
     fn check(ids: &[&str]) -> Option<ErrorCode> {
         check_ids("SendMessageBatchRequestEntry", ids.iter().copied()).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn a_missing_entry_id_is_named_with_its_position() {
+        let ids = [Some("a".to_owned()), None].into_iter();
+        let missing = entry_ids("DeleteMessageBatchRequestEntry", ids).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::MissingParameter);
+        assert_eq!(
+            missing.message,
+            "The request must contain the parameter DeleteMessageBatchRequestEntry.2.Id."
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use ferry_broker::queues::QueueError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::batch::{Failed, Succeeded, check_ids};
+use super::batch::{Failed, Succeeded, entry_ids};
 use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
 use crate::error::{ErrorCode, SqsError, SqsResult};
 use crate::params::{parse, required};
@@ -68,11 +68,7 @@ pub(super) async fn delete_message_batch(ctx: &Ctx, params: Map<String, Value>) 
     let req: DeleteMessageBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
     let entries = req.entries.unwrap_or_default();
-    let ids = entries
-        .iter()
-        .map(|e| e.id.clone().ok_or_else(|| SqsError::missing("DeleteMessageBatchRequestEntry.N.Id")))
-        .collect::<SqsResult<Vec<_>>>()?;
-    check_ids("DeleteMessageBatchRequestEntry", ids.iter().map(String::as_str))?;
+    let ids = entry_ids("DeleteMessageBatchRequestEntry", entries.iter().map(|e| e.id.clone()))?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     // One engine call for the whole batch: one journal sync covers every ack.

@@ -8,7 +8,7 @@ use ferry_broker::queues::{AttrValue, Enqueued, MessageAttribute, NewMessage, Qu
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::batch::{Failed, check_ids};
+use super::batch::{Failed, entry_ids};
 use super::{Ctx, Output, map_queue_error, output};
 use crate::error::{ErrorCode, SqsError, SqsResult};
 use crate::md5::md5_of_body;
@@ -237,11 +237,7 @@ pub(super) async fn send_message_batch(ctx: &Ctx, params: Map<String, Value>) ->
     let req: SendMessageBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
     let entries = req.entries.unwrap_or_default();
-    let mut ids = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        ids.push(entry.id.clone().ok_or_else(|| SqsError::missing("SendMessageBatchRequestEntry.N.Id"))?);
-    }
-    check_ids("SendMessageBatchRequestEntry", ids.iter().map(String::as_str))?;
+    let ids = entry_ids("SendMessageBatchRequestEntry", entries.iter().map(|e| e.id.clone()))?;
     let name = ctx.queue_name(&url)?;
     let queue = ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     if queue.fifo {

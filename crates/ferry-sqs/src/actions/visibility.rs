@@ -4,9 +4,9 @@ use ferry_broker::queues::QueueError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::batch::{Failed, Succeeded, check_ids};
+use super::batch::{Failed, Succeeded, entry_ids};
 use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
-use crate::error::{SqsError, SqsResult};
+use crate::error::SqsResult;
 use crate::params::{in_range, opt_int, parse, required};
 
 /// The longest visibility timeout, 12 hours.
@@ -71,13 +71,7 @@ pub(super) async fn change_message_visibility_batch(
     let req: ChangeMessageVisibilityBatchRequest = parse(params)?;
     let url = required(req.queue_url, "QueueUrl")?;
     let entries = req.entries.unwrap_or_default();
-    let ids = entries
-        .iter()
-        .map(|e| {
-            e.id.clone().ok_or_else(|| SqsError::missing("ChangeMessageVisibilityBatchRequestEntry.N.Id"))
-        })
-        .collect::<SqsResult<Vec<_>>>()?;
-    check_ids("ChangeMessageVisibilityBatchRequestEntry", ids.iter().map(String::as_str))?;
+    let ids = entry_ids("ChangeMessageVisibilityBatchRequestEntry", entries.iter().map(|e| e.id.clone()))?;
     let name = ctx.queue_name(&url)?;
     ctx.queues.queue_attributes(name).map_err(map_queue_error)?;
     let mut result = BatchResult { successful: Vec::new(), failed: Vec::new() };

@@ -116,7 +116,8 @@ fn incoming_of(m: &StoredMessage, attrs: &QueueAttributes, count: u32) -> Incomi
         Some(max) => m.priority.min(max),
         None => 0,
     };
-    let group = if attrs.fifo { Some(m.group_id.clone().unwrap_or_default()) } else { None };
+    // On a standard queue a group id names a fair-queue tenant.
+    let group = if attrs.fifo { Some(m.group_id.clone().unwrap_or_default()) } else { m.group_id.clone() };
     let due_ms = if m.delay_ms > 0 { ts.saturating_add(m.delay_ms as i64) } else { 0 };
     let stateful = priority > 0 || group.is_some() || due_ms > 0 || m.ttl_ms.is_some() || count > 0;
     // Retention of records is checked lazily at delivery; only a TTL gets a timer.
@@ -191,7 +192,7 @@ impl Queue {
         now_ms: i64,
     ) -> Result<(Queue, Vec<MetaOp>), QueueError> {
         let (journal, snap) = Journal::open(disk.clone(), &dir).map_err(QueueError::storage)?;
-        let mut state = DeliveryState::new(log.start_offset());
+        let mut state = DeliveryState::new(log.start_offset()).with_fair_groups(!rec.attrs.fifo);
         state.restore_settled(&snap.settled);
         state.set_counters(snap.counters.clone());
         let counts: BTreeMap<u64, u32> = snap.counts.iter().copied().collect();

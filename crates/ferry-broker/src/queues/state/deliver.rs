@@ -29,6 +29,20 @@ impl DeliveryState {
             }
             let rec_head = self.ready.iter().next().copied();
             let plain = self.plain_head();
+            // A quiet tenant's head competes with messages without a group by priority then
+            // arrival; a noisy tenant is served only when nothing else is ready.
+            if let Some((key, _, quiet)) = self.next_tenant() {
+                let first_ungrouped = match (rec_head, plain) {
+                    (Some(k), Some(c)) => Some(k.min(ready_key(0, c))),
+                    (k, c) => k.or(c.map(|c| ready_key(0, c))),
+                };
+                if first_ungrouped.is_none_or(|k| quiet && key < k) {
+                    if let Some(l) = self.lease_record(key_offset(key), now_ms, deadline, policy, src, out) {
+                        leased.push(l);
+                    }
+                    continue;
+                }
+            }
             let offset = match (rec_head, plain) {
                 (Some(k), Some(c)) if k < ready_key(0, c) => key_offset(k),
                 (Some(k), None) => key_offset(k),
@@ -122,6 +136,11 @@ impl DeliveryState {
         let (priority, size, group) = (r.priority, r.size, r.group);
         self.rec_ready -= 1;
         self.ready.remove(&ready_key(priority, offset));
+        if self.fair
+            && let Some(g) = self.groups.get_mut(&group)
+        {
+            g.ready.remove(&ready_key(priority, offset));
+        }
         if let Some((at, _)) = expiry {
             // In flight, a message does not expire; its expiry counts again when it comes back.
             self.expiring.remove(&(at, offset));
@@ -141,7 +160,9 @@ impl DeliveryState {
             && let Some(g) = self.groups.get_mut(&group)
         {
             g.in_flight += 1;
-            if let Some(head) = g.listed.take() {
+            if self.fair {
+                self.refresh_tenant(group);
+            } else if let Some(head) = g.listed.take() {
                 self.fifo_ready.remove(&(head, group));
             }
         }

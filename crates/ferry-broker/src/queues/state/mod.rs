@@ -3,7 +3,12 @@
 //! A plain message (no priority, delay, own TTL or group, never delivered) has no object in
 //! memory: it is an offset between the read `cursor` and `end` that is neither settled nor
 //! recorded. Only messages that carry state get a [`Rec`]: in flight, delayed, prioritised,
-//! grouped (FIFO), expiring on their own TTL, or delivered before.
+//! grouped (FIFO group, or fair-queue tenant), expiring on their own TTL, or delivered before.
+//!
+//! Groups are FIFO groups on a FIFO queue and tenants on a standard one ([`DeliveryState::fair`]):
+//! SQS fair queues. A tenant holding many messages in flight (at least [`NOISY_IN_FLIGHT_MIN`]
+//! and more than a tenth of the queue's) is noisy: its messages are delivered only when no quiet
+//! tenant's message (nor one without a group) is ready, the least busy noisy tenant first.
 //!
 //! Every change that must survive a restart is pushed to `events` for the journal; the caller
 //! drains them with [`DeliveryState::take_events`].
@@ -92,12 +97,22 @@ fn key_offset(key: u64) -> u64 {
 #[derive(Debug, Default)]
 struct Group {
     name: String,
-    /// Unsettled offsets of the group in order.
+    /// FIFO: unsettled offsets of the group in order.
     pending: VecDeque<u64>,
+    /// Fair tenant: its ready records by [`ready_key`].
+    ready: BTreeSet<u64>,
+    /// Fair tenant: its unsettled records (ready, delayed, in flight).
+    members: u64,
     in_flight: u32,
-    /// Key under which the group sits in `fifo_ready`.
+    /// Key under which the group sits in `fifo_ready` (offset) or `fair_ready` (ready key).
     listed: Option<u64>,
 }
+
+/// In-flight messages a tenant needs before it can count as noisy (SQS's documented threshold).
+pub const NOISY_IN_FLIGHT_MIN: u32 = 30;
+/// A tenant with more than 1/`NOISY_SHARE_DIVISOR` of the queue's in-flight messages (and at
+/// least [`NOISY_IN_FLIGHT_MIN`]) is noisy: SQS's 10 %.
+const NOISY_SHARE_DIVISOR: u64 = 10;
 
 /// Most plain head messages examined for expiry in one `tick`, so a tick stays short.
 const HEAD_EXPIRY_BATCH: usize = 10_000;
@@ -136,6 +151,10 @@ pub struct DeliveryState {
     next_group: u32,
     /// Eligible FIFO groups by (head offset, group).
     fifo_ready: BTreeSet<(u64, u32)>,
+    /// Groups are fair-queue tenants (a standard queue), not FIFO groups.
+    fair: bool,
+    /// Tenants with a ready message by (ready key of their head, group).
+    fair_ready: BTreeSet<(u64, u32)>,
     /// Ready + delayed bytes.
     queued_bytes: u64,
     counters: Counters,
@@ -146,6 +165,18 @@ impl DeliveryState {
     /// An empty state whose first offset is `start`.
     pub fn new(start: u64) -> DeliveryState {
         DeliveryState { start, end: start, cursor: start, next_group: 1, ..DeliveryState::default() }
+    }
+
+    /// The same state for a standard queue: its groups are fair-queue tenants. Set before the
+    /// first registration; a queue's type never changes.
+    pub fn with_fair_groups(mut self, fair: bool) -> DeliveryState {
+        self.fair = fair;
+        self
+    }
+
+    /// True when groups are fair-queue tenants rather than FIFO groups.
+    pub fn fair(&self) -> bool {
+        self.fair
     }
 
     /// Drains the changes to journal.
@@ -273,7 +304,11 @@ impl DeliveryState {
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
         {
-            g.pending.push_back(m.offset);
+            if self.fair {
+                g.members += 1;
+            } else {
+                g.pending.push_back(m.offset);
+            }
         }
         if m.expire_ms != 0 {
             self.expires.insert(m.offset, (m.expire_ms, m.expire_is_ttl));
@@ -312,14 +347,23 @@ impl DeliveryState {
         }
         r.state = St::Ready;
         if r.group != NO_GROUP {
-            let g = r.group;
-            self.refresh_group(g);
+            let (gid, key) = (r.group, ready_key(r.priority, offset));
+            if self.fair
+                && let Some(g) = self.groups.get_mut(&gid)
+            {
+                g.ready.insert(key);
+            }
+            self.refresh_group(gid);
         } else {
             self.ready.insert(ready_key(r.priority, offset));
         }
     }
 
     fn refresh_group(&mut self, gid: u32) {
+        if self.fair {
+            self.refresh_tenant(gid);
+            return;
+        }
         let Some(g) = self.groups.get_mut(&gid) else { return };
         if let Some(head) = g.listed.take() {
             self.fifo_ready.remove(&(head, gid));
@@ -339,6 +383,47 @@ impl DeliveryState {
             g.listed = Some(head);
             self.fifo_ready.insert((head, gid));
         }
+    }
+
+    /// Lists a tenant in `fair_ready` under its head ready key, or forgets it once it holds nothing.
+    fn refresh_tenant(&mut self, gid: u32) {
+        let Some(g) = self.groups.get_mut(&gid) else { return };
+        if let Some(key) = g.listed.take() {
+            self.fair_ready.remove(&(key, gid));
+        }
+        if g.members == 0 {
+            let name = std::mem::take(&mut g.name);
+            self.groups.remove(&gid);
+            self.group_ids.remove(&name);
+            return;
+        }
+        if let Some(&key) = g.ready.first() {
+            g.listed = Some(key);
+            self.fair_ready.insert((key, gid));
+        }
+    }
+
+    /// True when a tenant holds a disproportionate share of the messages in flight.
+    fn is_noisy(&self, g: &Group) -> bool {
+        g.in_flight >= NOISY_IN_FLIGHT_MIN
+            && u64::from(g.in_flight) * NOISY_SHARE_DIVISOR > self.in_flight_count
+    }
+
+    /// The next tenant to serve: the quiet tenant with the earliest head (`true`), else the noisy
+    /// tenant with the fewest messages in flight (`false`). At most nine tenants can be noisy at
+    /// once, so this looks at no more than ten entries beyond the first quiet one.
+    fn next_tenant(&self) -> Option<(u64, u32, bool)> {
+        let mut noisy: Option<(u32, u64, u32)> = None;
+        for &(key, gid) in &self.fair_ready {
+            let Some(g) = self.groups.get(&gid) else { continue };
+            if !self.is_noisy(g) {
+                return Some((key, gid, true));
+            }
+            if noisy.is_none_or(|(in_flight, _, _)| g.in_flight < in_flight) {
+                noisy = Some((g.in_flight, key, gid));
+            }
+        }
+        noisy.map(|(_, key, gid)| (key, gid, false))
     }
 
     /// Advances the cursor past settled and recorded offsets; the next plain ready offset.
@@ -368,6 +453,11 @@ impl DeliveryState {
         match r.state {
             St::Ready => {
                 self.rec_ready -= 1;
+                if self.fair
+                    && let Some(g) = self.groups.get_mut(&r.group)
+                {
+                    g.ready.remove(&ready_key(r.priority, offset));
+                }
                 self.ready.remove(&ready_key(r.priority, offset));
                 self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(r.size));
             }
@@ -385,7 +475,9 @@ impl DeliveryState {
         }
         if r.group != NO_GROUP {
             if let Some(g) = self.groups.get_mut(&r.group) {
-                if let Some(pos) = g.pending.iter().position(|&o| o == offset) {
+                if self.fair {
+                    g.members = g.members.saturating_sub(1);
+                } else if let Some(pos) = g.pending.iter().position(|&o| o == offset) {
                     g.pending.remove(pos);
                 }
                 if r.state == St::InFlight {
@@ -479,6 +571,9 @@ impl DeliveryState {
 
     /// True when any message is ready now.
     pub fn has_ready(&mut self) -> bool {
-        !self.ready.is_empty() || !self.fifo_ready.is_empty() || self.plain_head().is_some()
+        !self.ready.is_empty()
+            || !self.fifo_ready.is_empty()
+            || !self.fair_ready.is_empty()
+            || self.plain_head().is_some()
     }
 }

@@ -119,8 +119,12 @@ impl DeliveryState {
             r.group = gid;
         }
         if let Some(g) = self.groups.get_mut(&gid) {
-            let pos = g.pending.partition_point(|&o| o < offset);
-            g.pending.insert(pos, offset);
+            if self.fair {
+                g.members += 1;
+            } else {
+                let pos = g.pending.partition_point(|&o| o < offset);
+                g.pending.insert(pos, offset);
+            }
         }
         self.make_ready(offset);
     }
@@ -139,6 +143,7 @@ impl DeliveryState {
         self.groups.clear();
         self.group_ids.clear();
         self.fifo_ready.clear();
+        self.fair_ready.clear();
         self.plain_ready = 0;
         self.rec_ready = 0;
         self.queued_bytes = 0;
@@ -185,6 +190,7 @@ impl DeliveryState {
         let rec_head = self.ready.iter().next().copied();
         let plain = self.plain_head();
         let fifo_head = self.fifo_ready.iter().next().map(|&(o, _)| o);
+        let tenant_head = self.fair_ready.iter().next().map(|&(k, _)| key_offset(k));
         let candidate = match (rec_head, plain) {
             (Some(k), Some(c)) if k < ready_key(0, c) => Some(key_offset(k)),
             (Some(k), None) => Some(key_offset(k)),
@@ -197,6 +203,7 @@ impl DeliveryState {
         };
         candidate
             .or(fifo_head)
+            .or(tenant_head)
             .or_else(|| self.recs.iter().find(|(_, r)| r.state == St::Delayed).map(|(o, _)| o))
     }
 
@@ -226,6 +233,14 @@ impl DeliveryState {
                 }
             }
             if out.len() >= max {
+                break;
+            }
+        }
+        for &(_, gid) in &self.fair_ready {
+            if let Some(g) = self.groups.get(&gid) {
+                out.extend(g.ready.iter().take(max));
+            }
+            if out.len() >= max * 2 {
                 break;
             }
         }

@@ -69,7 +69,7 @@ pub struct Incoming {
     pub offset: u64,
     /// Effective priority (0 = none).
     pub priority: u8,
-    /// FIFO group.
+    /// FIFO group, or on a standard queue its fair-queue tenant.
     pub group: Option<String>,
     /// Receivable from this time (0 = now).
     pub due_ms: i64,
