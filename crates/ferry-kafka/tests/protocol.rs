@@ -609,14 +609,12 @@ async fn idle_connections_are_closed_unless_owed_an_answer() {
         .with_max_wait_ms(1_500)
         .with_min_bytes(1)
         .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default().with_topic(name("quiet")).with_partitions(vec![
+        .with_topics(vec![FetchTopic::default().with_topic(name("quiet")).with_partitions(vec![
                 FetchPartition::default()
                     .with_partition(0)
                     .with_fetch_offset(0)
                     .with_partition_max_bytes(1 << 20),
-            ]),
-        ]);
+            ])]);
     let started = Instant::now();
     let response = client.call(11, &fetch).await;
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
