@@ -43,6 +43,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWrit
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::{self, Answer, Reply, RequestContext};
@@ -155,11 +156,15 @@ pub(crate) async fn run(
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Pending>(shared.config.max_in_flight_per_connection.max(1));
     let activity = Activity::new();
+    let mut rests = JoinSet::new();
     let result = tokio::select! {
-        r = read_loop(BufReader::new(reader), tx, local, peer, Arc::clone(&shared), &activity) => r,
+        r = read_loop(BufReader::new(reader), tx, local, peer, Arc::clone(&shared), &activity, &mut rests) => r,
         r = write_loop(writer, rx, &activity) => r,
         _ = stop.wait_for(|stopped| *stopped) => Ok(()),
     };
+    // Nobody is left to answer: stop the waits still running, so that when the connection is
+    // gone nothing of it holds the broker (a restart in the same process can reopen the store).
+    rests.shutdown().await;
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection closed"),
@@ -174,9 +179,11 @@ async fn read_loop(
     peer: SocketAddr,
     shared: Arc<Shared>,
     activity: &Activity,
+    rests: &mut JoinSet<()>,
 ) -> Result<(), ConnectionError> {
     let unsettled = Unsettled::new();
     loop {
+        while rests.try_join_next().is_some() {}
         let Some(frame) = next_frame(&mut reader, &shared, activity).await? else {
             return Ok(());
         };
@@ -206,7 +213,7 @@ async fn read_loop(
             }
             Reply::Later { settles, rest } => {
                 let guard = settles.then(|| unsettled.begin());
-                tokio::spawn(async move {
+                rests.spawn(async move {
                     let answer = rest.await;
                     drop(guard);
                     let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
