@@ -22,6 +22,11 @@ pub struct KafkaConfig {
     pub max_in_flight_per_connection: usize,
     /// Connections open at once; further ones are closed at accept.
     pub max_connections: usize,
+    /// A connection that sends no request for this long, while owed no answer, is closed
+    /// (Kafka's `connections.max.idle.ms`; clients reconnect when they next need to).
+    pub connections_max_idle_ms: u64,
+    /// A connection is closed when no byte of a frame it has started arrives for this long.
+    pub frame_stall_timeout_ms: u64,
     /// Whether Metadata for an unknown topic creates it (when the client allows it).
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic (and of CreateTopics with `-1`).
@@ -38,6 +43,8 @@ impl Default for KafkaConfig {
             max_frame_bytes: 100 * 1024 * 1024,
             max_in_flight_per_connection: 128,
             max_connections: 10_000,
+            connections_max_idle_ms: 600_000,
+            frame_stall_timeout_ms: 30_000,
             auto_create_topics: true,
             default_partitions: 1,
         }

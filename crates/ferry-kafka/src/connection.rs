@@ -23,17 +23,28 @@
 //!
 //! At most `max_in_flight_per_connection` requests are answered or waiting at once; beyond that
 //! the connection stops reading. A malformed or oversize frame closes this connection only.
+//!
+//! # Timeouts
+//!
+//! A connection that sends no request for `connections_max_idle_ms` while it is owed no answer
+//! is closed (Kafka's `connections.max.idle.ms`); one owed an answer (a long poll, a join) is
+//! not idle. A frame whose bytes stop arriving for `frame_stall_timeout_ms` midway closes the
+//! connection too, so a half-sent request cannot hold it open.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::api::{self, Answer, Reply, RequestContext};
 use crate::server::Shared;
@@ -46,6 +57,8 @@ pub(crate) enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("frame of {size} bytes is outside 8..={max}")]
     FrameSize { size: i64, max: usize },
+    #[error("no byte of a half-received frame arrived for {stall_ms} ms ({received} of {expected} bytes)")]
+    FrameStalled { stall_ms: u64, received: usize, expected: usize },
     #[error("unknown api key {0}")]
     UnknownApiKey(i16),
     #[error("{api:?} version {version} is not supported")]
@@ -58,6 +71,41 @@ pub(crate) enum ConnectionError {
 
 /// A response in the making: `None` when the request gets no answer (Produce with acks=0).
 type Pending = oneshot::Receiver<Answer>;
+
+/// When the connection last received a request or sent an answer, and how many answers it owes.
+struct Activity {
+    since: Instant,
+    last_ms: AtomicU64,
+    owed: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { since: Instant::now(), last_ms: AtomicU64::new(0), owed: AtomicUsize::new(0) }
+    }
+
+    fn touch(&self) {
+        self.last_ms.fetch_max(self.since.elapsed().as_millis() as u64, Ordering::AcqRel);
+    }
+
+    fn last(&self) -> Instant {
+        self.since + Duration::from_millis(self.last_ms.load(Ordering::Acquire))
+    }
+
+    fn owe(&self) {
+        self.owed.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    fn answered(&self) {
+        self.owed.fetch_sub(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    fn owes(&self) -> bool {
+        self.owed.load(Ordering::Acquire) > 0
+    }
+}
 
 /// Counts this connection's requests whose effects are not yet settled (durable, visible).
 #[derive(Clone)]
@@ -107,11 +155,16 @@ pub(crate) async fn run(
     };
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Pending>(shared.config.max_in_flight_per_connection.max(1));
+    let activity = Activity::new();
+    let mut rests = JoinSet::new();
     let result = tokio::select! {
-        r = read_loop(reader, tx, local, peer, Arc::clone(&shared)) => r,
-        r = write_loop(writer, rx) => r,
+        r = read_loop(BufReader::new(reader), tx, local, peer, Arc::clone(&shared), &activity, &mut rests) => r,
+        r = write_loop(writer, rx, &activity) => r,
         _ = stop.wait_for(|stopped| *stopped) => Ok(()),
     };
+    // Nobody is left to answer: stop the waits still running, so that when the connection is
+    // gone nothing of it holds the broker (a restart in the same process can reopen the store).
+    rests.shutdown().await;
     match result {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(ConnectionError::Io(e)) => tracing::debug!(%peer, error = %e, "connection closed"),
@@ -120,26 +173,22 @@ pub(crate) async fn run(
 }
 
 async fn read_loop(
-    mut reader: OwnedReadHalf,
+    mut reader: BufReader<OwnedReadHalf>,
     tx: mpsc::Sender<Pending>,
     local: SocketAddr,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    activity: &Activity,
+    rests: &mut JoinSet<()>,
 ) -> Result<(), ConnectionError> {
-    let max = shared.config.max_frame_bytes;
     let unsettled = Unsettled::new();
     loop {
-        let size = match reader.read_i32().await {
-            Ok(size) => size,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e.into()),
+        while rests.try_join_next().is_some() {}
+        let Some(frame) = next_frame(&mut reader, &shared, activity).await? else {
+            return Ok(());
         };
-        if size < 8 || size as usize > max {
-            return Err(ConnectionError::FrameSize { size: size as i64, max });
-        }
-        let mut frame = BytesMut::zeroed(size as usize);
-        reader.read_exact(&mut frame).await?;
         let mut frame = frame.freeze();
+        activity.owe();
         let (pending_tx, pending_rx) = oneshot::channel();
         if tx.send(pending_rx).await.is_err() {
             return Ok(());
@@ -164,7 +213,7 @@ async fn read_loop(
             }
             Reply::Later { settles, rest } => {
                 let guard = settles.then(|| unsettled.begin());
-                tokio::spawn(async move {
+                rests.spawn(async move {
                     let answer = rest.await;
                     drop(guard);
                     let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
@@ -172,6 +221,73 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// Reads the next request frame. `None` when the client has gone, or has been idle for
+/// `connections_max_idle_ms` while owed nothing.
+async fn next_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    shared: &Shared,
+    activity: &Activity,
+) -> Result<Option<BytesMut>, ConnectionError> {
+    let config = &shared.config;
+    let idle = Duration::from_millis(config.connections_max_idle_ms.max(1));
+    let mut deadline = activity.last() + idle;
+    loop {
+        // fill_buf is cancellation-safe: bytes it read stay in the buffer for the frame.
+        match tokio::time::timeout_at(deadline, reader.fill_buf()).await {
+            Ok(Ok([])) => return Ok(None),
+            Ok(Ok(_)) => break,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                let now = Instant::now();
+                if activity.last() + idle > now {
+                    // An answer went out meanwhile; idleness counts from it.
+                    deadline = activity.last() + idle;
+                } else if activity.owes() {
+                    deadline = now + idle;
+                } else {
+                    tracing::debug!(idle_ms = config.connections_max_idle_ms, "closing an idle connection");
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    let stall_ms = config.frame_stall_timeout_ms.max(1);
+    let mut size = [0u8; 4];
+    read_unstalled(reader, &mut size, stall_ms).await?;
+    let size = i32::from_be_bytes(size);
+    let max = config.max_frame_bytes;
+    if size < 8 || size as usize > max {
+        return Err(ConnectionError::FrameSize { size: size as i64, max });
+    }
+    let mut frame = BytesMut::zeroed(size as usize);
+    read_unstalled(reader, &mut frame, stall_ms).await?;
+    Ok(Some(frame))
+}
+
+/// Fills `buf`, failing when no byte arrives for `stall_ms`.
+async fn read_unstalled(
+    reader: &mut BufReader<OwnedReadHalf>,
+    buf: &mut [u8],
+    stall_ms: u64,
+) -> Result<(), ConnectionError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match tokio::time::timeout(Duration::from_millis(stall_ms), reader.read(&mut buf[filled..])).await {
+            Ok(Ok(0)) => return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
+            Ok(Ok(n)) => filled += n,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                return Err(ConnectionError::FrameStalled {
+                    stall_ms,
+                    received: filled,
+                    expected: buf.len(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 enum Parsed {
@@ -223,7 +339,11 @@ fn frame_answer(api_key: ApiKey, version: i16, correlation_id: i32, answer: Answ
     Ok(Some(out.freeze()))
 }
 
-async fn write_loop(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) -> Result<(), ConnectionError> {
+async fn write_loop(
+    writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Pending>,
+    activity: &Activity,
+) -> Result<(), ConnectionError> {
     let mut writer = BufWriter::new(writer);
     while let Some(mut pending) = rx.recv().await {
         let result = match pending.try_recv() {
@@ -240,6 +360,7 @@ async fn write_loop(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) -> 
         if let Some(bytes) = result? {
             writer.write_all(&bytes).await?;
         }
+        activity.answered();
         if rx.is_empty() {
             writer.flush().await?;
         }

@@ -209,3 +209,79 @@ async fn admin_lists_describes_and_deletes_groups() {
     assert!(again[0].is_err(), "a deleted group is gone");
     broker.stop().await;
 }
+
+/// Counts the partitions a consumer had revoked (eager rebalances revoke everything).
+#[derive(Default)]
+struct Revocations(std::sync::atomic::AtomicUsize);
+
+impl rdkafka::ClientContext for Revocations {}
+
+impl rdkafka::consumer::ConsumerContext for Revocations {
+    fn pre_rebalance(
+        &self,
+        _: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Revoke(partitions) = rebalance {
+            self.0.fetch_add(partitions.count(), std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+fn static_consumer(bootstrap: &str, group: &str, topic: &str, instance: &str) -> StreamConsumer<Revocations> {
+    let consumer: StreamConsumer<Revocations> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("group.instance.id", instance)
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("fetch.wait.max.ms", "100")
+        .create_with_context(Revocations::default())
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
+fn partitions_of(consumer: &StreamConsumer<Revocations>) -> BTreeSet<i32> {
+    consumer.assignment().expect("assignment").elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Polls until every consumer holds one partition.
+async fn until_one_partition_each(consumers: &[&StreamConsumer<Revocations>]) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !consumers.iter().all(|c| partitions_of(c).len() == 1) {
+        assert!(tokio::time::Instant::now() < deadline, "partitions not assigned");
+        for consumer in consumers {
+            let _ = tokio::time::timeout(Duration::from_millis(50), consumer.recv()).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "steady", 2).await;
+    let first = static_consumer(&broker.bootstrap, "steady-group", "steady", "w1");
+    let second = static_consumer(&broker.bootstrap, "steady-group", "steady", "w2");
+    until_one_partition_each(&[&first, &second]).await;
+    let generation = broker.groups.describe("steady-group").expect("group").generation_id;
+    let (first_partitions, second_partitions) = (partitions_of(&first), partitions_of(&second));
+
+    // Each restarts in turn (so the leader does too); the one staying never loses its partition.
+    drop(second);
+    let second = static_consumer(&broker.bootstrap, "steady-group", "steady", "w2");
+    until_one_partition_each(&[&first, &second]).await;
+    assert_eq!(partitions_of(&second), second_partitions, "w2 is back on its partition");
+    assert_eq!(first.context().0.load(std::sync::atomic::Ordering::SeqCst), 0, "w1 kept its partition");
+    drop(first);
+    let first = static_consumer(&broker.bootstrap, "steady-group", "steady", "w1");
+    until_one_partition_each(&[&first, &second]).await;
+    assert_eq!(partitions_of(&first), first_partitions, "w1 is back on its partition");
+
+    let described = broker.groups.describe("steady-group").expect("group");
+    assert_eq!(described.generation_id, generation, "no rebalance");
+    assert_eq!(second.context().0.load(std::sync::atomic::Ordering::SeqCst), 0, "w2 kept its partition");
+    broker.stop().await;
+}

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, InitProducerIdRequest, MetadataRequest,
     ProduceRequest, ProduceResponse, ProducerId, TopicName, TransactionalId,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
@@ -581,5 +581,84 @@ async fn topic_settings_kafka_4_removed_are_refused_as_invalid_config() {
     assert!(actionable(response.responses[0].error_message.clone()), "IncrementalAlterConfigs set");
     let response = client.call(1, &incremental(1, None)).await;
     assert_eq!(response.responses[0].error_code, 0, "IncrementalAlterConfigs delete");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_unless_owed_an_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = KafkaConfig { connections_max_idle_ms: 500, ..KafkaConfig::default() };
+    let broker = TestBroker::start_with(dir.path(), config).await;
+    create(&broker, "quiet", TopicConfig::default());
+
+    // Never a request.
+    let mut silent = RawClient::connect(&broker.bootstrap).await;
+    let started = Instant::now();
+    assert!(silent.is_closed().await, "a silent connection is closed");
+    assert!(started.elapsed() >= Duration::from_millis(400), "not before it has been idle");
+
+    // A request, then silence: idleness counts from the answer.
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.call(3, &ApiVersionsRequest::default()).await.error_code, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.call(3, &ApiVersionsRequest::default()).await.error_code, 0, "still open");
+
+    // A long poll longer than the idle timeout: the connection waits for its answer.
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(1_500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default().with_topic(name("quiet")).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20),
+            ])]);
+    let started = Instant::now();
+    let response = client.call(11, &fetch).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+    assert!(started.elapsed() >= Duration::from_millis(1_400), "the fetch waited its full time");
+    let started = Instant::now();
+    assert!(client.is_closed().await, "idle again after the answer");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_stops_arriving_midway_closes_its_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = KafkaConfig { frame_stall_timeout_ms: 300, ..KafkaConfig::default() };
+    let broker = TestBroker::start_with(dir.path(), config).await;
+
+    // A size and part of a body, then nothing: closed although far from idle.
+    let mut stalled = RawClient::connect(&broker.bootstrap).await;
+    stalled.stream_write_i32(100).await;
+    stalled.stream_write_i32(0x0012_0003).await;
+    assert!(stalled.is_closed().await, "a stalled frame closes its connection");
+
+    // Half a size prefix is a frame begun too.
+    let mut stalled = RawClient::connect(&broker.bootstrap).await;
+    tokio::io::AsyncWriteExt::write_all(&mut stalled.stream, &[0, 0]).await.expect("write");
+    assert!(stalled.is_closed().await, "a stalled size prefix closes its connection");
+
+    // A whole request sent slowly, each piece within the limit, is served.
+    let mut slow = RawClient::connect(&broker.bootstrap).await;
+    let mut body = BytesMut::new();
+    kafka_protocol::messages::RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(0)
+        .with_correlation_id(7)
+        .encode(&mut body, 1)
+        .expect("header");
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.extend_from_slice(&body);
+    for piece in frame.chunks(3) {
+        tokio::io::AsyncWriteExt::write_all(&mut slow.stream, piece).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let (correlation_id, response) = slow.receive::<ApiVersionsRequest>(0).await;
+    assert_eq!((correlation_id, response.error_code), (7, 0));
     broker.stop().await;
 }

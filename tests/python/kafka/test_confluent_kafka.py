@@ -1,7 +1,17 @@
-"""confluent-kafka (librdkafka) against ferry: admin, idempotent produce, consume with assign."""
+"""confluent-kafka (librdkafka) against ferry: admin, ACL calls, idempotent produce, consume with assign."""
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from kafka_helpers import expected_values, unique_topic
 
@@ -55,3 +65,26 @@ def test_confluent_kafka_round_trip_with_keys_and_headers(ferry_server):
         {"bootstrap.servers": ferry_server.kafka_bootstrap, "group.id": "unused-watermarks"}
     ).get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
     assert (low, high) == (0, COUNT)
+
+
+def test_acl_admin_calls_report_security_disabled(ferry_server):
+    admin = AdminClient({"bootstrap.servers": ferry_server.kafka_bootstrap})
+    binding = AclBinding(
+        ResourceType.TOPIC,
+        "orders",
+        ResourcePatternType.LITERAL,
+        "User:alice",
+        "*",
+        AclOperation.READ,
+        AclPermissionType.ALLOW,
+    )
+    every = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+    for future in [admin.create_acls([binding])[binding], admin.delete_acls([every])[every]]:
+        with pytest.raises(KafkaException) as refused:
+            future.result(timeout=30)
+        assert refused.value.args[0].code() == KafkaError.SECURITY_DISABLED
+    # The broker answers DescribeAcls with SECURITY_DISABLED too (tests/protocol.rs checks the
+    # wire); this client reports that answer as a list holding no ACL.
+    assert admin.describe_acls(every).result(timeout=30) == []

@@ -94,8 +94,11 @@ impl Group {
         }
     }
 
-    /// A static member came back under a new member id: the old id is fenced, and if nothing
-    /// changed the group carries on without a rebalance.
+    /// A static member came back under a new member id: the old id is fenced and the member
+    /// takes its place. As in Kafka, a stable group whose chosen protocol stays the same carries
+    /// on without a rebalance, even when the member's subscription metadata changed (a restarted
+    /// client owns no partitions yet) or it was the leader: its join is answered at once with the
+    /// current generation, and its SyncGroup returns the assignment it had.
     fn replace_static_member(
         &mut self,
         old_id: String,
@@ -111,18 +114,26 @@ impl Group {
         };
         member.reply_join(Err(JoinError::FencedInstanceId));
         member.reply_sync(Err(SyncError::FencedInstanceId));
-        let unchanged = member.same_protocols(&req.protocols);
         member.id = new_id.clone();
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
+        member.protocols = req.protocols.clone();
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
         member.last_heartbeat_ms = now_ms;
         self.members.insert(new_id.clone(), member);
-        let was_leader = self.leader.as_deref() == Some(old_id.as_str());
-        if was_leader {
+        let current_leader = self.leader.clone().unwrap_or_default();
+        if current_leader == old_id {
             self.leader = Some(new_id.clone());
         }
-        if self.state == GroupState::Stable && unchanged && !was_leader {
-            let response = self.join_response(&new_id);
+        if self.state == GroupState::Stable && self.protocol == self.select_protocol() {
+            // The leader is named as it was: a returning leader must not take itself for the
+            // leader and compute an assignment that a stable group would never hand out.
+            let response = JoinResponse {
+                leader_id: current_leader,
+                members: Vec::new(),
+                ..self.join_response(&new_id)
+            };
             let _ = reply.send(Ok(response));
         } else {
             let req = JoinRequest { member_id: new_id, ..req };

@@ -493,6 +493,55 @@ async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
 }
 
 #[tokio::test]
+async fn a_returning_static_leader_with_new_metadata_keeps_the_generation() {
+    let h = Harness::new(100);
+    let static_req = |member_id: &str, client: &str| JoinRequest {
+        group_instance_id: Some(format!("instance-{client}")),
+        ..join_req("g", member_id, client)
+    };
+    let a = h.spawn_join(static_req("", "a"));
+    settle().await;
+    let b = h.spawn_join(static_req("", "b"));
+    settle().await;
+    h.advance(100).await;
+    h.advance(100).await;
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert_eq!(a.leader_id, a.member_id, "the first member leads");
+    let follower = h.spawn_sync(SyncRequest {
+        group_instance_id: Some("instance-b".into()),
+        ..sync_req("g", &b, vec![])
+    });
+    let assignments = vec![
+        (a.member_id.clone(), Bytes::from_static(b"pa")),
+        (b.member_id.clone(), Bytes::from_static(b"pb")),
+    ];
+    h.coordinator
+        .sync(SyncRequest { group_instance_id: Some("instance-a".into()), ..sync_req("g", &a, assignments) })
+        .await
+        .unwrap();
+    follower.await.unwrap().unwrap();
+
+    // The leader restarts, and its subscription metadata differs (it owns nothing yet).
+    let returning = JoinRequest {
+        protocols: vec![protocol("range", "sub-a-restarted", &["orders"])],
+        ..static_req("", "a")
+    };
+    let a2 = h.coordinator.join(returning).await.unwrap();
+    assert_eq!(a2.generation_id, a.generation_id, "no rebalance");
+    assert_eq!(a2.leader_id, a.member_id, "the leader is named as it was, so a2 computes nothing");
+    assert!(a2.members.is_empty());
+    assert_eq!(h.coordinator.describe("g").unwrap().state, GroupState::Stable);
+    let synced = h
+        .coordinator
+        .sync(SyncRequest { group_instance_id: Some("instance-a".into()), ..sync_req("g", &a2, vec![]) })
+        .await
+        .unwrap();
+    assert_eq!(synced.assignment, Bytes::from_static(b"pa"), "the assignment carried over");
+    let other = MemberRef { group_instance_id: Some("instance-b".into()), ..member(&b) };
+    assert_eq!(h.coordinator.heartbeat("g", &other), Ok(()), "the other member is not asked to rejoin");
+}
+
+#[tokio::test]
 async fn offsets_of_an_emptied_group_expire_after_the_retention() {
     let retention_ms = 20_000;
     let h = Harness::with_store(
