@@ -3,14 +3,16 @@
 //! are synced by one thread, shortly after, for every such queue at once.
 //!
 //! While the thread syncs one round, the settlements of every queue that arrive meanwhile wait
-//! for the next round: one fsync per dirty queue per round, however many settlements it holds
-//! (a group commit across requests and connections). A settlement lost in a crash before its
+//! for the next round, which starts at least `ROUND_INTERVAL` after the last one: one fsync per
+//! dirty queue per round, however many settlements it holds (a group commit across requests and
+//! connections). A settlement lost in a crash before its
 //! round means the message is delivered again — at-least-once, as SQS standard queues and
 //! RabbitMQ acks promise — never that a message is lost: enqueues are never deferred.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::queue::Queue;
 
@@ -96,8 +98,14 @@ impl Drop for Flusher {
     }
 }
 
+/// Shortest time from the start of one round to the start of the next: settlements arriving
+/// meanwhile share the next round's fsyncs instead of each queue's journal being synced back to
+/// back, which would keep the disk busy and slow the fsyncs that sends wait for.
+const ROUND_INTERVAL: Duration = Duration::from_millis(2);
+
 fn run(shared: &Shared, checkpoint_bytes: u64) {
     loop {
+        let started = Instant::now();
         let round = {
             let mut st = lock(&shared.state);
             while st.dirty.is_empty() && !st.stop {
@@ -131,5 +139,8 @@ fn run(shared: &Shared, checkpoint_bytes: u64) {
         st.rounds += 1;
         drop(st);
         shared.done.notify_all();
+        if let Some(rest) = ROUND_INTERVAL.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
     }
 }
