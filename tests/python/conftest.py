@@ -148,3 +148,21 @@ def ferry_server_with():
         finally:
             for server in started:
                 server.stop()
+
+
+@pytest.fixture
+def ferry_server_in():
+    """Starts a broker of the test's own on a data directory the test chooses:
+    `ferry_server_in(path)`; stopped at the end of the test."""
+    started = []
+
+    def start(data_dir, extra_args=()):
+        server = FerryServer(Path(data_dir), extra_args)
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

@@ -12,7 +12,6 @@ import boto3
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from conftest import FerryServer
 
 TMPFS_BYTES = 48 << 20
 
@@ -71,8 +70,8 @@ def sqs_client(server):
     )
 
 
-def test_a_broker_whose_disk_filled_up_works_again_once_there_is_room(small_disk):
-    server = FerryServer(small_disk / "data").start()
+def test_a_broker_whose_disk_filled_up_works_again_once_there_is_room(small_disk, ferry_server_in):
+    server = ferry_server_in(small_disk / "data")
     try:
         bootstrap = server.kafka_bootstrap
         topic = f"full-{uuid.uuid4().hex[:8]}"

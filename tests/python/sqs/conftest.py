@@ -2,22 +2,16 @@
 
 import uuid
 
-import boto3
 import pytest
 
+from sqs_helpers import sqs_client
 from sqs_query_model import query_client
 
 
 @pytest.fixture(scope="session")
 def sqs(ferry_server):
     """boto3's SQS client: AWS JSON 1.0 (`X-Amz-Target: AmazonSQS.<Action>`)."""
-    return boto3.client(
-        "sqs",
-        endpoint_url=ferry_server.sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-    )
+    return sqs_client(ferry_server)
 
 
 @pytest.fixture(scope="session")

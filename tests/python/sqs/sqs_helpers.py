@@ -1,7 +1,21 @@
-"""Helpers of the SQS suites: the digests SQS SDKs verify."""
+"""Helpers of the SQS suites: clients pointed at a broker, and the digests SQS SDKs verify."""
 
 import hashlib
 import struct
+
+import boto3
+
+
+def sqs_client(server, config=None):
+    """boto3's SQS client (AWS JSON 1.0) for `server`, with an optional botocore `Config`."""
+    return boto3.client(
+        "sqs",
+        endpoint_url=server.sqs_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=config,
+    )
 
 
 def md5_of_attributes(attributes):

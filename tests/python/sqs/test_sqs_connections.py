@@ -6,10 +6,10 @@ import resource
 import socket
 import time
 
-import boto3
 import pytest
 from botocore.config import Config
 
+from sqs_helpers import sqs_client
 from sqs_query_model import query_client
 
 IDLE_TIMEOUT_MS = 3000
@@ -29,14 +29,7 @@ def server(ferry_server_with, tmp_path):
 
 
 def json_client(server):
-    return boto3.client(
-        "sqs",
-        endpoint_url=server.sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1}),
-    )
+    return sqs_client(server, Config(connect_timeout=5, read_timeout=5, retries={"max_attempts": 1}))
 
 
 def silent_connections(server, count):

@@ -4,22 +4,15 @@ lost, and FIFO sends retried after the crash with the same deduplication ids are
 import threading
 import time
 
-import boto3
 from botocore.config import Config
+from sqs_helpers import sqs_client
 
 CYCLES = 4
 LOAD_S = 1.0
 
 
 def client(server):
-    return boto3.client(
-        "sqs",
-        endpoint_url=server.sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10),
-    )
+    return sqs_client(server, Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10))
 
 
 class Load:
@@ -41,31 +34,26 @@ class Load:
             return range(first, first + n)
 
 
-def send_standard(sqs, url, load):
+def send(sqs, url, load, counter, entry, acked):
+    """Sends batches until stopped or refused; `entry(i)` makes message i, acknowledged bodies go
+    to the set named `acked`."""
     while not load.stop.is_set():
-        ids = load.take("next_id", 10)
-        entries = [{"Id": str(i), "MessageBody": f"s{i}"} for i in ids]
+        entries = [entry(i) for i in load.take(counter, 10 if counter == "next_id" else 5)]
         try:
             out = sqs.send_message_batch(QueueUrl=url, Entries=entries)
         except Exception:
             return
+        bodies = {e["Id"]: e["MessageBody"] for e in entries}
         with load.lock:
-            load.sent.update(f"s{e['Id']}" for e in out.get("Successful", []))
+            getattr(load, acked).update(bodies[e["Id"]] for e in out.get("Successful", []))
 
 
-def send_fifo(sqs, url, load):
-    while not load.stop.is_set():
-        ids = load.take("next_fifo", 5)
-        entries = [
-            {"Id": str(i), "MessageBody": f"f{i}", "MessageGroupId": f"g{i % 3}", "MessageDeduplicationId": f"f{i}"}
-            for i in ids
-        ]
-        try:
-            out = sqs.send_message_batch(QueueUrl=url, Entries=entries)
-        except Exception:
-            return
-        with load.lock:
-            load.fifo_sent.update(f"f{e['Id']}" for e in out.get("Successful", []))
+def standard_entry(i):
+    return {"Id": str(i), "MessageBody": f"s{i}"}
+
+
+def fifo_entry(i):
+    return {"Id": str(i), "MessageBody": f"f{i}", "MessageGroupId": f"g{i % 3}", "MessageDeduplicationId": f"f{i}"}
 
 
 def consume_standard(sqs, url, load):
@@ -102,9 +90,9 @@ def test_kill_9_under_load_loses_no_acknowledged_send_and_stores_fifo_retries_on
     for _ in range(CYCLES):
         load.stop.clear()
         workers = [
-            threading.Thread(target=send_standard, args=(client(server), url, load)),
-            threading.Thread(target=send_standard, args=(client(server), url, load)),
-            threading.Thread(target=send_fifo, args=(client(server), fifo, load)),
+            threading.Thread(target=send, args=(client(server), url, load, "next_id", standard_entry, "sent")),
+            threading.Thread(target=send, args=(client(server), url, load, "next_id", standard_entry, "sent")),
+            threading.Thread(target=send, args=(client(server), fifo, load, "next_fifo", fifo_entry, "fifo_sent")),
             threading.Thread(target=consume_standard, args=(client(server), url, load)),
         ]
         for w in workers:

@@ -1,19 +1,12 @@
 """What an SQS client sees across a restart of `ferry serve`: queues, attributes, messages,
 message attributes and FIFO deduplication survive; leases do not."""
 
-import boto3
 
-from sqs_helpers import md5_of_attributes
+from sqs_helpers import md5_of_attributes, sqs_client
 
 
 def client(server):
-    return boto3.client(
-        "sqs",
-        endpoint_url=server.sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-    )
+    return sqs_client(server)
 
 
 def test_queues_and_messages_survive_a_restart(fresh_ferry_server):
