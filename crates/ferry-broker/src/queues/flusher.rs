@@ -60,20 +60,18 @@ impl Flusher {
         Flusher { shared, thread }
     }
 
-    /// Asks for `q`'s journal to be durable up to `seq` soon; returns at once. Without a thread
-    /// (it could not be started) the sync happens here, before returning.
-    pub(super) fn defer(&self, q: &Arc<Queue>, seq: u64) {
+    /// Asks for `q`'s journal to be durable up to `seq` soon and returns at once; `false` when
+    /// there is no syncing thread (it could not be started): the caller must sync itself.
+    pub(super) fn defer(&self, q: &Arc<Queue>, seq: u64) -> bool {
         if self.thread.is_none() {
-            if let Err(e) = q.sync_journal(seq) {
-                tracing::warn!(queue = %q.name, error = %e, "settlement sync failed");
-            }
-            return;
+            return false;
         }
         let mut st = lock(&self.shared.state);
         let entry = st.dirty.entry(Arc::as_ptr(q) as usize).or_insert_with(|| (Arc::clone(q), seq));
         entry.1 = entry.1.max(seq);
         drop(st);
         self.shared.wake.notify_one();
+        true
     }
 
     /// Blocks until every settlement deferred before the call is durable (or its sync failed).

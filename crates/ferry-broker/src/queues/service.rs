@@ -504,10 +504,9 @@ impl QueueService {
     /// Makes a settlement durable up to journal `seq`: before returning for queues that settle
     /// synchronously, soon after (a shared background sync) for the others.
     async fn settle(&self, q: &Arc<Queue>, seq: u64) -> Result<(), QueueError> {
-        if q.settles_synchronously()? {
+        if q.settles_synchronously()? || !self.flusher.defer(q, seq) {
             self.sync_journal(q, seq).await
         } else {
-            self.flusher.defer(q, seq);
             Ok(())
         }
     }
