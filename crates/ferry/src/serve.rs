@@ -59,6 +59,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data_dir = DataDir::lock(&settings.data_dir)?;
+    raise_open_files_limit(&settings);
     let metadata: Arc<dyn MetadataStore> = Arc::new(
         RedbStore::open(data_dir.path().join("metadata.redb")).context("cannot open the metadata store")?,
     );
@@ -129,6 +130,36 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Files a segment keeps open (log, offset index, time index).
+const FILES_PER_SEGMENT: u64 = 3;
+
+/// Raises the soft limit on open files to the hard one, as most servers do (a shell's default
+/// soft limit of 1024 is below what the default connection limits alone may open), and warns
+/// when even the hard limit is below what the configured limits can hold open at once.
+fn raise_open_files_limit(settings: &Settings) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let mut soft = limit.current.unwrap_or(u64::MAX);
+    if limit.maximum.is_none_or(|hard| hard > soft) {
+        match setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum }) {
+            Ok(()) => soft = limit.maximum.unwrap_or(u64::MAX),
+            Err(e) => warn!(error = %e, soft, "cannot raise the open-files limit"),
+        }
+    }
+    let needed = settings.kafka.max_connections as u64
+        + settings.sqs.max_connections as u64
+        + FILES_PER_SEGMENT * u64::from(settings.topics.partitions_max)
+        + 64;
+    if soft < needed {
+        warn!(
+            open_files_limit = soft,
+            needed,
+            "the open-files limit is below what the connection and partition limits can use; \
+             raise `ulimit -n` (or LimitNOFILE) or lower max_connections / partitions_max"
+        );
+    }
 }
 
 /// Binds `addr` for the listener `name` and prints `<name> listening on <addr>` with the bound

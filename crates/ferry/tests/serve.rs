@@ -104,3 +104,28 @@ fn logs_written_to_a_pipe_carry_no_colour_escapes() {
     assert!(stderr.contains("ferry started"), "the info log should reach stderr: {stderr}");
     assert!(!stderr.contains('\u{1b}'), "escape sequences in a piped log: {stderr:?}");
 }
+
+#[test]
+fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shell's usual soft limit, below what the default connection limits may open.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 256 && exec \"$0\" serve --kafka-listen 127.0.0.1:0 --sqs-listen 127.0.0.1:0 --data-dir \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_ferry"))
+        .arg(dir.path())
+        .env("FERRY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ferry serve");
+    wait_for_line(&mut child, "serving from");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    terminate(&child);
+    child.wait().unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_eq!(soft, hard, "soft limit raised to the hard one: {line}");
+    assert_ne!(soft, "256", "{line}");
+}
