@@ -10,6 +10,7 @@
 mod acls;
 mod alter_configs;
 pub(crate) mod api_versions;
+mod broker_configs;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -19,6 +20,7 @@ mod describe_configs;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod group_configs;
 mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
