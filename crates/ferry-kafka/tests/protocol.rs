@@ -662,3 +662,33 @@ async fn a_frame_that_stops_arriving_midway_closes_its_connection() {
     assert_eq!((correlation_id, response.error_code), (7, 0));
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_grants_every_operation_when_asked_as_kafka_without_an_authorizer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "described", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let request = |include: bool| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("described")))]))
+            .with_include_cluster_authorized_operations(include)
+            .with_include_topic_authorized_operations(include)
+    };
+    // Read, write, create, delete, alter, describe, describe and alter configs (bits 3-8, 10, 11).
+    let topic_operations = 0b1101_1111_1000;
+    // Create, alter, describe, cluster action, describe and alter configs, idempotent write.
+    let cluster_operations = 0b1_1111_1010_0000;
+
+    let response = client.call(8, &request(true)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, topic_operations);
+    assert_eq!(response.cluster_authorized_operations, cluster_operations);
+    // From v11 the cluster's operations are DescribeCluster's to tell.
+    let response = client.call(12, &request(true).with_include_cluster_authorized_operations(false)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, topic_operations);
+
+    let response = client.call(10, &request(false)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, i32::MIN, "not asked for");
+    assert_eq!(response.cluster_authorized_operations, i32::MIN, "not asked for");
+    broker.stop().await;
+}
