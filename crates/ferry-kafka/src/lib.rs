@@ -8,6 +8,7 @@
 //! - `connection`: one client connection: framing, bounded pipelining (effects in arrival order,
 //!   waits overlapped), in-order responses.
 //! - `api`: dispatch on the API key, and one module per API (`api/produce.rs`, `api/fetch.rs`, ...).
+//! - `dynamic_configs`: broker and group settings set through the config APIs (in memory).
 //! - `errors`: broker errors mapped onto Kafka error codes.
 //!
 //! A request's path: `server` accepts → `connection` reads a frame → `api::dispatch` decodes it and
@@ -18,6 +19,7 @@ pub mod server;
 
 mod api;
 mod connection;
+mod dynamic_configs;
 mod errors;
 
 use std::sync::Arc;

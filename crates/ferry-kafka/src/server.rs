@@ -7,12 +7,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::dynamic_configs::DynamicConfigs;
 use crate::{KafkaConfig, KafkaContext, connection};
 
 /// What every connection shares.
 pub(crate) struct Shared {
     pub(crate) ctx: KafkaContext,
     pub(crate) config: KafkaConfig,
+    /// Broker and group settings set through the config APIs.
+    pub(crate) dynamic_configs: DynamicConfigs,
 }
 
 /// Serves the Kafka protocol on `listener` until `shutdown` completes, then closes every connection.
@@ -23,7 +26,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let shared = Arc::new(Shared { ctx, config });
+    let shared = Arc::new(Shared { ctx, config, dynamic_configs: DynamicConfigs::default() });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tracing::info!(addr = %listener.local_addr()?, "kafka listener started");

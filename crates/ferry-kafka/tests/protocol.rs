@@ -662,3 +662,77 @@ async fn a_frame_that_stops_arriving_midway_closes_its_connection() {
     assert_eq!((correlation_id, response.error_code), (7, 0));
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_grants_every_operation_when_asked_as_kafka_without_an_authorizer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "described", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let request = |include: bool| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("described")))]))
+            .with_include_cluster_authorized_operations(include)
+            .with_include_topic_authorized_operations(include)
+    };
+    // Read, write, create, delete, alter, describe, describe and alter configs (bits 3-8, 10, 11).
+    let topic_operations = 0b1101_1111_1000;
+    // Create, alter, describe, cluster action, describe and alter configs, idempotent write.
+    let cluster_operations = 0b1_1111_1010_0000;
+
+    let response = client.call(8, &request(true)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, topic_operations);
+    assert_eq!(response.cluster_authorized_operations, cluster_operations);
+    // From v11 the cluster's operations are DescribeCluster's to tell.
+    let response = client.call(12, &request(true).with_include_cluster_authorized_operations(false)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, topic_operations);
+
+    let response = client.call(10, &request(false)).await;
+    assert_eq!(response.topics[0].topic_authorized_operations, i32::MIN, "not asked for");
+    assert_eq!(response.cluster_authorized_operations, i32::MIN, "not asked for");
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_offsets_max_timestamp_finds_the_newest_record_inside_a_compressed_batch() {
+    use kafka_protocol::messages::ListOffsetsRequest;
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create(&broker, "times", TopicConfig::default());
+    create(&broker, "empty", TopicConfig::default());
+    let mut client = RawClient::connect(&broker.bootstrap).await;
+    let max_timestamp = |topic: &str| {
+        ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(
+            vec![ListOffsetsTopic::default().with_name(name(topic)).with_partitions(vec![
+                ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-3),
+            ])],
+        )
+    };
+    let response = client.call(7, &max_timestamp("empty")).await;
+    let answer = &response.topics[0].partitions[0];
+    assert_eq!((answer.error_code, answer.offset, answer.timestamp), (0, -1, -1), "no record yet");
+
+    let producer: FutureProducer =
+        common::clients::producer(&broker.bootstrap, &[("compression.type", "gzip"), ("linger.ms", "200")]);
+    // Two gzip batches; the newest timestamp is the second record of the first, and the second
+    // batch repeats it (the first record holding it is the answer, as in Kafka).
+    for batch in [[1_000, 9_000, 3_000], [2_000, 9_000, 4_000]] {
+        let sends: Vec<_> = batch
+            .iter()
+            .map(|ts| {
+                let record = FutureRecord::<(), str>::to("times").partition(0).payload("v").timestamp(*ts);
+                producer.send_result(record).map_err(|(e, _)| e).expect("queued")
+            })
+            .collect();
+        for send in sends {
+            send.await.expect("delivery").expect("produced");
+        }
+    }
+    let response = client.call(7, &max_timestamp("times")).await;
+    let answer = &response.topics[0].partitions[0];
+    assert_eq!((answer.error_code, answer.offset, answer.timestamp), (0, 1, 9_000));
+    broker.stop().await;
+}

@@ -390,6 +390,31 @@ impl Log {
         Ok(None)
     }
 
+    /// The record with the largest timestamp (the first of them on a tie), as (offset, timestamp);
+    /// `None` while the log holds no record. Segments keep the largest batch max timestamp and
+    /// the batch holding it, so only that one batch is read (and decompressed if need be) to find
+    /// the record, as Kafka does for ListOffsets' MAX_TIMESTAMP.
+    pub fn max_timestamp_record(&self) -> Result<Option<(u64, i64)>, ReadError> {
+        let start = self.log_start_offset();
+        let mut newest: Option<(u64, i64)> = None;
+        for seg in self.segments.read().unwrap_or_else(|p| p.into_inner()).values() {
+            let m = seg.meta();
+            if m.next_offset <= start || m.max_timestamp < 0 {
+                continue;
+            }
+            if newest.is_none_or(|(_, ts)| m.max_timestamp > ts) {
+                newest = Some((m.offset_of_max_timestamp, m.max_timestamp));
+            }
+        }
+        let Some((batch_offset, ts)) = newest else {
+            return Ok(None);
+        };
+        let batch_answer = (batch_offset.max(start), ts);
+        // No record of that batch is later than the segment's max, so the first at or after it
+        // is the first with it.
+        Ok(Some(self.first_record_at(batch_offset.max(start), ts, start)?.unwrap_or(batch_answer)))
+    }
+
     /// Within the batch holding `offset`: the first record at or after `min_offset` whose timestamp
     /// is >= `ts`. `None` when the batch is gone or its records cannot be decoded (the caller then
     /// answers with the batch itself).

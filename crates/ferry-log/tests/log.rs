@@ -246,6 +246,34 @@ fn offset_for_timestamp_looks_inside_the_batch() {
 }
 
 #[test]
+fn max_timestamp_record_is_the_first_record_with_the_newest_timestamp_across_segments_and_reopen() {
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        let value = b"v".to_vec();
+        let rec = |timestamp: i64| Rec { key: None, value: Some(&value), timestamp };
+        {
+            let log = Log::open(dir.path(), small_config()).unwrap();
+            assert_eq!(log.max_timestamp_record().unwrap(), None, "empty log");
+            // Enough older batches to fill several segments first.
+            for i in 0..100i64 {
+                log.append(&batch(2, 30, 1_000 + i)).unwrap();
+            }
+            // The newest timestamp in the middle of a batch, then again in a later batch.
+            log.append(&encode_with(&[rec(5_000), rec(9_000), rec(6_000)], compression)).unwrap();
+            log.append(&encode_with(&[rec(9_000), rec(2_000)], compression)).unwrap();
+            for i in 0..100i64 {
+                log.append(&batch(2, 30, 3_000 + i)).unwrap();
+            }
+            assert!(log.segment_count() > 2, "{compression:?}");
+            assert_eq!(log.max_timestamp_record().unwrap(), Some((201, 9_000)), "{compression:?}");
+            log.close().unwrap();
+        }
+        let log = Log::open(dir.path(), small_config()).unwrap();
+        assert_eq!(log.max_timestamp_record().unwrap(), Some((201, 9_000)), "{compression:?} after reopen");
+    }
+}
+
+#[test]
 fn advance_start_offset_deletes_segments_and_persists() {
     let dir = tempfile::tempdir().unwrap();
     let b = batch(1, 200, 5);

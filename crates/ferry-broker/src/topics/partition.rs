@@ -397,6 +397,17 @@ impl Partition {
         }
     }
 
+    /// The committed record with the largest timestamp (the first of them on a tie), as
+    /// (offset, timestamp); `None` while there is none.
+    pub fn max_timestamp_record(&self) -> Result<Option<(u64, i64)>, FetchError> {
+        let hw = self.high_watermark();
+        match self.log.max_timestamp_record() {
+            Ok(Some((offset, ts))) if offset < hw => Ok(Some((offset, ts))),
+            Ok(_) => Ok(None),
+            Err(e) => Err(FetchError::Storage(e.to_string())),
+        }
+    }
+
     /// Moves the first offset to `offset` (records below are deleted); returns the new first offset.
     pub fn delete_records_before(&self, offset: u64) -> Result<u64, FetchError> {
         let hw = self.high_watermark();

@@ -1,10 +1,12 @@
-//! AlterConfigs: replaces a topic's whole configuration (unnamed settings return to their defaults).
+//! AlterConfigs: replaces the whole configuration of a topic (unnamed settings return to their
+//! defaults) or of a broker resource (see `broker_configs.rs`).
 
 use ferry_broker::topics::TopicConfig;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
+use super::broker_configs::{self, RESOURCE_BROKER};
 use super::topic_configs::{self, RESOURCE_TOPIC};
 use super::{RequestContext, str_bytes};
 use crate::connection::ConnectionError;
@@ -19,8 +21,18 @@ pub(crate) async fn handle(
         let mut response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        let outcome = if resource.resource_type != RESOURCE_TOPIC {
-            Err((ResponseError::InvalidRequest, "only topic configurations can be altered".to_owned()))
+        let outcome = if resource.resource_type == RESOURCE_BROKER {
+            let settings = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_deref().unwrap_or_default().to_owned()))
+                .collect();
+            broker_configs::store(ctx, &resource.resource_name, settings, request.validate_only)
+        } else if resource.resource_type != RESOURCE_TOPIC {
+            Err((
+                ResponseError::InvalidRequest,
+                "only topic and broker configurations can be altered".to_owned(),
+            ))
         } else {
             let defaults = ctx.topics().default_config().clone();
             let mut config = defaults.clone();

@@ -1,4 +1,5 @@
-//! DescribeConfigs: a topic's settings (broker resources are answered with an empty list).
+//! DescribeConfigs: the settings of a topic, a broker resource (`broker_configs.rs`) or a group
+//! (`group_configs.rs`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -6,7 +7,9 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use super::topic_configs::{self, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::broker_configs::{self, Described, RESOURCE_BROKER};
+use super::group_configs::{self, RESOURCE_GROUP};
+use super::topic_configs::{self, RESOURCE_TOPIC};
 use super::{RequestContext, str_bytes};
 use crate::connection::ConnectionError;
 
@@ -62,7 +65,28 @@ pub(crate) async fn handle(
                         Some(str_bytes(format!("unknown topic {:?}", resource.resource_name.as_str())));
                 }
             },
-            RESOURCE_BROKER => {}
+            RESOURCE_BROKER | RESOURCE_GROUP => {
+                let name = resource.resource_name.as_str();
+                let checked = if resource.resource_type == RESOURCE_BROKER {
+                    broker_configs::check_name(ctx, name).map(|()| broker_configs::describe(ctx, name))
+                } else {
+                    group_configs::check_name(name).map(|()| group_configs::describe(ctx, name))
+                };
+                match checked {
+                    Ok(described) => {
+                        let keys = resource.configuration_keys.as_ref();
+                        result.configs = described
+                            .into_iter()
+                            .filter(|d| keys.is_none_or(|keys| keys.iter().any(|k| k.as_str() == d.name)))
+                            .map(|d| entry(d, version))
+                            .collect();
+                    }
+                    Err((code, message)) => {
+                        result.error_code = code.code();
+                        result.error_message = Some(str_bytes(message));
+                    }
+                }
+            }
             other => {
                 result.error_code = ResponseError::InvalidRequest.code();
                 result.error_message =
@@ -72,4 +96,13 @@ pub(crate) async fn handle(
         results.push(result);
     }
     Ok(DescribeConfigsResponse::default().with_results(results))
+}
+
+fn entry(d: Described, version: i16) -> DescribeConfigsResourceResult {
+    DescribeConfigsResourceResult::default()
+        .with_name(str_bytes(d.name))
+        .with_value(Some(str_bytes(d.value)))
+        .with_read_only(d.read_only)
+        .with_config_source(d.source)
+        .with_config_type(if version < 3 { 0 } else { d.config_type })
 }

@@ -1,12 +1,17 @@
-//! IncrementalAlterConfigs: sets, deletes, appends to or subtracts from single topic settings.
+//! IncrementalAlterConfigs: sets, deletes, appends to or subtracts from single settings of a topic,
+//! a broker resource (`broker_configs.rs`) or a group (`group_configs.rs`).
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
+use super::broker_configs::{self, RESOURCE_BROKER, Refusal};
+use super::group_configs::{self, RESOURCE_GROUP};
 use super::topic_configs::{self, RESOURCE_TOPIC};
 use super::{RequestContext, alter_configs, str_bytes};
 use crate::connection::ConnectionError;
+use crate::dynamic_configs::Settings;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -24,9 +29,16 @@ pub(crate) async fn handle(
             .with_resource_name(resource.resource_name.clone());
         let name = resource.resource_name.to_string();
         let outcome = match (resource.resource_type, ctx.topics().topic(&name)) {
-            (t, _) if t != RESOURCE_TOPIC => {
-                Err((ResponseError::InvalidRequest, "only topic configurations can be altered".to_owned()))
-            }
+            (RESOURCE_BROKER, _) => broker_configs::check_name(ctx, &name)
+                .and_then(|()| change(broker_configs::current(ctx, &name), &resource.configs))
+                .and_then(|settings| broker_configs::store(ctx, &name, settings, request.validate_only)),
+            (RESOURCE_GROUP, _) => group_configs::check_name(&name)
+                .and_then(|()| change(group_configs::current(ctx, &name), &resource.configs))
+                .and_then(|settings| group_configs::store(ctx, &name, settings, request.validate_only)),
+            (t, _) if t != RESOURCE_TOPIC => Err((
+                ResponseError::InvalidRequest,
+                "only topic, broker and group configurations can be altered".to_owned(),
+            )),
             (_, None) => Err((ResponseError::UnknownTopicOrPartition, format!("unknown topic {name:?}"))),
             (_, Some(info)) => {
                 let mut config = info.config.clone();
@@ -90,4 +102,40 @@ fn list_change(
         }
     }
     topic_configs::apply(config, defaults, name, Some(&items.join(",")))
+}
+
+/// Applies the operations to the settings of a broker or group resource; APPEND and SUBTRACT treat
+/// the value as a comma-separated list.
+fn change(mut settings: Settings, configs: &[AlterableConfig]) -> Result<Settings, Refusal> {
+    for c in configs {
+        let name = c.name.to_string();
+        let value = c.value.as_deref().unwrap_or_default();
+        match c.config_operation {
+            SET => {
+                settings.insert(name, value.to_owned());
+            }
+            DELETE => {
+                settings.remove(&name);
+            }
+            APPEND | SUBTRACT => {
+                let current = settings.get(&name).map(String::as_str).unwrap_or_default();
+                let mut items: Vec<&str> = current.split(',').filter(|s| !s.is_empty()).collect();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if c.config_operation == SUBTRACT {
+                        items.retain(|i| *i != item);
+                    } else if !items.contains(&item) {
+                        items.push(item);
+                    }
+                }
+                if items.is_empty() {
+                    settings.remove(&name);
+                } else {
+                    let joined = items.join(",");
+                    settings.insert(name, joined);
+                }
+            }
+            other => return Err((ResponseError::InvalidConfig, format!("unknown operation {other}"))),
+        }
+    }
+    Ok(settings)
 }

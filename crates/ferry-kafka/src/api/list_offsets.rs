@@ -1,4 +1,5 @@
-//! ListOffsets: earliest, latest, or the first offset at or after a timestamp.
+//! ListOffsets: earliest, latest, the first offset at or after a timestamp, or (v7+) the record
+//! with the largest timestamp.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -12,6 +13,8 @@ use crate::errors::fetch_error;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+/// KIP-734, v7 and later.
+const MAX_TIMESTAMP: i64 = -3;
 
 pub(crate) async fn handle(
     ctx: &RequestContext,
@@ -36,6 +39,16 @@ pub(crate) async fn handle(
             match p.timestamp {
                 LATEST => answer.offset = offsets.high_watermark as i64,
                 EARLIEST => answer.offset = offsets.log_start_offset as i64,
+                MAX_TIMESTAMP if ctx.version() >= 7 => {
+                    match ctx.blocking(move |_| partition.max_timestamp_record()).await? {
+                        Ok(Some((offset, timestamp))) => {
+                            answer.offset = offset as i64;
+                            answer.timestamp = timestamp;
+                        }
+                        Ok(None) => {}
+                        Err(e) => answer.error_code = fetch_error(&e).code(),
+                    }
+                }
                 ts if ts >= 0 => {
                     let lookup = ctx.blocking(move |_| partition.offset_for_timestamp(ts)).await?;
                     match lookup {

@@ -11,6 +11,16 @@ use super::{RequestContext, str_bytes};
 use crate::connection::ConnectionError;
 use crate::errors::catalog_error;
 
+/// Without ACLs every client may do every operation on a topic: read, write, create, delete, alter,
+/// describe, describe configs, alter configs (Kafka's operation bits 3 to 8, 10 and 11).
+const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// ... and on the cluster: create, alter, describe, cluster action, describe configs, alter
+/// configs, idempotent write (bits 5, 7 to 12).
+const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// What Kafka answers for operations not asked for.
+const NOT_REQUESTED: i32 = i32::MIN;
+
 /// The host and port clients should connect to.
 pub(crate) fn advertised(ctx: &RequestContext) -> (String, i32) {
     let config = &ctx.shared.config;
@@ -64,7 +74,19 @@ pub(crate) async fn handle(
             }
         }
     }
+    if version >= 8 && request.include_topic_authorized_operations {
+        for topic in topics.iter_mut().filter(|t| t.error_code == 0) {
+            topic.topic_authorized_operations = TOPIC_OPERATIONS;
+        }
+    }
+    // Only v8 to v10 carry the cluster's; later clients ask DescribeCluster.
+    let cluster_operations = if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        NOT_REQUESTED
+    };
     Ok(MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(vec![broker])
         .with_cluster_id((version >= 2).then(|| str_bytes(ctx.topics().cluster_id())))
         .with_controller_id(if version >= 1 { node } else { BrokerId(-1) })

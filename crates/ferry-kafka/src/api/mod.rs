@@ -10,6 +10,7 @@
 mod acls;
 mod alter_configs;
 pub(crate) mod api_versions;
+mod broker_configs;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -19,6 +20,7 @@ mod describe_configs;
 mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod group_configs;
 mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
@@ -48,11 +50,14 @@ use crate::connection::ConnectionError;
 use crate::server::Shared;
 
 /// APIs this broker answers, with the versions it speaks (min, max). ApiVersions advertises exactly
-/// these. Produce, Fetch and ListOffsets stop before the versions that address topics by id only.
+/// these. Fetch stops before v13, which addresses topics by id only; Produce stops at v9 (v10 on add
+/// the leader hints of KIP-951, v12 the transaction protocol of Kafka 4, v13 topic ids).
+/// ListOffsets stops at v7, which adds MAX_TIMESTAMP: v8 and later add lookups in tiered storage
+/// (EARLIEST_LOCAL, LATEST_TIERED, a remote-read timeout), which ferry does not have.
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),

@@ -4,8 +4,6 @@ use ferry_broker::topics::{CleanupPolicy, TopicConfig};
 
 /// Resource type of a topic in the config APIs.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
-/// Resource type of a broker in the config APIs.
-pub(crate) const RESOURCE_BROKER: i8 = 4;
 
 /// Kafka topic settings accepted for compatibility but without effect on a single-node broker.
 const IGNORED: &[&str] = &[
