@@ -173,6 +173,9 @@ impl Group {
     }
 
     fn check_sync(&self, req: &SyncRequest) -> Result<(), SyncError> {
+        if self.replaced_static_member(&req.member_id, req.group_instance_id.as_deref()) {
+            return Err(SyncError::FencedInstanceId);
+        }
         let member = self.members.get(&req.member_id).ok_or(SyncError::UnknownMemberId)?;
         if fenced(member, req.group_instance_id.as_deref()) {
             return Err(SyncError::FencedInstanceId);
@@ -203,6 +206,9 @@ impl Group {
         if self.state == GroupState::Empty {
             return Err(HeartbeatError::UnknownMemberId);
         }
+        if self.replaced_static_member(&who.member_id, who.group_instance_id.as_deref()) {
+            return Err(HeartbeatError::FencedInstanceId);
+        }
         let generation = self.generation;
         let member = self.members.get_mut(&who.member_id).ok_or(HeartbeatError::UnknownMemberId)?;
         if fenced(member, who.group_instance_id.as_deref()) {
@@ -227,6 +233,8 @@ impl Group {
                 .find(|m| m.instance_id.as_deref() == Some(instance))
                 .map(|m| m.id.clone())
                 .ok_or(LeaveError::UnknownMemberId)?
+        } else if self.replaced_static_member(&who.member_id, who.group_instance_id.as_deref()) {
+            return Err(LeaveError::FencedInstanceId);
         } else {
             who.member_id.clone()
         };
@@ -324,4 +332,16 @@ impl Group {
 /// Whether a request naming `instance_id` comes from an instance that another member id replaced.
 pub(super) fn fenced(member: &Member, instance_id: Option<&str>) -> bool {
     instance_id.is_some() && member.instance_id.as_deref() != instance_id
+}
+
+impl Group {
+    /// True when `instance_id` now belongs to a member other than `member_id`: a static member
+    /// that was replaced by a newer instance of itself. Kafka checks this before whether the
+    /// member id is known, so the replaced client learns it is fenced (a fatal error) instead of
+    /// rejoining and fencing its replacement in turn.
+    pub(super) fn replaced_static_member(&self, member_id: &str, instance_id: Option<&str>) -> bool {
+        instance_id.is_some_and(|instance| {
+            self.members.values().any(|m| m.instance_id.as_deref() == Some(instance) && m.id != member_id)
+        })
+    }
 }

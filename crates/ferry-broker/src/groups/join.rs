@@ -64,6 +64,10 @@ impl Group {
     }
 
     fn join_known(&mut self, req: JoinRequest, now_ms: i64, cfg: &GroupConfig, reply: JoinReply) {
+        if self.replaced_static_member(&req.member_id, req.group_instance_id.as_deref()) {
+            let _ = reply.send(Err(JoinError::FencedInstanceId));
+            return;
+        }
         let Some(member) = self.members.get(&req.member_id) else {
             let _ = reply.send(Err(JoinError::UnknownMemberId));
             return;

@@ -16,6 +16,9 @@ impl Group {
         if self.state == GroupState::CompletingRebalance {
             return Err(CommitError::RebalanceInProgress);
         }
+        if self.replaced_static_member(&who.member_id, who.group_instance_id.as_deref()) {
+            return Err(CommitError::FencedInstanceId);
+        }
         let generation = self.generation;
         let member = self.members.get_mut(&who.member_id).ok_or(CommitError::UnknownMemberId)?;
         if fenced(member, who.group_instance_id.as_deref()) {

@@ -488,8 +488,24 @@ async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
         .await
         .unwrap();
     assert_eq!(synced.assignment, Bytes::from_static(b"pb"), "the assignment carried over");
+    // The replaced instance is fenced (fatal for the client), not merely unknown: a client told
+    // "unknown member" would rejoin and replace its own replacement.
     let old = MemberRef { group_instance_id: Some("instance-b".into()), ..member(&b) };
-    assert_eq!(h.coordinator.heartbeat("g", &old), Err(HeartbeatError::UnknownMemberId));
+    assert_eq!(h.coordinator.heartbeat("g", &old), Err(HeartbeatError::FencedInstanceId));
+    let old_commit = h
+        .coordinator
+        .commit_offsets("g", &old, None, vec![(TopicPartition::new("t", 0), commit(1, ""))])
+        .await;
+    assert!(matches!(old_commit, Err(CommitError::FencedInstanceId)), "{old_commit:?}");
+    let old_sync = h
+        .coordinator
+        .sync(SyncRequest { group_instance_id: Some("instance-b".into()), ..sync_req("g", &b, vec![]) })
+        .await;
+    assert_eq!(old_sync, Err(SyncError::FencedInstanceId));
+    let old_join = h.coordinator.join(static_req(&b.member_id, "b")).await;
+    assert!(matches!(old_join, Err(JoinError::FencedInstanceId)), "{old_join:?}");
+    // Without an instance id the old member id is simply unknown.
+    assert_eq!(h.coordinator.heartbeat("g", &member(&b)), Err(HeartbeatError::UnknownMemberId));
 }
 
 #[tokio::test]
