@@ -267,3 +267,33 @@ async fn a_compacted_topic_refuses_records_without_a_key() {
     assert_eq!(stored.offset, 0, "the refused record took no offset");
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_compacted_batch_names_its_records_without_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = TestBroker::start(dir.path()).await;
+    create_topic(&broker.bootstrap, "named-faults", 1, &[("cleanup.policy", "compact")]).await;
+    // One batch of five (linger), two of them without a key: the batch is refused whole, and
+    // KIP-467's record errors let the client fail only those two as invalid.
+    let producer = producer(&broker.bootstrap, &[("linger.ms", "200"), ("message.send.max.retries", "0")]);
+    let sends: Vec<_> = (0..5)
+        .map(|i| {
+            let producer = producer.clone();
+            tokio::spawn(async move {
+                let (payload, key) = (format!("m{i}"), format!("k{i}"));
+                let record = FutureRecord::to("named-faults").payload(&payload);
+                let record = if i % 2 == 1 { record } else { record.key(&key) };
+                producer.send(record, TIMEOUT).await.map(|_| ()).map_err(|(e, _)| e.rdkafka_error_code())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for send in sends {
+        results.push(send.await.expect("send task"));
+    }
+    let invalid =
+        results.iter().filter(|r| **r == Err(Some(rdkafka::types::RDKafkaErrorCode::InvalidRecord))).count();
+    assert_eq!(invalid, 2, "only the keyless records are invalid: {results:?}");
+    assert!(results.iter().all(|r| r.is_err()), "the whole batch is refused: {results:?}");
+    broker.stop().await;
+}

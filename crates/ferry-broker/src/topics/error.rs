@@ -42,13 +42,16 @@ pub enum ProduceError {
     TransactionsUnsupported,
     /// A compacted topic got a record without a key, which compaction could never keep or drop.
     #[error(
-        "compacted topic {topic:?} cannot accept a record without a key (offset delta {offset_delta} of a batch)"
+        "compacted topic {topic:?} cannot accept a record without a key ({} of the batch's records, the first at offset delta {})",
+        offset_deltas.len(),
+        offset_deltas.first().copied().unwrap_or_default()
     )]
     RecordWithoutKey {
         /// The topic.
         topic: String,
-        /// Where the record sits in its batch.
-        offset_delta: i32,
+        /// Where each record without a key sits in its batch (so a client can tell them apart
+        /// from the records that were only dropped with them).
+        offset_deltas: Vec<i32>,
     },
     /// The disk failed.
     #[error("storage error: {0}")]

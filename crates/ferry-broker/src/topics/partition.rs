@@ -343,13 +343,12 @@ impl Partition {
             ferry_log::record::records_body(batch).map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
         let records = ferry_log::record::decode_body(&body, header.record_count)
             .map_err(|e| ProduceError::CorruptBatch(e.to_string()))?;
-        match records.iter().find(|r| r.key.is_none()) {
-            Some(keyless) => Err(ProduceError::RecordWithoutKey {
-                topic: self.topic.clone(),
-                offset_delta: keyless.offset_delta,
-            }),
-            None => Ok(()),
+        let offset_deltas: Vec<i32> =
+            records.iter().filter(|r| r.key.is_none()).map(|r| r.offset_delta).collect();
+        if offset_deltas.is_empty() {
+            return Ok(());
         }
+        Err(ProduceError::RecordWithoutKey { topic: self.topic.clone(), offset_deltas })
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes`, never past the high watermark. With

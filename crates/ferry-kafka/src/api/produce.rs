@@ -2,7 +2,9 @@
 
 use ferry_broker::topics::ProduceError;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{RequestContext, str_bytes};
@@ -59,6 +61,20 @@ pub(crate) fn handle(
                     slot.error_code = code.code();
                     if version >= 8 {
                         slot.error_message = Some(str_bytes(e.to_string()));
+                        // KIP-467: name the records at fault, so the client fails only those
+                        // and can send the others again.
+                        if let ProduceError::RecordWithoutKey { offset_deltas, .. } = &e {
+                            slot.record_errors = offset_deltas
+                                .iter()
+                                .map(|&i| {
+                                    BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(i)
+                                        .with_batch_index_error_message(Some(str_bytes(
+                                            "Compacted topic cannot accept message without key.",
+                                        )))
+                                })
+                                .collect();
+                        }
                     }
                     slot.base_offset = -1;
                     slot.log_append_time_ms = -1;
