@@ -148,17 +148,19 @@ fn raise_open_files_limit(settings: &Settings) {
             Err(e) => warn!(error = %e, soft, "cannot raise the open-files limit"),
         }
     }
-    let needed = settings.kafka.max_connections as u64
-        + settings.sqs.max_connections as u64
-        + FILES_PER_SEGMENT * u64::from(settings.topics.partitions_max)
-        + 64;
-    if soft < needed {
+    // Connections alone, with room for the metadata store, queues and a few hundred partitions;
+    // each partition segment holds FILES_PER_SEGMENT more (README).
+    let connections = settings.kafka.max_connections as u64 + settings.sqs.max_connections as u64;
+    let partitions_fit = soft.saturating_sub(connections) / FILES_PER_SEGMENT;
+    if soft < connections + 256 {
         warn!(
             open_files_limit = soft,
-            needed,
-            "the open-files limit is below what the connection and partition limits can use; \
-             raise `ulimit -n` (or LimitNOFILE) or lower max_connections / partitions_max"
+            connections,
+            "the open-files limit is below what the connection limits can use; raise `ulimit -n` \
+             (or LimitNOFILE) or lower max_connections"
         );
+    } else {
+        info!(open_files_limit = soft, partitions_fit, "open-files limit");
     }
 }
 
