@@ -133,27 +133,9 @@ def fresh_ferry_server():
 
 
 @pytest.fixture
-def ferry_server_with():
-    """Starts brokers of the test's own with extra `ferry serve` arguments: `ferry_server_with(args)`."""
-    started = []
-    with tempfile.TemporaryDirectory(prefix="ferry-test-") as data_dir:
-
-        def start(extra_args):
-            server = FerryServer(Path(data_dir) / str(len(started)), extra_args)
-            started.append(server)
-            return server.start()
-
-        try:
-            yield start
-        finally:
-            for server in started:
-                server.stop()
-
-
-@pytest.fixture
 def ferry_server_in():
     """Starts a broker of the test's own on a data directory the test chooses:
-    `ferry_server_in(path)`; stopped at the end of the test."""
+    `ferry_server_in(path, extra_args=())`; stopped at the end of the test."""
     started = []
 
     def start(data_dir, extra_args=()):
@@ -166,3 +148,9 @@ def ferry_server_in():
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def ferry_server_with(ferry_server_in, tmp_path_factory):
+    """Starts brokers of the test's own with extra `ferry serve` arguments: `ferry_server_with(args)`."""
+    return lambda extra_args: ferry_server_in(tmp_path_factory.mktemp("ferry-data"), extra_args)
