@@ -450,14 +450,15 @@ async fn unused_member_ids_lapse_after_the_session_timeout() {
     assert_eq!(late, Err(JoinError::UnknownMemberId));
 }
 
-#[tokio::test]
-async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
-    let h = Harness::new(100);
-    let static_req = |member_id: &str, client: &str| JoinRequest {
-        group_instance_id: Some(format!("instance-{client}")),
-        ..join_req("g", member_id, client)
-    };
+/// A join of static member `instance-<client>` in group "g".
+fn static_req(member_id: &str, client: &str) -> JoinRequest {
+    JoinRequest { group_instance_id: Some(format!("instance-{client}")), ..join_req("g", member_id, client) }
+}
+
+/// Forms a stable group "g" of static members a (the leader, assigned "pa") and b ("pb").
+async fn stable_static_pair(h: &Harness) -> (JoinResponse, JoinResponse) {
     let a = h.spawn_join(static_req("", "a"));
+    settle().await;
     let b = h.spawn_join(static_req("", "b"));
     settle().await;
     h.advance(100).await;
@@ -476,6 +477,13 @@ async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
         .await
         .unwrap();
     follower.await.unwrap().unwrap();
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
+    let h = Harness::new(100);
+    let (_, b) = stable_static_pair(&h).await;
 
     // b restarts: same instance id, no member id.
     let b2 = h.coordinator.join(static_req("", "b")).await.unwrap();
@@ -511,31 +519,8 @@ async fn a_returning_static_member_takes_its_place_without_a_rebalance() {
 #[tokio::test]
 async fn a_returning_static_leader_with_new_metadata_keeps_the_generation() {
     let h = Harness::new(100);
-    let static_req = |member_id: &str, client: &str| JoinRequest {
-        group_instance_id: Some(format!("instance-{client}")),
-        ..join_req("g", member_id, client)
-    };
-    let a = h.spawn_join(static_req("", "a"));
-    settle().await;
-    let b = h.spawn_join(static_req("", "b"));
-    settle().await;
-    h.advance(100).await;
-    h.advance(100).await;
-    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    let (a, b) = stable_static_pair(&h).await;
     assert_eq!(a.leader_id, a.member_id, "the first member leads");
-    let follower = h.spawn_sync(SyncRequest {
-        group_instance_id: Some("instance-b".into()),
-        ..sync_req("g", &b, vec![])
-    });
-    let assignments = vec![
-        (a.member_id.clone(), Bytes::from_static(b"pa")),
-        (b.member_id.clone(), Bytes::from_static(b"pb")),
-    ];
-    h.coordinator
-        .sync(SyncRequest { group_instance_id: Some("instance-a".into()), ..sync_req("g", &a, assignments) })
-        .await
-        .unwrap();
-    follower.await.unwrap().unwrap();
 
     // The leader restarts, and its subscription metadata differs (it owns nothing yet).
     let returning = JoinRequest {
