@@ -17,6 +17,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker: open the data directory and serve every protocol listener.
     Serve(ServeArgs),
+    /// Load generator for ferry and the brokers it is compared with (`ferry bench --help`).
+    ///
+    /// Runs the `ferry-bench` binary installed beside `ferry` (build it with
+    /// `cargo build --release -p ferry-bench`), passing every argument on.
+    #[command(disable_help_flag = true)]
+    Bench(BenchArgs),
+}
+
+/// Arguments of `ferry bench`, passed on to `ferry-bench` unread.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// How appended data is made durable.

@@ -5,7 +5,10 @@
 //! - `cli`: the command line (clap), every option with its environment variable.
 //! - `config`: the settings, merged from defaults, a TOML file, `FERRY_*` variables and flags.
 //! - `serve`: opens the data directory, starts the listeners, stops gracefully on SIGINT/SIGTERM.
+//! - `bench`: hands `ferry bench` to the `ferry-bench` binary, which carries the client libraries
+//!   the broker does not need.
 
+mod bench;
 mod cli;
 mod config;
 mod serve;
@@ -15,6 +18,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
+        cli::Command::Bench(args) => bench::run(args.args),
         cli::Command::Serve(args) => {
             let settings = match config::Settings::load(&args) {
                 Ok(settings) => settings,

@@ -1,0 +1,47 @@
+//! One module per broker protocol and the client its users run.
+
+mod kafka;
+mod sqs;
+
+use anyhow::Result;
+use clap::ValueEnum;
+
+use crate::target::Target;
+
+/// The brokers and protocols `ferry-bench` can drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// The Kafka protocol (librdkafka): ferry's Kafka listener, or Kafka itself.
+    Kafka,
+    /// The SQS API (AWS JSON 1.0 over HTTP): ferry's SQS listener.
+    Sqs,
+}
+
+impl Kind {
+    /// Where the target listens unless `--addr` says otherwise (each system's default port).
+    pub fn default_addr(self) -> &'static str {
+        match self {
+            Kind::Kafka => "127.0.0.1:9092",
+            Kind::Sqs => "http://127.0.0.1:9324",
+        }
+    }
+
+    /// The name `--target` takes.
+    pub fn name(self) -> String {
+        self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+    }
+}
+
+/// Settings a target needs when it is built.
+pub struct Settings<'a> {
+    pub addr: &'a str,
+    pub inflight: usize,
+    pub batch: usize,
+}
+
+pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
+    Ok(match kind {
+        Kind::Kafka => Box::new(kafka::Kafka::new(settings.addr)),
+        Kind::Sqs => Box::new(sqs::Sqs::new(settings.addr, settings.inflight, settings.batch)?),
+    })
+}
