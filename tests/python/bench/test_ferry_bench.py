@@ -139,3 +139,12 @@ def test_report_writes_a_table_per_workload_and_its_chart(ferry_server, tmp_path
     root = ET.parse(chart).getroot()
     assert root.tag.endswith("svg")
     assert "ferry (Kafka API)" in chart.read_text()
+
+
+@pytest.mark.parametrize("workload", ["produce", "e2e"])
+def test_a_counted_run_measures_exactly_its_messages(ferry_server, workload):
+    out = run_json(workload, "--addr", ferry_server.kafka_bootstrap, "--count", "300", "--warmup", "0.3",
+                   "--producers", "2")
+    assert out["messages"] == 300
+    assert out["latency"]["samples"] == 300
+    assert out["missing"] == 0
