@@ -69,8 +69,11 @@ struct Options {
     #[arg(long, default_value_t = 100)]
     size: usize,
     /// Seconds of the measured window.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, conflicts_with = "count")]
     duration: f64,
+    /// Measure this many messages instead of a duration (consume: fill with this many, default 100000).
+    #[arg(long)]
+    count: Option<u64>,
     /// Seconds of warm-up before the window (the window also waits for every consumer to receive).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
@@ -116,9 +119,6 @@ struct Options {
 struct ConsumeOptions {
     #[command(flatten)]
     options: Options,
-    /// Messages to fill the queue or topic with before consuming.
-    #[arg(long, default_value_t = 100_000)]
-    count: u64,
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +186,7 @@ async fn execute(command: Command) -> Result<()> {
             (f.options, out)
         }
         Command::Consume(c) => {
-            let count = c.count;
+            let count = c.options.count.unwrap_or(100_000);
             let out = workload(&c.options, 1, 1, move |t, plan, load| {
                 Box::pin(async move { run::consume(t, &plan, &load, count).await })
             })
@@ -240,6 +240,7 @@ where
         rate: o.rate,
         warmup: Duration::from_secs_f64(o.warmup),
         duration: Duration::from_secs_f64(o.duration),
+        count: o.count,
         drain: Duration::from_secs_f64(o.drain),
     };
     let prepares_itself = destinations > 1;
@@ -261,6 +262,9 @@ where
 fn check(o: &Options, destinations: usize, subscriptions: usize) -> Result<()> {
     if o.producers == 0 || o.consumers == 0 || o.batch == 0 || o.partitions == 0 || o.inflight == 0 {
         bail!("--producers, --consumers, --batch, --partitions and --inflight must be at least 1");
+    }
+    if o.count == Some(0) {
+        bail!("--count must be at least 1");
     }
     if destinations == 0 || subscriptions == 0 {
         bail!("--queues and --fanout must be at least 1");

@@ -72,7 +72,6 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     let link_base = relative(args.doc.parent().unwrap_or(Path::new(".")), &args.charts);
     let mut section = String::new();
     writeln!(section, "{BEGIN}")?;
-    writeln!(section, "## ferry beside RabbitMQ, NATS JetStream and Redis\n")?;
     writeln!(
         section,
         "Produced by `{}`; every system ran on the same machine in the same run, one at a time.",
@@ -81,11 +80,11 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     if !args.context.is_empty() {
         writeln!(section, "{}", args.context)?;
     }
+    writeln!(section)?;
     writeln!(
         section,
-        "\nmsg/s and MB/s are counted over the measured window; latencies are HdrHistogram percentiles. \
-         *Durability* says who has the message on disk (fsync) before the publisher gets its acknowledgement: \
-         a system that acknowledges before fsync is faster and loses acknowledged messages in a power cut.\n"
+        "msg/s and MB/s are counted over the measured window; latencies are HdrHistogram percentiles; \
+         *durability* says who has the message on disk (fsync) before the publisher hears back.\n"
     )?;
     for g in &groups {
         let chart = args.charts.join(format!("{}.svg", g.slug));

@@ -32,6 +32,9 @@ pub struct Load {
     pub rate: Option<f64>,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Measured messages to send across all producers; the window then lasts until the last of
+    /// them is acknowledged (produce) or received (e2e, fan-out) instead of `duration`.
+    pub count: Option<u64>,
     /// How long to wait after the window for measured messages still on their way.
     pub drain: Duration,
 }
@@ -49,10 +52,25 @@ struct Run {
     /// Warm-up messages received, per subscription.
     received_warmup: Vec<AtomicU64>,
     stop_consumers: AtomicBool,
+    /// With a message count: measured messages sent so far, and the count.
+    measured_sent: AtomicU64,
+    count: Option<u64>,
 }
 
 impl Run {
     fn new(subscriptions: usize, window: Duration) -> Arc<Run> {
+        Run::counted(subscriptions, window, None)
+    }
+
+    /// A run whose window is `load`'s: a duration, or open until `count` messages are sent.
+    fn of(subscriptions: usize, load: &Load) -> Arc<Run> {
+        match load.count {
+            Some(count) => Run::counted(subscriptions, Duration::MAX / 4, Some(count)),
+            None => Run::new(subscriptions, load.duration),
+        }
+    }
+
+    fn counted(subscriptions: usize, window: Duration, count: Option<u64>) -> Arc<Run> {
         Arc::new(Run {
             started: Instant::now(),
             measure_from_ns: AtomicU64::new(0),
@@ -62,6 +80,8 @@ impl Run {
             received_measured: (0..subscriptions).map(|_| AtomicU64::new(0)).collect(),
             received_warmup: (0..subscriptions).map(|_| AtomicU64::new(0)).collect(),
             stop_consumers: AtomicBool::new(false),
+            measured_sent: AtomicU64::new(0),
+            count,
         })
     }
 
@@ -91,6 +111,7 @@ struct Published {
     /// Measured messages acknowledged inside the window.
     in_window: u64,
     latency: Histogram<u64>,
+    last_ack: Option<Instant>,
 }
 
 /// Sends until the window closes (or `limit` messages), keeping at most `inflight` unacknowledged.
@@ -102,7 +123,7 @@ async fn publish(
     destinations: usize,
     limit: Option<u64>,
 ) -> Result<Published> {
-    let mut out = Published { measured: 0, in_window: 0, latency: outcome::histogram() };
+    let mut out = Published { measured: 0, in_window: 0, latency: outcome::histogram(), last_ack: None };
     let mut pending: FuturesUnordered<PendingAck> = FuturesUnordered::new();
     let mut pending_msgs = 0usize;
     let mut sent = 0u64;
@@ -113,6 +134,7 @@ async fn publish(
         let now = Instant::now();
         run.acked.fetch_add(n as u64, Ordering::Relaxed);
         if phase == Phase::Measured {
+            out.last_ack = Some(now);
             out.measured += n as u64;
             if run.window().is_some_and(|(_, until)| now <= until) {
                 out.in_window += n as u64;
@@ -164,6 +186,12 @@ async fn publish(
             Some(l) => load.batch.min((l - sent) as usize),
             None => load.batch,
         };
+        if phase == Phase::Measured
+            && let Some(count) = run.count
+            && run.measured_sent.fetch_add(n as u64, Ordering::Relaxed) >= count
+        {
+            break;
+        }
         let payloads = (0..n).map(|_| payload::encode(stamp, phase, load.size)).collect();
         let destination = (batches % destinations as u64) as usize;
         let ack = producer.send(destination, payloads).await?;
@@ -276,7 +304,7 @@ fn outcome_for(workload: &str, plan: &Plan, load: &Load) -> Outcome {
 
 /// Producers only: acknowledged publishes per second and publish-to-acknowledgement latency.
 pub async fn produce(target: &dyn Target, plan: &Plan, load: &Load) -> Result<Outcome> {
-    let run = Run::new(plan.subscriptions, load.duration);
+    let run = Run::of(plan.subscriptions, load);
     let producers = start_producers(target, plan, load, &run).await?;
     let (bar, ticker) = progress(&run, "produce");
     tokio::time::sleep(load.warmup).await;
@@ -293,7 +321,11 @@ pub async fn produce(target: &dyn Target, plan: &Plan, load: &Load) -> Result<Ou
     }
     let mut out = outcome_for("produce", plan, load);
     out.consumers = 0;
-    fill_rates(&mut out, in_window, load.duration);
+    let window = match (load.count, run.window(), published.iter().filter_map(|p| p.last_ack).max()) {
+        (Some(_), Some((from, _)), Some(last)) => last.saturating_duration_since(from),
+        _ => load.duration,
+    };
+    fill_rates(&mut out, in_window, window);
     out.latency = Some(Latency::of("publish_ack", &latency));
     Ok(out)
 }
@@ -301,7 +333,7 @@ pub async fn produce(target: &dyn Target, plan: &Plan, load: &Load) -> Result<Ou
 /// Producers and consumers together: messages received per second, send-to-receipt latency.
 /// With `subscriptions` > 1 every message reaches each subscription (fan-out).
 pub async fn end_to_end(workload: &str, target: &dyn Target, plan: &Plan, load: &Load) -> Result<Outcome> {
-    let run = Run::new(plan.subscriptions, load.duration);
+    let run = Run::of(plan.subscriptions, load);
     let mut consumers = Vec::new();
     for subscription in 0..plan.subscriptions {
         for _ in 0..load.consumers {
@@ -347,7 +379,14 @@ pub async fn end_to_end(workload: &str, target: &dyn Target, plan: &Plan, load: 
     }
     let mut out = outcome_for(workload, plan, load);
     out.consumers = load.consumers * plan.subscriptions;
-    fill_rates(&mut out, in_window, load.duration);
+    let measured: u64 = run.received_measured.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+    // A duration counts every receipt inside it (the consumers' pace); a count counts its own
+    // messages, until the last of them arrived.
+    let (messages, window) = match (load.count, run.window(), received.iter().filter_map(|r| r.last).max()) {
+        (Some(_), Some((from, _)), Some(last)) => (measured, last.saturating_duration_since(from)),
+        _ => (in_window, load.duration),
+    };
+    fill_rates(&mut out, messages, window);
     out.missing =
         run.received_measured.iter().map(|n| expected.saturating_sub(n.load(Ordering::Relaxed))).sum();
     out.latency = Some(Latency::of("end_to_end", &latency));
