@@ -82,6 +82,9 @@ pub struct Outcome {
     pub messages: u64,
     pub msg_per_s: f64,
     pub mb_per_s: f64,
+    /// With consumers: acknowledged publishes per second in the same window; above `msg_per_s`
+    /// when the consumers fall behind and a backlog builds.
+    pub published_per_s: Option<f64>,
     pub latency: Option<Latency>,
     /// Measured messages sent and acknowledged but not received before the run gave up waiting.
     pub missing: u64,
@@ -117,6 +120,9 @@ impl Outcome {
             ("window".into(), format!("{:.1} s, {} messages", self.secs, self.messages)),
             ("throughput".into(), format!("{:.0} msg/s, {:.2} MB/s", self.msg_per_s, self.mb_per_s)),
         ];
+        if let Some(p) = self.published_per_s {
+            rows.push(("published".into(), format!("{p:.0} msg/s acknowledged to the producers")));
+        }
         if let Some(l) = &self.latency {
             rows.push((
                 format!("latency ({})", l.kind),

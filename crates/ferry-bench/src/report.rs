@@ -253,6 +253,15 @@ fn write_group(out: &mut String, g: &Group, chart: &str) -> Result<()> {
             }
         }
     }
+    let behind: Vec<String> = g
+        .rows
+        .iter()
+        .filter_map(|o| o.published_per_s.filter(|p| *p > o.msg_per_s * 1.1).map(|p| (o, p)))
+        .map(|(o, p)| format!("{} ({p:.0} msg/s published)", o.label))
+        .collect();
+    if !behind.is_empty() {
+        writeln!(out, "\nConsumers fell behind the producer, which built a backlog: {}.", behind.join(", "))?;
+    }
     let missing: Vec<String> =
         g.rows.iter().filter(|o| o.missing > 0).map(|o| format!("{}: {}", o.label, o.missing)).collect();
     if !missing.is_empty() {

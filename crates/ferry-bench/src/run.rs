@@ -357,20 +357,21 @@ pub async fn end_to_end(workload: &str, target: &dyn Target, plan: &Plan, load: 
         run.open_window(Instant::now());
         let published = collect(producers).await?;
         let expected: u64 = published.iter().map(|p| p.measured).sum();
+        let in_window: u64 = published.iter().map(|p| p.in_window).sum();
         let deadline = Instant::now() + load.drain;
         while run.received_measured.iter().any(|n| n.load(Ordering::Relaxed) < expected)
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(expected)
+        Ok((expected, in_window))
     }
     .await;
     run.stop_consumers.store(true, Ordering::Release);
     let received = collect(consumers).await;
     ticker.abort();
     bar.finish_and_clear();
-    let (expected, received) = (result?, received?);
+    let ((expected, published_in_window), received) = (result?, received?);
     let mut latency = outcome::histogram();
     let mut in_window = 0;
     for r in &received {
@@ -387,6 +388,9 @@ pub async fn end_to_end(workload: &str, target: &dyn Target, plan: &Plan, load: 
         _ => (in_window, load.duration),
     };
     fill_rates(&mut out, messages, window);
+    if load.count.is_none() {
+        out.published_per_s = Some(published_in_window as f64 / window.as_secs_f64());
+    }
     out.missing =
         run.received_measured.iter().map(|n| expected.saturating_sub(n.load(Ordering::Relaxed))).sum();
     out.latency = Some(Latency::of("end_to_end", &latency));
