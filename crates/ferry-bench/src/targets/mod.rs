@@ -1,12 +1,14 @@
 //! One module per broker protocol and the client its users run.
 
 mod kafka;
+mod rabbitmq;
 mod sqs;
 
 use anyhow::Result;
 use clap::ValueEnum;
 
 use crate::target::Target;
+use rabbitmq::QueueType;
 
 /// The brokers and protocols `ferry-bench` can drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -15,6 +17,12 @@ pub enum Kind {
     Kafka,
     /// The SQS API (AWS JSON 1.0 over HTTP): ferry's SQS listener.
     Sqs,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with durable classic queues.
+    RabbitmqClassic,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with quorum queues.
+    RabbitmqQuorum,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with stream queues.
+    RabbitmqStream,
 }
 
 impl Kind {
@@ -23,6 +31,9 @@ impl Kind {
         match self {
             Kind::Kafka => "127.0.0.1:9092",
             Kind::Sqs => "http://127.0.0.1:9324",
+            Kind::RabbitmqClassic | Kind::RabbitmqQuorum | Kind::RabbitmqStream => {
+                "amqp://guest:guest@127.0.0.1:5672/%2f"
+            }
         }
     }
 
@@ -43,5 +54,8 @@ pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
     Ok(match kind {
         Kind::Kafka => Box::new(kafka::Kafka::new(settings.addr)),
         Kind::Sqs => Box::new(sqs::Sqs::new(settings.addr, settings.inflight, settings.batch)?),
+        Kind::RabbitmqClassic => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Classic)),
+        Kind::RabbitmqQuorum => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Quorum)),
+        Kind::RabbitmqStream => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Stream)),
     })
 }
