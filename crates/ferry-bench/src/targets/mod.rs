@@ -1,6 +1,7 @@
 //! One module per broker protocol and the client its users run.
 
 mod kafka;
+mod nats;
 mod rabbitmq;
 mod sqs;
 
@@ -23,6 +24,8 @@ pub enum Kind {
     RabbitmqQuorum,
     /// RabbitMQ (lapin, AMQP 0-9-1) with stream queues.
     RabbitmqStream,
+    /// NATS JetStream (async-nats) with file storage.
+    Nats,
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Kind::RabbitmqClassic | Kind::RabbitmqQuorum | Kind::RabbitmqStream => {
                 "amqp://guest:guest@127.0.0.1:5672/%2f"
             }
+            Kind::Nats => "nats://127.0.0.1:4222",
         }
     }
 
@@ -57,5 +61,6 @@ pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
         Kind::RabbitmqClassic => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Classic)),
         Kind::RabbitmqQuorum => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Quorum)),
         Kind::RabbitmqStream => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Stream)),
+        Kind::Nats => Box::new(nats::Nats::new(settings.addr)),
     })
 }
