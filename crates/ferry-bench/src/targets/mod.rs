@@ -3,6 +3,7 @@
 mod kafka;
 mod nats;
 mod rabbitmq;
+mod redis;
 mod sqs;
 
 use anyhow::Result;
@@ -26,6 +27,8 @@ pub enum Kind {
     RabbitmqStream,
     /// NATS JetStream (async-nats) with file storage.
     Nats,
+    /// Redis Streams (the redis crate) with consumer groups.
+    Redis,
 }
 
 impl Kind {
@@ -38,6 +41,7 @@ impl Kind {
                 "amqp://guest:guest@127.0.0.1:5672/%2f"
             }
             Kind::Nats => "nats://127.0.0.1:4222",
+            Kind::Redis => "redis://127.0.0.1:6379",
         }
     }
 
@@ -62,5 +66,6 @@ pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
         Kind::RabbitmqQuorum => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Quorum)),
         Kind::RabbitmqStream => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Stream)),
         Kind::Nats => Box::new(nats::Nats::new(settings.addr)),
+        Kind::Redis => Box::new(redis::Redis::new(settings.addr)?),
     })
 }
