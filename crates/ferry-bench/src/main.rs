@@ -83,7 +83,7 @@ struct Options {
     /// Producers, each with its own connection.
     #[arg(long, default_value_t = 1)]
     producers: usize,
-    /// Consumers per subscription, each with its own connection.
+    /// Consumers per subscription, each with its own connection (a RabbitMQ stream takes one: its consumers do not share messages).
     #[arg(long, default_value_t = 1)]
     consumers: usize,
     /// Partitions of each topic (Kafka).
@@ -92,7 +92,7 @@ struct Options {
     /// Messages per send call (SQS: at most 10).
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// Messages a consumer may hold unacknowledged (AMQP prefetch, SQS: messages per receive, at most 10).
+    /// Messages a consumer may hold unacknowledged (AMQP prefetch, JetStream max_ack_pending, Redis XREADGROUP COUNT; SQS: messages per receive, at most 10).
     #[arg(long, default_value_t = 100)]
     prefetch: usize,
     /// Messages a producer may have sent but not yet acknowledged.

@@ -1,12 +1,16 @@
 //! One module per broker protocol and the client its users run.
 
 mod kafka;
+mod nats;
+mod rabbitmq;
+mod redis;
 mod sqs;
 
 use anyhow::Result;
 use clap::ValueEnum;
 
 use crate::target::Target;
+use rabbitmq::QueueType;
 
 /// The brokers and protocols `ferry-bench` can drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -15,6 +19,16 @@ pub enum Kind {
     Kafka,
     /// The SQS API (AWS JSON 1.0 over HTTP): ferry's SQS listener.
     Sqs,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with durable classic queues.
+    RabbitmqClassic,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with quorum queues.
+    RabbitmqQuorum,
+    /// RabbitMQ (lapin, AMQP 0-9-1) with stream queues.
+    RabbitmqStream,
+    /// NATS JetStream (async-nats) with file storage.
+    Nats,
+    /// Redis Streams (the redis crate) with consumer groups.
+    Redis,
 }
 
 impl Kind {
@@ -23,6 +37,11 @@ impl Kind {
         match self {
             Kind::Kafka => "127.0.0.1:9092",
             Kind::Sqs => "http://127.0.0.1:9324",
+            Kind::RabbitmqClassic | Kind::RabbitmqQuorum | Kind::RabbitmqStream => {
+                "amqp://guest:guest@127.0.0.1:5672/%2f"
+            }
+            Kind::Nats => "nats://127.0.0.1:4222",
+            Kind::Redis => "redis://127.0.0.1:6379",
         }
     }
 
@@ -43,5 +62,10 @@ pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
     Ok(match kind {
         Kind::Kafka => Box::new(kafka::Kafka::new(settings.addr)),
         Kind::Sqs => Box::new(sqs::Sqs::new(settings.addr, settings.inflight, settings.batch)?),
+        Kind::RabbitmqClassic => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Classic)),
+        Kind::RabbitmqQuorum => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Quorum)),
+        Kind::RabbitmqStream => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Stream)),
+        Kind::Nats => Box::new(nats::Nats::new(settings.addr)),
+        Kind::Redis => Box::new(redis::Redis::new(settings.addr)?),
     })
 }
