@@ -169,13 +169,23 @@ fn describe(o: &Outcome) -> (u8, String, String, Measure) {
     }
 }
 
-/// The best ferry row of a group, by the group's measure.
-fn ferry(g: &Group) -> Option<&Outcome> {
-    let ferry_rows = g.rows.iter().filter(|o| o.label.starts_with("ferry"));
-    match g.measure {
-        Measure::Throughput => ferry_rows.max_by(|a, b| a.msg_per_s.total_cmp(&b.msg_per_s)),
-        Measure::Latency => ferry_rows.min_by_key(|o| o.latency.as_ref().map_or(u64::MAX, |l| l.p99_us)),
-        Measure::Memory => ferry_rows.min_by(|a, b| per_queue(a).total_cmp(&per_queue(b))),
+/// ferry's rows of a group: each peer gets a ratio to each of them.
+fn ferry_rows(g: &Group) -> Vec<&Outcome> {
+    g.rows.iter().filter(|o| is_ferry(o)).collect()
+}
+
+fn is_ferry(o: &Outcome) -> bool {
+    o.label.starts_with("ferry")
+}
+
+/// How much better `f` (a ferry row) did than `o` on the group's measure: above 1 when ferry
+/// did better.
+fn advantage(measure: Measure, f: &Outcome, o: &Outcome) -> f64 {
+    let p99 = |x: &Outcome| x.latency.as_ref().map_or(f64::NAN, |l| l.p99_us as f64);
+    match measure {
+        Measure::Throughput => f.msg_per_s / o.msg_per_s,
+        Measure::Latency => p99(o) / p99(f),
+        Measure::Memory => per_queue(o) / per_queue(f),
     }
 }
 
@@ -193,31 +203,36 @@ fn ratio(x: f64) -> String {
 
 fn write_group(out: &mut String, g: &Group, chart: &str) -> Result<()> {
     writeln!(out, "### {}\n", g.title)?;
-    let best = ferry(g);
+    let ferries = ferry_rows(g);
+    let ratio_heads: String = ferries
+        .iter()
+        .map(|f| match g.measure {
+            Measure::Throughput => format!(" {} ÷ this (msg/s) |", f.label),
+            Measure::Latency => format!(" this p99 ÷ {} p99 |", f.label),
+            Measure::Memory => format!(" this ÷ {} (per queue) |", f.label),
+        })
+        .collect();
+    let ratio_rule = "---:|".repeat(ferries.len());
+    let ratios = |o: &Outcome| -> String {
+        ferries
+            .iter()
+            .map(|f| match is_ferry(o) {
+                true => " – |".to_owned(),
+                false => format!(" {} |", ratio(advantage(g.measure, f, o))),
+            })
+            .collect()
+    };
     let latency = |o: &Outcome, f: fn(&crate::outcome::Latency) -> u64| {
         o.latency.as_ref().map_or("–".into(), |l| micros(f(l)))
     };
     match g.measure {
         Measure::Throughput | Measure::Latency => {
-            let ratio_head = match g.measure {
-                Measure::Latency => "this p99 ÷ ferry p99",
-                _ => "ferry ÷ this (msg/s)",
-            };
-            writeln!(out, "| system | durability | msg/s | MB/s | p50 | p99 | p99.9 | {ratio_head} |")?;
-            writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|")?;
+            writeln!(out, "| system | durability | msg/s | MB/s | p50 | p99 | p99.9 |{ratio_heads}")?;
+            writeln!(out, "|---|---|---:|---:|---:|---:|---:|{ratio_rule}")?;
             for o in &g.rows {
-                let r = match (best, g.measure) {
-                    (Some(f), _) if std::ptr::eq(f, o) => "–".to_owned(),
-                    (Some(f), Measure::Latency) => ratio(
-                        o.latency.as_ref().map_or(f64::NAN, |l| l.p99_us as f64)
-                            / f.latency.as_ref().map_or(f64::NAN, |l| l.p99_us as f64),
-                    ),
-                    (Some(f), _) => ratio(f.msg_per_s / o.msg_per_s),
-                    (None, _) => "–".to_owned(),
-                };
                 writeln!(
                     out,
-                    "| {} | {} | {:.0} | {:.2} | {} | {} | {} | {r} |",
+                    "| {} | {} | {:.0} | {:.2} | {} | {} | {} |{}",
                     o.label,
                     o.durability,
                     o.msg_per_s,
@@ -225,30 +240,27 @@ fn write_group(out: &mut String, g: &Group, chart: &str) -> Result<()> {
                     latency(o, |l| l.p50_us),
                     latency(o, |l| l.p99_us),
                     latency(o, |l| l.p999_us),
+                    ratios(o),
                 )?;
             }
         }
         Measure::Memory => {
             writeln!(
                 out,
-                "| system | durability | create (s) | memory per queue | memory per queued message | fill msg/s | this ÷ ferry (per queue) |"
+                "| system | durability | create (s) | memory per queue | memory per queued message | fill msg/s |{ratio_heads}"
             )?;
-            writeln!(out, "|---|---|---:|---:|---:|---:|---:|")?;
+            writeln!(out, "|---|---|---:|---:|---:|---:|{ratio_rule}")?;
             for o in &g.rows {
-                let r = match best {
-                    Some(f) if std::ptr::eq(f, o) => "–".to_owned(),
-                    Some(f) => ratio(per_queue(o) / per_queue(f)),
-                    None => "–".to_owned(),
-                };
                 writeln!(
                     out,
-                    "| {} | {} | {:.2} | {} | {} | {:.0} | {r} |",
+                    "| {} | {} | {:.2} | {} | {} | {:.0} |{}",
                     o.label,
                     o.durability,
                     o.setup_secs.unwrap_or(f64::NAN),
                     bytes(per_queue(o)),
                     bytes(per_message(o)),
                     o.msg_per_s,
+                    ratios(o),
                 )?;
             }
         }
@@ -273,10 +285,18 @@ fn write_group(out: &mut String, g: &Group, chart: &str) -> Result<()> {
     }
     if let Some(o) = g.rows.first() {
         let load = o.rate.map_or("as fast as possible".to_owned(), |r| format!("fixed rate {r:.0} msg/s"));
+        let window = match g.measure {
+            Measure::Memory => {
+                "messages sent as fast as possible, memory read 2 s after creating and after filling"
+                    .to_owned()
+            }
+            _ => format!("{:.0} s measured, {load}", o.secs),
+        };
         writeln!(
             out,
-            "\nShape: {} producer(s), {} consumer(s) in all, batch {}, {} in flight per producer, prefetch {}, {:.0} s measured, {load}.",
-            o.producers, o.consumers, o.batch, o.inflight, o.prefetch, o.secs
+            "\nShape: {} producer(s), {} consumer(s) in all, batch {}, {} in flight per producer, prefetch {}, {window}. \
+             Ratios above 1 are in ferry's favour.",
+            o.producers, o.consumers, o.batch, o.inflight, o.prefetch
         )?;
     }
     writeln!(out, "\n![{}]({chart})\n", g.title)?;
@@ -333,7 +353,7 @@ fn draw(g: &Group, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(8)
-        .build_cartesian_2d(0.0..max * 1.6, 0.0..bars.len() as f64)?;
+        .build_cartesian_2d(0.0..max * 2.0, 0.0..bars.len() as f64)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
