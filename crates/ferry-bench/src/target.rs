@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
 
 /// The shape of one run, fixed before it starts.
 #[derive(Clone, Debug)]
@@ -78,4 +79,25 @@ pub trait Consumer: Send {
         wait: Duration,
         seen: &mut (dyn for<'p> FnMut(&'p [u8]) + Send),
     ) -> Result<usize>;
+}
+
+/// What a client's delivery stream holds within `wait`: its first item, then the items already
+/// there, up to `max`. Empty when nothing came in time; an error when the stream ended.
+pub async fn ready_items<S>(stream: &mut S, wait: Duration, max: usize) -> Result<Vec<S::Item>>
+where
+    S: Stream + Unpin,
+{
+    let first = match tokio::time::timeout(wait, stream.next()).await {
+        Err(_) => return Ok(Vec::new()),
+        Ok(None) => bail!("the broker ended the subscription"),
+        Ok(Some(item)) => item,
+    };
+    let mut items = vec![first];
+    while items.len() < max {
+        match stream.next().now_or_never() {
+            Some(Some(item)) => items.push(item),
+            Some(None) | None => break,
+        }
+    }
+    Ok(items)
 }

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use async_nats::jetstream::{self, consumer, stream};
 use async_trait::async_trait;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 
-use crate::target::{Ack, Consumer, Plan, Producer, Target};
+use crate::target::{Ack, Consumer, Plan, Producer, Target, ready_items};
 
 pub struct Nats {
     url: String,
@@ -150,19 +150,9 @@ impl Consumer for NatsConsumer {
         wait: Duration,
         seen: &mut (dyn for<'p> FnMut(&'p [u8]) + Send),
     ) -> Result<usize> {
-        let first = match tokio::time::timeout(wait, self.messages.next()).await {
-            Err(_) => return Ok(0),
-            Ok(None) => bail!("the pull consumer ended"),
-            Ok(Some(message)) => message.context("pulling")?,
-        };
-        let mut received = vec![first];
-        while received.len() < self.prefetch {
-            match self.messages.next().now_or_never() {
-                Some(Some(message)) => received.push(message.context("pulling")?),
-                Some(None) | None => break,
-            }
-        }
+        let received = ready_items(&mut self.messages, wait, self.prefetch).await?;
         for message in &received {
+            let message = message.as_ref().map_err(|e| anyhow!("pulling: {e}"))?;
             seen(&message.payload);
             message.ack().await.map_err(|e| anyhow!("acknowledging: {e}"))?;
         }

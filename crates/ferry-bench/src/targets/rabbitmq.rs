@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
+use futures::FutureExt;
 use futures::future::try_join_all;
-use futures::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -20,7 +20,7 @@ use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::target::{Ack, Consumer, Plan, Producer, Target};
+use crate::target::{Ack, Consumer, Plan, Producer, Target, ready_items};
 
 /// AMQP's delivery mode of a message written to disk.
 const PERSISTENT: u8 = 2;
@@ -268,22 +268,11 @@ impl Consumer for RabbitmqConsumer {
         wait: Duration,
         seen: &mut (dyn for<'p> FnMut(&'p [u8]) + Send),
     ) -> Result<usize> {
-        let first = match tokio::time::timeout(wait, self.deliveries.next()).await {
-            Err(_) => return Ok(0),
-            Ok(None) => bail!("the broker cancelled the consumer"),
-            Ok(Some(delivery)) => delivery?,
-        };
-        let mut tags = vec![first.delivery_tag];
-        seen(&first.data);
-        while tags.len() < self.prefetch {
-            match self.deliveries.next().now_or_never() {
-                Some(Some(delivery)) => {
-                    let delivery = delivery?;
-                    seen(&delivery.data);
-                    tags.push(delivery.delivery_tag);
-                }
-                Some(None) | None => break,
-            }
+        let mut tags = Vec::new();
+        for delivery in ready_items(&mut self.deliveries, wait, self.prefetch).await? {
+            let delivery = delivery?;
+            seen(&delivery.data);
+            tags.push(delivery.delivery_tag);
         }
         let acks = tags.iter().map(|&tag| self.channel.basic_ack(tag, BasicAckOptions { multiple: false }));
         try_join_all(acks).await.context("acknowledging")?;
