@@ -262,6 +262,10 @@ fn progress(run: &Arc<Run>, label: &str) -> (ProgressBar, tokio::task::JoinHandl
         loop {
             let state = match run.window() {
                 None => format!("warming up {:.0} s", run.started.elapsed().as_secs_f64()),
+                // Counted runs and fills have no set length.
+                Some((from, _)) if run.count.is_some() || run.window > Duration::from_secs(1 << 32) => {
+                    format!("measuring {:.0} s", from.elapsed().as_secs_f64())
+                }
                 Some((from, _)) => format!(
                     "measuring {:.0}/{:.0} s",
                     from.elapsed().as_secs_f64().min(run.window.as_secs_f64()),
