@@ -210,7 +210,10 @@ async fn publish(
     .await;
     match drained {
         Ok(result) => result?,
-        Err(_) => bail!("sends still unacknowledged {} s after the window closed", load.drain.as_secs()),
+        Err(_) => bail!(
+            "sends still unacknowledged {} s after the window closed: the broker stalled, or a longer --drain is needed",
+            load.drain.as_secs()
+        ),
     }
     Ok(out)
 }
@@ -354,7 +357,7 @@ pub async fn end_to_end(workload: &str, target: &dyn Target, plan: &Plan, load: 
         let deadline = Instant::now() + Duration::from_secs(60);
         while run.received_warmup.iter().any(|n| n.load(Ordering::Relaxed) == 0) {
             if Instant::now() > deadline {
-                bail!("no consumer received anything within 60 s of warming up");
+                bail!("no consumer received a warm-up message within 60 s: check that --target and --addr name a broker that delivers to consumers");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -35,6 +35,11 @@ impl Plan {
         format!("{}-{index}", self.run)
     }
 
+    /// The broker-side names of every destination, in order.
+    pub fn destination_names(&self) -> Vec<String> {
+        (0..self.destinations).map(|d| self.destination(d)).collect()
+    }
+
     /// The broker-side name of subscription `subscription` of destination `index`.
     pub fn subscription(&self, index: usize, subscription: usize) -> String {
         format!("{}-{index}-s{subscription}", self.run)

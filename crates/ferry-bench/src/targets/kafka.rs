@@ -37,7 +37,7 @@ const ADMIN_CHUNK: usize = 100;
 impl Target for Kafka {
     async fn prepare(&self, plan: &Plan) -> Result<()> {
         let admin = self.admin()?;
-        let names: Vec<String> = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let names = plan.destination_names();
         for chunk in names.chunks(ADMIN_CHUNK) {
             let topics: Vec<NewTopic> = chunk
                 .iter()
@@ -62,7 +62,7 @@ impl Target for Kafka {
             .set("queue.buffering.max.messages", "1000000")
             .create()
             .context("creating the Kafka producer")?;
-        let topics = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let topics = plan.destination_names();
         Ok(Box::new(KafkaProducer { producer, topics }))
     }
 
@@ -88,7 +88,7 @@ impl Target for Kafka {
 
     async fn cleanup(&self, plan: &Plan) -> Result<()> {
         let admin = self.admin()?;
-        let names: Vec<String> = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let names = plan.destination_names();
         for chunk in names.chunks(ADMIN_CHUNK) {
             let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
             admin.delete_topics(&chunk, &AdminOptions::new()).await?;

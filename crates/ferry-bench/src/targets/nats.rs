@@ -71,7 +71,7 @@ impl Target for Nats {
 
     async fn producer(&self, plan: &Plan) -> Result<Box<dyn Producer>> {
         let js = self.context().await?;
-        let subjects = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let subjects = plan.destination_names();
         Ok(Box::new(NatsProducer { js, subjects }))
     }
 

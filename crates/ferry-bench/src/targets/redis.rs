@@ -64,7 +64,7 @@ impl Target for Redis {
 
     async fn producer(&self, plan: &Plan) -> Result<Box<dyn Producer>> {
         let conn = self.connect().await?;
-        let keys = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let keys = plan.destination_names();
         Ok(Box::new(RedisProducer { conn, keys }))
     }
 
@@ -87,7 +87,7 @@ impl Target for Redis {
 
     async fn cleanup(&self, plan: &Plan) -> Result<()> {
         let mut conn = self.connect().await?;
-        let keys: Vec<String> = (0..plan.destinations).map(|d| plan.destination(d)).collect();
+        let keys = plan.destination_names();
         for chunk in keys.chunks(DELETE_CHUNK) {
             redis::cmd("DEL").arg(chunk).query_async::<()>(&mut conn).await.context("deleting streams")?;
         }
