@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`message`]: typed header values and the system properties every protocol maps onto.
 //! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
 //! - [`alarms`]: the disk-free alarm front-ends follow to stop taking work before writes fail.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
@@ -14,6 +15,7 @@
 pub mod alarms;
 pub mod clock;
 pub mod groups;
+pub mod message;
 pub mod metadata;
 pub mod queues;
 pub mod topics;
