@@ -7,6 +7,7 @@
 //! - [`alarms`]: the disk-free alarm front-ends follow to stop taking work before writes fail.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
 //! - [`queues`]: the work-queue engine (leases, retries, dead-letters, delays, priorities, FIFO).
+//! - [`routing`]: exchanges and bindings (RabbitMQ's model), routing a message to queues and topics.
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
 //! - [`groups`]: consumer groups (Kafka's classic protocol in domain terms) and committed offsets.
 //!
@@ -18,4 +19,5 @@ pub mod groups;
 pub mod message;
 pub mod metadata;
 pub mod queues;
+pub mod routing;
 pub mod topics;
