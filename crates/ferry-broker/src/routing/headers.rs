@@ -1,6 +1,6 @@
 //! The headers exchange's matcher: binding arguments compared with message headers.
 //!
-//! What RabbitMQ does, and so ferry (read from `rabbit_exchange_type_headers`, 3.13 to 4.x):
+//! What RabbitMQ does (read from its `rabbit_exchange_type_headers`), and so ferry:
 //! - `x-match` is `all` (the default, also for a binding without it), `any`, `all-with-x` or
 //!   `any-with-x`; any other value is refused when binding.
 //! - `x-match` itself never takes part; other binding arguments whose names start with `x-`

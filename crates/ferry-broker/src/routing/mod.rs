@@ -53,7 +53,8 @@ use exchange::{is_reserved, predeclared};
 use index::Index;
 
 /// Bounds on what the router holds; a declare or bind beyond one is refused
-/// ([`RoutingError::TooManyExchanges`], [`RoutingError::TooManyBindings`]).
+/// ([`RoutingError::TooManyExchanges`], [`RoutingError::TooManyBindings`], both AMQP 406
+/// PRECONDITION_FAILED: the channel closes, the connection stays).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouterLimits {
     /// Most exchanges, the six predeclared ones included.
