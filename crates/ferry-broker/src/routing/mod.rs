@@ -17,7 +17,8 @@
 //! recovered by [`Router::open`]; the others live in memory only.
 //!
 //! Module map: `exchange` (kinds, definitions, redeclare rules), `binding` (destinations,
-//! targets, binding identity), `index` (one exchange's bindings arranged for its kind),
+//! targets, binding identity), `index` (one exchange's bindings arranged for its kind), `state`
+//! (the in-memory state and what a removal takes with it),
 //! [`topic_trie`] (topic matching), `headers` (header matching), `store` (stored form), `error`.
 //!
 //! **Invariant:** the router never waits on the disk while holding the lock [`Router::route`]
@@ -30,16 +31,17 @@ mod error;
 mod exchange;
 mod headers;
 mod index;
+mod state;
 mod store;
 #[cfg(test)]
 mod tests;
 pub mod topic_trie;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::message::{Table, Value};
-use crate::metadata::{MetaOp, MetadataStore};
+use crate::metadata::MetadataStore;
 
 pub use binding::{Binding, Destination, Target};
 pub use error::RoutingError;
@@ -50,7 +52,7 @@ pub use headers::{HeadersRule, MatchKind, X_MATCH, loosely_equal};
 
 use binding::BindingId;
 use exchange::{is_reserved, predeclared};
-use index::Index;
+use state::{ExchangeEntry, State, collect_bindings, rule_for};
 
 /// Bounds on what the router holds; a declare or bind beyond one is refused
 /// ([`RoutingError::TooManyExchanges`], [`RoutingError::TooManyBindings`], both AMQP 406
@@ -96,148 +98,6 @@ pub struct Router {
     /// serialised and reach the store in the order they reach memory.
     writer: Mutex<()>,
     default_resolver: RwLock<Option<Arc<DefaultResolver>>>,
-}
-
-struct ExchangeEntry {
-    def: ExchangeDef,
-    index: Index,
-}
-
-struct BindingEntry {
-    binding: Binding,
-    /// Stored in `Table::Bindings` (source and destination durable).
-    durable: bool,
-}
-
-#[derive(Default)]
-struct State {
-    exchanges: HashMap<String, ExchangeEntry>,
-    bindings: HashMap<Arc<BindingId>, BindingEntry>,
-    by_source: HashMap<String, HashSet<Arc<BindingId>>>,
-    by_destination: HashMap<Destination, HashSet<Arc<BindingId>>>,
-}
-
-impl State {
-    fn insert_exchange(&mut self, def: ExchangeDef) {
-        let index = Index::new(&def.kind);
-        self.exchanges.insert(def.name.clone(), ExchangeEntry { def, index });
-    }
-
-    fn insert_binding(
-        &mut self,
-        id: Arc<BindingId>,
-        binding: Binding,
-        rule: Option<HeadersRule>,
-        durable: bool,
-    ) {
-        if let Some(x) = self.exchanges.get_mut(&binding.source) {
-            x.index.add(&id, &binding, rule);
-        }
-        self.by_source.entry(binding.source.clone()).or_default().insert(Arc::clone(&id));
-        self.by_destination.entry(binding.destination.clone()).or_default().insert(Arc::clone(&id));
-        self.bindings.insert(id, BindingEntry { binding, durable });
-    }
-
-    fn remove_binding(&mut self, id: &BindingId) {
-        if self.bindings.remove(id).is_none() {
-            return;
-        }
-        if let Some(x) = self.exchanges.get_mut(&id.source) {
-            x.index.remove(id);
-        }
-        if let Some(set) = self.by_source.get_mut(&id.source) {
-            set.remove(id);
-            if set.is_empty() {
-                self.by_source.remove(&id.source);
-            }
-        }
-        if let Some(set) = self.by_destination.get_mut(&id.destination) {
-            set.remove(id);
-            if set.is_empty() {
-                self.by_destination.remove(&id.destination);
-            }
-        }
-    }
-
-    fn source_count(&self, exchange: &str) -> usize {
-        self.by_source.get(exchange).map_or(0, HashSet::len)
-    }
-
-    /// What removing `bindings` and deleting `exchanges` takes with it: the bindings of every
-    /// exchange deleted (as source or destination), and, as RabbitMQ does, every auto-delete
-    /// exchange left without bindings as a source, transitively.
-    fn plan_removal(&self, bindings: Vec<Arc<BindingId>>, exchanges: Vec<String>) -> Removal {
-        let mut removed_bindings: HashSet<Arc<BindingId>> = HashSet::new();
-        let mut removed_exchanges: HashSet<String> = HashSet::new();
-        let mut left_as_source: HashMap<String, usize> = HashMap::new();
-        let (mut binding_work, mut exchange_work) = (bindings, exchanges);
-        loop {
-            while let Some(id) = binding_work.pop() {
-                if !removed_bindings.insert(Arc::clone(&id)) || removed_exchanges.contains(&id.source) {
-                    continue;
-                }
-                let left =
-                    left_as_source.entry(id.source.clone()).or_insert_with(|| self.source_count(&id.source));
-                *left = left.saturating_sub(1);
-                let auto_delete = self.exchanges.get(&id.source).is_some_and(|x| x.def.auto_delete);
-                if *left == 0 && auto_delete {
-                    exchange_work.push(id.source.clone());
-                }
-            }
-            let Some(name) = exchange_work.pop() else { break };
-            if !removed_exchanges.insert(name.clone()) {
-                continue;
-            }
-            // Its bindings as a source go with it, uncounted; those to it may leave their
-            // sources unbound, so they go through the count above.
-            removed_bindings.extend(self.by_source.get(&name).into_iter().flatten().cloned());
-            let to_it = self.by_destination.get(&Destination::Exchange(name));
-            binding_work.extend(to_it.into_iter().flatten().cloned());
-        }
-        Removal {
-            bindings: removed_bindings.into_iter().collect(),
-            exchanges: removed_exchanges.into_iter().collect(),
-        }
-    }
-
-    /// The store operations of `removal`: deletes of the durable records it removes.
-    fn removal_ops(&self, removal: &Removal) -> Vec<MetaOp> {
-        let bindings = removal
-            .bindings
-            .iter()
-            .filter(|id| self.bindings.get(*id).is_some_and(|b| b.durable))
-            .map(|id| store::delete_binding(id));
-        let exchanges = removal
-            .exchanges
-            .iter()
-            .filter(|x| self.exchanges.get(*x).is_some_and(|x| x.def.durable))
-            .map(|x| store::delete_exchange(x));
-        bindings.chain(exchanges).collect()
-    }
-
-    fn apply(&mut self, removal: Removal) {
-        for id in &removal.bindings {
-            self.remove_binding(id);
-        }
-        for name in &removal.exchanges {
-            self.exchanges.remove(name);
-        }
-    }
-}
-
-/// Bindings and exchanges one change removes.
-struct Removal {
-    bindings: Vec<Arc<BindingId>>,
-    exchanges: Vec<String>,
-}
-
-/// The parsed headers rule of `binding` when its source routes by headers.
-fn rule_for(source: &ExchangeDef, binding: &Binding) -> Result<Option<HeadersRule>, RoutingError> {
-    if *source.kind.routing_kind() != ExchangeKind::Headers {
-        return Ok(None);
-    }
-    let subject = || format!("binding of {} to exchange '{}'", binding.destination, binding.source);
-    HeadersRule::parse(&binding.arguments, subject).map(Some)
 }
 
 impl Router {
@@ -481,8 +341,8 @@ impl Router {
 
     /// Removes the binding equal to these parts (arguments compared in any order). Removing a
     /// binding that does not exist succeeds; a missing exchange (source, or destination
-    /// exchange) is [`RoutingError::ExchangeNotFound`]. An auto-delete source left without
-    /// bindings is deleted.
+    /// exchange) is [`RoutingError::ExchangeNotFound`], as RabbitMQ 3.x answered (4.x answers
+    /// success there too). An auto-delete source left without bindings is deleted.
     pub fn unbind(
         &self,
         source: &str,
@@ -637,10 +497,4 @@ impl Router {
 
 fn missing(exchange: &str) -> RoutingError {
     RoutingError::ExchangeNotFound { exchange: exchange.to_string() }
-}
-
-fn collect_bindings(state: &State, ids: Option<&HashSet<Arc<BindingId>>>) -> Vec<Binding> {
-    let mut ids: Vec<&Arc<BindingId>> = ids.into_iter().flatten().collect();
-    ids.sort_unstable();
-    ids.into_iter().filter_map(|id| state.bindings.get(id)).map(|b| b.binding.clone()).collect()
 }
