@@ -920,3 +920,104 @@ fn many_hashes_stay_linear_in_the_key() {
     trie.matches(&format!("{key}.z"), &mut found);
     assert_eq!(found, [&1]);
 }
+
+// ---- failures and concurrency ----
+
+/// A store whose commits fail while `failing` is set.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MetadataStore for FlakyStore {
+    fn get(&self, table: MetaTable, key: &str) -> Result<Option<Vec<u8>>, crate::metadata::MetadataError> {
+        self.inner.get(table, key)
+    }
+
+    fn scan_prefix(
+        &self,
+        table: MetaTable,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, crate::metadata::MetadataError> {
+        self.inner.scan_prefix(table, prefix)
+    }
+
+    fn commit(&self, ops: &[crate::metadata::MetaOp]) -> Result<(), crate::metadata::MetadataError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::metadata::MetadataError::Storage("disk full".into()));
+        }
+        self.inner.commit(ops)
+    }
+}
+
+#[test]
+fn a_failed_commit_changes_nothing() {
+    let store = Arc::new(FlakyStore::default());
+    let r = Router::open(Arc::clone(&store) as Arc<dyn MetadataStore>).unwrap();
+    r.declare_exchange(ExchangeDef { auto_delete: true, ..def("kept", ExchangeKind::Fanout) }, false)
+        .unwrap();
+    r.bind("kept", q("a"), "", Table::new()).unwrap();
+    store.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let storage =
+        |res: Result<(), RoutingError>| assert!(matches!(res, Err(RoutingError::Storage(_))), "{res:?}");
+    storage(r.declare_exchange(def("new", ExchangeKind::Direct), false).map(|_| ()));
+    storage(r.bind("kept", q("b"), "", Table::new()));
+    storage(r.unbind("kept", q("a"), "", Table::new()));
+    storage(r.remove_destination(&q("a")));
+    storage(r.delete_exchange("kept", false));
+    assert!(r.exchange("new").is_none());
+    assert!(r.exchange("kept").is_some());
+    assert_eq!(route(&r, "kept", ""), ["a"]);
+    // Transient things touch no store and still work.
+    r.declare_exchange(ExchangeDef { durable: false, ..def("mem", ExchangeKind::Fanout) }, false).unwrap();
+    r.bind("mem", q("b"), "", Table::new()).unwrap();
+
+    store.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let reopened = Router::open(store).unwrap();
+    assert_eq!(route(&reopened, "kept", ""), ["a"]);
+    assert!(reopened.exchange("new").is_none());
+}
+
+#[test]
+fn routing_runs_while_other_threads_bind_and_unbind() {
+    let r = Arc::new(router());
+    r.bind("amq.topic", q("steady"), "steady.#", Table::new()).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    if t < 2 {
+                        let dest = q(&format!("t{t}-{}", i % 10));
+                        let key = format!("k.{}", i % 7);
+                        r.bind("amq.topic", dest.clone(), &key, Table::new()).unwrap();
+                        if i % 3 == 0 {
+                            r.unbind("amq.topic", dest, &key, Table::new()).unwrap();
+                        }
+                    } else {
+                        assert_eq!(route(&r, "amq.topic", "steady.x"), ["steady"]);
+                        r.route("amq.topic", &format!("k.{}", i % 7), &[]).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let listed: usize = r.bindings_from("amq.topic").len();
+    assert_eq!(listed, r.binding_count());
+    for k in 0..7 {
+        let key = format!("k.{k}");
+        let expected: BTreeSet<String> = r
+            .bindings_from("amq.topic")
+            .into_iter()
+            .filter(|b| b.routing_key == key)
+            .map(|b| b.destination.name().to_string())
+            .collect();
+        let got: BTreeSet<String> = route(&r, "amq.topic", &key).into_iter().collect();
+        assert_eq!(got, expected, "{key}");
+    }
+}
