@@ -173,7 +173,8 @@ impl Router {
 
     /// Sets how the default exchange finds the target named by a routing key: the owner of the
     /// queue and topic catalogs answers `Some(Target::Queue(name))` or `Some(Target::Topic(name))`
-    /// when that exists, `None` otherwise (the message is then unroutable). Without a resolver
+    /// when that exists, `None` otherwise (the message is then unroutable). It is called with
+    /// no router lock held, so it may take the catalogs' locks and even call the router. Without a resolver
     /// the default exchange answers `Target::Queue(routing_key)` for any non-empty key, and the
     /// caller drops targets that do not exist.
     pub fn set_default_exchange_resolver(
@@ -419,19 +420,17 @@ impl Router {
         // Exchanges queued so far besides the first; allocates only when a chain goes on.
         let mut seen: HashSet<&str> = HashSet::new();
         let mut found: Vec<&Destination> = Vec::new();
-        let mut resolved: Vec<Target> = Vec::new();
         let mut picked: Vec<&Destination> = Vec::new();
+        // The default exchange's target is resolved once the state lock is released.
+        let mut default_reached = false;
         while let Some(x) = work.pop() {
-            let picked_any = if x.def.name.is_empty() {
-                let target = self.resolve_default(routing_key);
-                let any = target.is_some();
-                resolved.extend(target);
-                any
-            } else {
-                x.index.route(routing_key, headers, &mut picked);
-                !picked.is_empty()
-            };
-            let alternate = if picked_any { None } else { x.def.alternate_exchange() };
+            if x.def.name.is_empty() {
+                // It cannot be declared, so it has no alternate-exchange to fall back to.
+                default_reached = true;
+                continue;
+            }
+            x.index.route(routing_key, headers, &mut picked);
+            let alternate = if picked.is_empty() { x.def.alternate_exchange() } else { None };
             let next = picked.drain(..).filter_map(|d| match d {
                 Destination::Exchange(name) => Some(name.as_str()),
                 other => {
@@ -451,8 +450,9 @@ impl Router {
         found.sort_unstable();
         found.dedup();
         let mut targets: Vec<Target> = found.into_iter().filter_map(Destination::target).collect();
-        if !resolved.is_empty() {
-            targets.extend(resolved);
+        drop(state);
+        if default_reached && let Some(target) = self.resolve_default(routing_key) {
+            targets.push(target);
             targets.sort_unstable();
             targets.dedup();
         }

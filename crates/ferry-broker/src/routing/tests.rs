@@ -1021,3 +1021,17 @@ fn routing_runs_while_other_threads_bind_and_unbind() {
         assert_eq!(got, expected, "{key}");
     }
 }
+
+#[test]
+fn default_exchange_resolver_runs_without_router_locks_held() {
+    let r = Arc::new(router());
+    let weak = Arc::downgrade(&r);
+    // A resolver that changes the router would deadlock if called under its locks.
+    r.set_default_exchange_resolver(move |name| {
+        let r = weak.upgrade()?;
+        r.bind("amq.fanout", q(name), "", Table::new()).ok()?;
+        Some(Target::Queue(name.to_string()))
+    });
+    assert_eq!(route(&r, "", "orders"), ["orders"]);
+    assert_eq!(route(&r, "amq.fanout", ""), ["orders"]);
+}
