@@ -411,6 +411,18 @@ impl Router {
         routing_key: &str,
         headers: &[(String, Value)],
     ) -> Result<Routed, RoutingError> {
+        self.route_keys(exchange, &[routing_key], headers)
+    }
+
+    /// [`Router::route`] for a message with several routing keys, RabbitMQ's sender-selected
+    /// distribution (AMQP's `CC` and `BCC` headers add keys to the publish's own): each exchange
+    /// routes every key, and falls back to its alternate only when no key picked anything.
+    pub fn route_keys(
+        &self,
+        exchange: &str,
+        routing_keys: &[&str],
+        headers: &[(String, Value)],
+    ) -> Result<Routed, RoutingError> {
         let state = self.read();
         let first = state.exchanges.get(exchange).ok_or_else(|| missing(exchange))?;
         if first.def.internal {
@@ -429,7 +441,9 @@ impl Router {
                 default_reached = true;
                 continue;
             }
-            x.index.route(routing_key, headers, &mut picked);
+            for key in routing_keys {
+                x.index.route(key, headers, &mut picked);
+            }
             let alternate = if picked.is_empty() { x.def.alternate_exchange() } else { None };
             let next = picked.drain(..).filter_map(|d| match d {
                 Destination::Exchange(name) => Some(name.as_str()),
@@ -451,8 +465,8 @@ impl Router {
         found.dedup();
         let mut targets: Vec<Target> = found.into_iter().filter_map(Destination::target).collect();
         drop(state);
-        if default_reached && let Some(target) = self.resolve_default(routing_key) {
-            targets.push(target);
+        if default_reached {
+            targets.extend(routing_keys.iter().filter_map(|key| self.resolve_default(key)));
             targets.sort_unstable();
             targets.dedup();
         }

@@ -1035,3 +1035,23 @@ fn default_exchange_resolver_runs_without_router_locks_held() {
     assert_eq!(route(&r, "", "orders"), ["orders"]);
     assert_eq!(route(&r, "amq.fanout", ""), ["orders"]);
 }
+
+#[test]
+fn several_routing_keys_route_as_one_message_with_one_fallback() {
+    let r = router();
+    declare(&r, "ae", ExchangeKind::Fanout);
+    r.bind("ae", q("fallback"), "", Table::new()).unwrap();
+    let main = ExchangeDef {
+        arguments: args(&[(ALTERNATE_EXCHANGE, text("ae"))]),
+        ..def("main", ExchangeKind::Direct)
+    };
+    r.declare_exchange(main, false).unwrap();
+    r.bind("main", q("a"), "a", Table::new()).unwrap();
+    r.bind("main", q("b"), "b", Table::new()).unwrap();
+    let keys = |ks: &[&str]| names(r.route_keys("main", ks, &[]).unwrap());
+    assert_eq!(keys(&["a", "b", "a"]), ["a", "b"]);
+    // One key routes: the alternate is not used for the others.
+    assert_eq!(keys(&["a", "nowhere"]), ["a"]);
+    assert_eq!(keys(&["nowhere", "neither"]), ["fallback"]);
+    assert_eq!(names(r.route_keys("", &["x", "y", "x"], &[]).unwrap()), ["x", "y"]);
+}
