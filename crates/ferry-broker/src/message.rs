@@ -323,6 +323,19 @@ impl Properties {
     }
 }
 
+/// Where a message was published and with which properties: what a consumer of any protocol
+/// sees besides the body and headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The system properties.
+    pub properties: Properties,
+    /// Exchange the message was published to (`""` is the default exchange); `None` when it
+    /// was sent to the queue directly (SQS).
+    pub exchange: Option<String>,
+    /// Routing key it was published with.
+    pub routing_key: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,8 @@ pub struct QueueService {
     pub(super) moves: Mutex<BTreeMap<String, Arc<MoveTask>>>,
     /// Syncs the journals of queues that answer settlements before they are durable.
     flusher: Flusher,
+    /// Push consumers of each queue.
+    pub(super) consumers: super::subscription::Consumers,
     this: Weak<QueueService>,
 }
 
@@ -172,6 +174,7 @@ impl QueueService {
             deleted: Mutex::new(HashMap::new()),
             moves: Mutex::new(BTreeMap::new()),
             flusher,
+            consumers: Default::default(),
             this: this.clone(),
         });
         let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::message::{Envelope, Value};
+
 /// Four days, the default message retention period.
 pub const DEFAULT_RETENTION_MS: u64 = 4 * 24 * 3_600_000;
 /// The default largest message body accepted, 1 MiB.
@@ -121,16 +123,22 @@ impl Default for QueueAttributes {
 }
 
 /// The value of a message attribute.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
     /// A string (also numbers, which travel as their decimal text).
     Text(String),
     /// Raw bytes.
     Binary(Bytes),
+    /// A typed value (AMQP headers); its `data_type` label is [`TYPED`].
+    Typed(Value),
 }
 
+/// The `data_type` of a [`AttrValue::Typed`] attribute (SQS labels all start with
+/// `String`, `Number` or `Binary`, so it cannot collide with one).
+pub const TYPED: &str = "ferry.typed";
+
 /// A named, typed message attribute.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MessageAttribute {
     /// Attribute name.
     pub name: String,
@@ -161,6 +169,8 @@ pub struct NewMessage {
     pub dedup_id: Option<String>,
     /// Message id; the engine generates a UUID when `None`.
     pub message_id: Option<String>,
+    /// System properties, exchange and routing key.
+    pub envelope: Envelope,
 }
 
 /// The outcome of one enqueued message.
@@ -216,6 +226,8 @@ pub struct Delivery {
     pub dead_letter_source: Option<String>,
     /// True when the message was delivered before (including before a restart).
     pub redelivered: bool,
+    /// System properties, exchange and routing key.
+    pub envelope: Envelope,
 }
 
 /// How a nacked message goes back.

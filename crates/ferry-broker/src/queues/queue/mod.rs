@@ -411,6 +411,7 @@ impl Queue {
             sequence_number: fifo.then_some(m.offset),
             dead_letter_source: m.dead_letter_source.clone(),
             redelivered: l.count > 1,
+            envelope: m.envelope.clone(),
         })
     }
 
@@ -515,6 +516,7 @@ impl Queue {
                     sequence_number: inner.policy.fifo.then_some(o),
                     dead_letter_source: m.dead_letter_source.clone(),
                     redelivered: count > 0,
+                    envelope: m.envelope.clone(),
                 });
             }
         }
