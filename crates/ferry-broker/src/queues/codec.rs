@@ -28,6 +28,7 @@ const H_ROUTING_KEY: &str = "ferry.routing_key";
 const H_PROP_PREFIX: &str = "ferry.p.";
 const H_DELIVERY_MODE: &str = "ferry.delivery_mode";
 const H_TIMESTAMP_S: &str = "ferry.timestamp_s";
+const H_DEATHS: &str = "ferry.deaths";
 const H_TYPE_PREFIX: &str = "ferry.type.";
 const H_SYS_PREFIX: &str = "ferry.sys.";
 const H_SYS_TYPE_PREFIX: &str = "ferry.systype.";
@@ -177,6 +178,11 @@ fn headers_of(m: &StoredMessage) -> Vec<(String, Vec<u8>)> {
     if let Some(t) = props.timestamp_s {
         h.push((H_TIMESTAMP_S.into(), t.to_be_bytes().to_vec()));
     }
+    if !env.deaths.is_empty() {
+        let mut out = Vec::new();
+        message::encode_value(&message::deaths_to_value(&env.deaths), &mut out);
+        h.push((H_DEATHS.into(), out));
+    }
     let mut attr = |prefix: &str, type_prefix: &str, a: &MessageAttribute| {
         let value = match &a.value {
             AttrValue::Text(s) => s.as_bytes().to_vec(),
@@ -282,6 +288,10 @@ fn message_of(offset: u64, timestamp_ms: i64, r: &Record<'_>) -> StoredMessage {
             H_ROUTING_KEY => m.envelope.routing_key = Some(text(v)),
             H_DELIVERY_MODE => m.envelope.properties.delivery_mode = v.first().copied(),
             H_TIMESTAMP_S => m.envelope.properties.timestamp_s = u64_header(v),
+            H_DEATHS => {
+                m.envelope.deaths =
+                    message::decode_value(v).map(|d| message::deaths_from_value(&d)).unwrap_or_default()
+            }
             _ => {
                 if let Some(name) = k.strip_prefix(H_PROP_PREFIX) {
                     if let Some((_, slot)) =
@@ -348,6 +358,8 @@ fn plain_attr(name: &str, v: &[u8]) -> MessageAttribute {
 mod tests {
     use super::*;
 
+    use crate::message::{Death, DeathCause};
+
     fn sample(i: u64) -> StoredMessage {
         StoredMessage {
             offset: i,
@@ -391,6 +403,14 @@ mod tests {
                 },
                 exchange: Some(String::new()),
                 routing_key: Some(format!("key-{i}")),
+                deaths: vec![Death {
+                    queue: "src".into(),
+                    cause: DeathCause::Expired,
+                    count: 2,
+                    exchange: Some("x".into()),
+                    routing_keys: vec!["k".into()],
+                    time_ms: 5,
+                }],
             },
         }
     }

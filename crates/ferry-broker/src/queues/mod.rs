@@ -39,11 +39,14 @@ pub mod subscription;
 mod timers;
 pub mod types;
 
+pub use deadletter::DeadLetterRouter;
 pub use error::QueueError;
 pub use service::{QueueFootprint, QueueService, QueueServiceConfig, QueueStorage};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::*;
 
+#[cfg(test)]
+mod deadletter_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

@@ -167,6 +167,7 @@ async fn envelope_and_typed_headers_come_back_exactly_as_enqueued() {
         },
         exchange: Some("orders".into()),
         routing_key: Some("eu.new".into()),
+        deaths: Vec::new(),
     };
     let attributes = headers
         .iter()

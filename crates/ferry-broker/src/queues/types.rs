@@ -59,6 +59,11 @@ pub struct QueueAttributes {
     pub max_deliveries: Option<u32>,
     /// Name of the dead-letter target queue.
     pub dead_letter: Option<String>,
+    /// Exchange dead-letters are published to (`""` is the default exchange); takes precedence
+    /// over `dead_letter` and needs a [`crate::queues::DeadLetterRouter`] installed.
+    pub dead_letter_exchange: Option<String>,
+    /// Routing key of dead-letters published to `dead_letter_exchange`; their own when `None`.
+    pub dead_letter_routing_key: Option<String>,
     /// Delay schedule for nacked messages.
     pub retry_backoff: Option<Backoff>,
     /// Most ready messages the queue holds.
@@ -89,6 +94,11 @@ pub struct QueueAttributes {
 }
 
 impl QueueAttributes {
+    /// True when dead-letters go somewhere (a queue or an exchange) instead of being dropped.
+    pub fn has_dead_letter_target(&self) -> bool {
+        self.dead_letter.is_some() || self.dead_letter_exchange.is_some()
+    }
+
     /// True when settlements wait for their journal record to be durable (see `sync_settlements`).
     pub fn settles_synchronously(&self) -> bool {
         self.sync_settlements.unwrap_or(self.fifo)
@@ -106,6 +116,8 @@ impl Default for QueueAttributes {
             message_ttl_ms: None,
             max_deliveries: None,
             dead_letter: None,
+            dead_letter_exchange: None,
+            dead_letter_routing_key: None,
             retry_backoff: None,
             max_length: None,
             max_bytes: None,

@@ -100,7 +100,7 @@ pub fn policy_of(attrs: &QueueAttributes) -> Policy {
     Policy {
         fifo: attrs.fifo,
         max_deliveries: attrs.max_deliveries,
-        dead_letter: attrs.dead_letter.is_some(),
+        dead_letter: attrs.has_dead_letter_target(),
         ttl_ms: attrs.message_ttl_ms,
         retention_ms: attrs.retention_ms,
         max_length: attrs.max_length,
