@@ -292,6 +292,9 @@ impl<'a> Reader<'a> {
 /// Kafka headers). `None` means "not set", which protocols tell apart from empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Properties {
+    /// The id the publisher gave the message (the engine's own id is `NewMessage::message_id`,
+    /// which front-ends set from this one when it is present).
+    pub message_id: Option<String>,
     /// MIME type of the body.
     pub content_type: Option<String>,
     /// Encoding of the body (e.g. `gzip`, `utf-8`).

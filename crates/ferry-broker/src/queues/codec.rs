@@ -90,8 +90,9 @@ pub fn attribute_size(a: &MessageAttribute) -> usize {
 }
 
 /// The text properties and their header names, in one table for encode and decode.
-fn text_properties(p: &mut Properties) -> [(&'static str, &mut Option<String>); 9] {
+fn text_properties(p: &mut Properties) -> [(&'static str, &mut Option<String>); 10] {
     [
+        ("message_id", &mut p.message_id),
         ("content_type", &mut p.content_type),
         ("content_encoding", &mut p.content_encoding),
         ("correlation_id", &mut p.correlation_id),

@@ -164,6 +164,7 @@ async fn envelope_and_typed_headers_come_back_exactly_as_enqueued() {
             app_id: Some("shop".into()),
             timestamp_s: Some(1_700_000_001),
             cluster_id: Some("".into()),
+            message_id: Some("m-1".into()),
         },
         exchange: Some("orders".into()),
         routing_key: Some("eu.new".into()),
