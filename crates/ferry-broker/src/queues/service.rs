@@ -430,14 +430,19 @@ impl QueueService {
         }
         let q = self.queue(name)?;
         let now = self.clock.now_ms();
-        let staged = q.stage_enqueue(msgs, now)?;
-        if let Some(end) = staged.sync_to {
-            let q2 = q.clone();
-            if let Err(e) = blocking(move || q2.sync_log(end)).await {
-                q.abort_enqueue(end, &staged.dedup_ids);
+        // The append and its fsync touch the disk: both run on the blocking pool, in one hop.
+        let q2 = q.clone();
+        let staged = blocking(move || {
+            let staged = q2.stage_enqueue(msgs, now)?;
+            if let Some(end) = staged.sync_to
+                && let Err(e) = q2.sync_log(end)
+            {
+                q2.abort_enqueue(end, &staged.dedup_ids);
                 return Err(e);
             }
-        }
+            Ok(staged)
+        })
+        .await?;
         // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
         let mut dedup_result = Ok(());
         if !staged.dedup_ops.is_empty() {
