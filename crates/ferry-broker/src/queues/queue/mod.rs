@@ -87,6 +87,8 @@ pub struct Queue {
     pub ready: Notify,
     /// Woken when the next timer deadline may have moved earlier.
     pub timers: Notify,
+    /// Last time the queue was used (declared, received from, subscribed to), for `expires_ms`.
+    pub last_used_ms: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Queue {
@@ -100,7 +102,7 @@ pub fn policy_of(attrs: &QueueAttributes) -> Policy {
     Policy {
         fifo: attrs.fifo,
         max_deliveries: attrs.max_deliveries,
-        dead_letter: attrs.dead_letter.is_some(),
+        dead_letter: attrs.has_dead_letter_target(),
         ttl_ms: attrs.message_ttl_ms,
         retention_ms: attrs.retention_ms,
         max_length: attrs.max_length,
@@ -251,6 +253,7 @@ impl Queue {
             }),
             ready: Notify::new(),
             timers: Notify::new(),
+            last_used_ms: std::sync::atomic::AtomicI64::new(now_ms),
         };
         Ok((queue, rebuilt))
     }
@@ -411,6 +414,7 @@ impl Queue {
             sequence_number: fifo.then_some(m.offset),
             dead_letter_source: m.dead_letter_source.clone(),
             redelivered: l.count > 1,
+            envelope: m.envelope.clone(),
         })
     }
 
@@ -515,6 +519,7 @@ impl Queue {
                     sequence_number: inner.policy.fifo.then_some(o),
                     dead_letter_source: m.dead_letter_source.clone(),
                     redelivered: count > 0,
+                    envelope: m.envelope.clone(),
                 });
             }
         }
