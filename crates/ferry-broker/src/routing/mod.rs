@@ -31,11 +31,17 @@ mod error;
 mod exchange;
 mod headers;
 mod index;
+#[cfg(test)]
+mod route_tests;
 mod state;
 mod store;
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;
 pub mod topic_trie;
+#[cfg(test)]
+mod topic_trie_tests;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
