@@ -90,6 +90,9 @@ pub struct QueueFootprint {
     pub log_bytes: u64,
 }
 
+/// Told the name of each deleted queue (see [`QueueService::set_deletion_listener`]).
+pub type DeletionListener = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Every queue of the broker.
 pub struct QueueService {
     dir: PathBuf,
@@ -107,7 +110,7 @@ pub struct QueueService {
     /// Routes dead-letters sent to an exchange (set once by the broker that owns the router).
     dead_letter_router: std::sync::OnceLock<Arc<dyn super::DeadLetterRouter>>,
     /// Told the name of every deleted queue (the broker drops its bindings).
-    deletion_listener: std::sync::OnceLock<Arc<dyn Fn(&str) + Send + Sync>>,
+    deletion_listener: std::sync::OnceLock<DeletionListener>,
     this: Weak<QueueService>,
 }
 
@@ -668,7 +671,7 @@ impl QueueService {
     }
 
     /// Installs the function told the name of every deleted queue; only the first call counts.
-    pub fn set_deletion_listener(&self, listener: Arc<dyn Fn(&str) + Send + Sync>) {
+    pub fn set_deletion_listener(&self, listener: DeletionListener) {
         let _ = self.deletion_listener.set(listener);
     }
 
