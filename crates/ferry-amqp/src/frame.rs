@@ -411,6 +411,8 @@ fn encode(out: &mut Vec<u8>, frame: &AMQPFrame) {
 #[cfg(test)]
 mod tests {
     use amq_protocol::protocol::{channel, connection, queue};
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
 
     use super::*;
 
@@ -526,6 +528,58 @@ mod tests {
         assert!(decode(&mut BytesMut::from(&bytes[..]), 131_072).unwrap().is_some());
         let bytes = nested_declare(NESTING_MAX);
         assert!(decode(&mut BytesMut::from(&bytes[..]), 131_072).is_err());
+    }
+
+    /// A frame of `kind` on `channel` around `payload`, with a correct size and end octet.
+    fn framed(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![kind];
+        frame.extend_from_slice(&channel.to_be_bytes());
+        frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        frame.extend_from_slice(payload);
+        frame.push(FRAME_END);
+        frame
+    }
+
+    /// Decodes everything in `bytes` the way the connection does, checking at each step that
+    /// no more than one frame_max is ever asked for.
+    fn decode_all(bytes: &[u8], frame_max: u32) -> Result<usize, TestCaseError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut frames = 0;
+        loop {
+            prop_assert!(needed(&buf, frame_max) <= frame_max as usize);
+            match decode(&mut buf, frame_max) {
+                Ok(Some(_)) => frames += 1,
+                Ok(None) | Err(_) => return Ok(frames),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_to_frames_or_an_error(
+            bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+            frame_max in 4096u32..=131_072,
+        ) {
+            decode_all(&bytes, frame_max)?;
+        }
+
+        #[test]
+        fn any_payload_behind_a_valid_frame_header_decodes_or_fails_cleanly(
+            kind in prop_oneof![Just(FRAME_METHOD), Just(FRAME_HEADER), Just(FRAME_BODY), Just(FRAME_HEARTBEAT)],
+            class_id in prop_oneof![Just(10u16), Just(20), Just(40), Just(50), Just(60), Just(85), Just(90), any::<u16>()],
+            method_id in 0u16..=130,
+            channel in any::<u16>(),
+            fields in proptest::collection::vec(any::<u8>(), 0..1024),
+        ) {
+            let mut payload = Vec::new();
+            if kind == FRAME_METHOD {
+                payload.extend_from_slice(&class_id.to_be_bytes());
+                payload.extend_from_slice(&method_id.to_be_bytes());
+            }
+            payload.extend_from_slice(&fields);
+            let frame = framed(kind, channel, &payload);
+            decode_all(&frame, 4096)?;
+        }
     }
 
     #[test]
