@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`message`]: typed header values and the system properties every protocol maps onto.
+//! - [`broker`]: [`broker::Broker`], the handle on every service that `ferry serve` gives each front-end.
 //! - [`metadata`]: the narrow [`metadata::MetadataStore`] trait and its embedded redb implementation.
 //! - [`alarms`]: the disk-free alarm front-ends follow to stop taking work before writes fail.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
@@ -13,9 +14,11 @@
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
 
 pub mod alarms;
+pub mod broker;
 pub mod clock;
 pub mod groups;
 pub mod message;
 pub mod metadata;
 pub mod queues;
 pub mod topics;
+pub use broker::{Broker, Published};

@@ -292,6 +292,9 @@ impl<'a> Reader<'a> {
 /// Kafka headers). `None` means "not set", which protocols tell apart from empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Properties {
+    /// The id the publisher gave the message (the engine's own id is `NewMessage::message_id`,
+    /// which front-ends set from this one when it is present).
+    pub message_id: Option<String>,
     /// MIME type of the body.
     pub content_type: Option<String>,
     /// Encoding of the body (e.g. `gzip`, `utf-8`).
@@ -321,6 +324,143 @@ impl Properties {
     pub fn is_empty(&self) -> bool {
         *self == Properties::default()
     }
+}
+
+/// Why a message left a queue for its dead-letter target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeathCause {
+    /// Rejected or nacked without requeue by a consumer.
+    Rejected,
+    /// Its TTL (the queue's or its own) ran out.
+    Expired,
+    /// Pushed out by a newer message past the queue's length or byte limit.
+    MaxLength,
+    /// Delivered as often as the queue allows.
+    DeliveryLimit,
+}
+
+impl DeathCause {
+    /// The name RabbitMQ gives the reason (`x-death`'s `reason`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeathCause::Rejected => "rejected",
+            DeathCause::Expired => "expired",
+            DeathCause::MaxLength => "maxlen",
+            DeathCause::DeliveryLimit => "delivery_limit",
+        }
+    }
+
+    /// The cause named `name`, if any.
+    pub fn from_name(name: &str) -> Option<DeathCause> {
+        [DeathCause::Rejected, DeathCause::Expired, DeathCause::MaxLength, DeathCause::DeliveryLimit]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+}
+
+/// One entry of a message's death history: it died `count` times in `queue` for `cause`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Death {
+    /// The queue it was dead-lettered from.
+    pub queue: String,
+    /// Why.
+    pub cause: DeathCause,
+    /// How many times, for this queue and cause.
+    pub count: u64,
+    /// Exchange it had been published to before it died (the first time).
+    pub exchange: Option<String>,
+    /// Routing keys it had been published with.
+    pub routing_keys: Vec<String>,
+    /// When it died the last time, ms since the epoch.
+    pub time_ms: i64,
+}
+
+/// Records a death in `history` (newest first): an existing entry for the same queue and cause
+/// is counted up and moved to the front, as RabbitMQ keeps `x-death`.
+pub fn record_death(history: &mut Vec<Death>, death: Death) {
+    if let Some(i) = history.iter().position(|d| d.queue == death.queue && d.cause == death.cause) {
+        let mut d = history.remove(i);
+        d.count += death.count.max(1);
+        d.time_ms = death.time_ms;
+        history.insert(0, d);
+    } else {
+        history.insert(0, death);
+    }
+}
+
+/// True when dead-lettering a message with `history` into `target` would close a cycle that no
+/// consumer takes part in: it died in `target` before, and never by rejection. RabbitMQ drops
+/// such messages instead of circling them forever.
+pub fn is_dead_letter_cycle(history: &[Death], target: &str) -> bool {
+    history.iter().any(|d| d.queue == target) && history.iter().all(|d| d.cause != DeathCause::Rejected)
+}
+
+/// The stored form of a death history: an array of tables.
+pub fn deaths_to_value(history: &[Death]) -> Value {
+    Value::Array(
+        history
+            .iter()
+            .map(|d| {
+                let mut t: Table = vec![
+                    ("queue".into(), Value::Text(d.queue.clone())),
+                    ("reason".into(), Value::Text(d.cause.name().into())),
+                    ("count".into(), Value::U64(d.count)),
+                    ("time_ms".into(), Value::I64(d.time_ms)),
+                    (
+                        "routing_keys".into(),
+                        Value::Array(d.routing_keys.iter().cloned().map(Value::Text).collect()),
+                    ),
+                ];
+                if let Some(x) = &d.exchange {
+                    t.push(("exchange".into(), Value::Text(x.clone())));
+                }
+                Value::Table(t)
+            })
+            .collect(),
+    )
+}
+
+/// A death history read back from [`deaths_to_value`]'s form; malformed entries are skipped.
+pub fn deaths_from_value(v: &Value) -> Vec<Death> {
+    let Value::Array(items) = v else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(|item| {
+            let Value::Table(t) = item else { return None };
+            let text = |k: &str| lookup(t, k).and_then(Value::as_str).map(str::to_owned);
+            Some(Death {
+                queue: text("queue")?,
+                cause: DeathCause::from_name(&text("reason")?)?,
+                count: match lookup(t, "count") {
+                    Some(Value::U64(n)) => *n,
+                    _ => 1,
+                },
+                exchange: text("exchange"),
+                routing_keys: match lookup(t, "routing_keys") {
+                    Some(Value::Array(keys)) => {
+                        keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect()
+                    }
+                    _ => Vec::new(),
+                },
+                time_ms: lookup(t, "time_ms").and_then(Value::as_i64).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Where a message was published and with which properties: what a consumer of any protocol
+/// sees besides the body and headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    /// The system properties.
+    pub properties: Properties,
+    /// Exchange the message was published to (`""` is the default exchange); `None` when it
+    /// was sent to the queue directly (SQS).
+    pub exchange: Option<String>,
+    /// Routing key it was published with.
+    pub routing_key: Option<String>,
+    /// Its deaths, newest first (empty unless it was dead-lettered).
+    pub deaths: Vec<Death>,
 }
 
 #[cfg(test)]
@@ -395,6 +535,42 @@ mod tests {
         let mut out = Vec::new();
         encode_value(&v, &mut out);
         assert_eq!(decode_value(&out), Err(ValueError::TooDeep));
+    }
+
+    #[test]
+    fn a_repeated_death_is_counted_and_moved_to_the_front() {
+        let death = |queue: &str, cause, time_ms| Death {
+            queue: queue.into(),
+            cause,
+            count: 1,
+            exchange: Some("x".into()),
+            routing_keys: vec!["k".into()],
+            time_ms,
+        };
+        let mut h = Vec::new();
+        record_death(&mut h, death("a", DeathCause::Rejected, 1));
+        record_death(&mut h, death("b", DeathCause::Expired, 2));
+        record_death(&mut h, death("a", DeathCause::Rejected, 3));
+        assert_eq!(
+            h.iter().map(|d| (d.queue.as_str(), d.count, d.time_ms)).collect::<Vec<_>>(),
+            [("a", 2, 3), ("b", 1, 2)]
+        );
+        assert_eq!(deaths_from_value(&deaths_to_value(&h)), h);
+    }
+
+    #[test]
+    fn a_cycle_without_a_rejection_is_detected() {
+        let d = |queue: &str, cause| Death {
+            queue: queue.into(),
+            cause,
+            count: 1,
+            exchange: None,
+            routing_keys: vec![],
+            time_ms: 0,
+        };
+        assert!(is_dead_letter_cycle(&[d("a", DeathCause::Expired)], "a"));
+        assert!(!is_dead_letter_cycle(&[d("a", DeathCause::Expired)], "b"));
+        assert!(!is_dead_letter_cycle(&[d("a", DeathCause::Rejected), d("b", DeathCause::Expired)], "a"));
     }
 
     #[test]

@@ -245,6 +245,75 @@ pub fn too_large(max: usize) -> SqsError {
     invalid(format!("One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."))
 }
 
+/// How SQS shows an attribute sent through another protocol: typed values (AMQP headers) become
+/// `Number` (integers, floats, decimals, timestamps in seconds), `Binary` (byte arrays) or
+/// `String` (text, booleans as `true`/`false`, void as empty, arrays and tables as JSON).
+pub fn sqs_view(a: &ferry_broker::queues::MessageAttribute) -> (String, Shown) {
+    use ferry_broker::message::Value;
+    use ferry_broker::queues::AttrValue;
+    let v = match &a.value {
+        AttrValue::Text(t) => return (a.data_type.clone(), Shown::Text(t.clone())),
+        AttrValue::Binary(b) => return (a.data_type.clone(), Shown::Binary(b.clone())),
+        AttrValue::Typed(v) => v,
+    };
+    let number = |s: String| ("Number".to_string(), Shown::Text(s));
+    let text = |s: String| ("String".to_string(), Shown::Text(s));
+    match v {
+        Value::Text(s) => text(s.clone()),
+        Value::Bool(b) => text(b.to_string()),
+        Value::Void => text(String::new()),
+        Value::Bytes(b) => ("Binary".to_string(), Shown::Binary(b.clone())),
+        Value::F32(x) if x.is_finite() => number(x.to_string()),
+        Value::F64(x) if x.is_finite() => number(x.to_string()),
+        Value::F32(x) => text(x.to_string()),
+        Value::F64(x) => text(x.to_string()),
+        Value::Decimal { scale, value } => number(decimal_text(*scale, *value)),
+        Value::Timestamp(t) => number(t.to_string()),
+        Value::Array(_) | Value::Table(_) => text(json_of(v).to_string()),
+        other => number(other.as_i64().map_or_else(|| format!("{other:?}"), |n| n.to_string())),
+    }
+}
+
+/// An attribute value as SQS carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// `StringValue` of a `String` or `Number` attribute.
+    Text(String),
+    /// `BinaryValue` of a `Binary` attribute.
+    Binary(bytes::Bytes),
+}
+
+fn decimal_text(scale: u8, value: u32) -> String {
+    let digits = value.to_string();
+    let scale = usize::from(scale);
+    if scale == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{int}.{frac}")
+}
+
+fn json_of(v: &ferry_broker::message::Value) -> serde_json::Value {
+    use ferry_broker::message::Value;
+    match v {
+        Value::Void => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Text(s) => s.as_str().into(),
+        Value::Bytes(b) => BASE64.encode(b).into(),
+        Value::F32(x) => f64::from(*x).into(),
+        Value::F64(x) => (*x).into(),
+        Value::U64(x) => (*x).into(),
+        Value::Timestamp(x) => (*x).into(),
+        Value::Decimal { scale, value } => decimal_text(*scale, *value).into(),
+        Value::Array(items) => items.iter().map(json_of).collect::<Vec<_>>().into(),
+        Value::Table(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), json_of(v))).collect())
+        }
+        other => other.as_i64().map_or(serde_json::Value::Null, Into::into),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +329,34 @@ mod tests {
 
     fn one(name: &str, v: WireAttributeValue) -> SqsResult<Vec<Attribute>> {
         parse_attributes(Some(BTreeMap::from([(name.to_owned(), v)])))
+    }
+
+    #[test]
+    fn typed_values_show_as_sqs_numbers_strings_and_binaries() {
+        use Shown::Text;
+        use ferry_broker::message::Value;
+        use ferry_broker::queues::{AttrValue, MessageAttribute, TYPED};
+        let view = |v: Value| {
+            sqs_view(&MessageAttribute {
+                name: "h".into(),
+                data_type: TYPED.into(),
+                value: AttrValue::Typed(v),
+            })
+        };
+        assert_eq!(view(Value::I16(-7)), ("Number".into(), Text("-7".into())));
+        assert_eq!(view(Value::Decimal { scale: 2, value: 5 }), ("Number".into(), Text("0.05".into())));
+        assert_eq!(view(Value::Bool(true)), ("String".into(), Text("true".into())));
+        assert_eq!(
+            view(Value::Bytes(bytes::Bytes::from_static(b"\x00\x01"))),
+            ("Binary".into(), Shown::Binary(bytes::Bytes::from_static(b"\x00\x01")))
+        );
+        assert_eq!(
+            view(Value::Table(vec![
+                ("a".into(), Value::U8(1)),
+                ("b".into(), Value::Array(vec![Value::Void]))
+            ])),
+            ("String".into(), Text(r#"{"a":1,"b":[null]}"#.into()))
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use ferry_log::BatchError;
 use ferry_log::record::{self, NewRecord, Record};
 
-use super::types::{AttrValue, MessageAttribute};
+use super::types::{AttrValue, MessageAttribute, TYPED};
+use crate::message::{self, Envelope, Properties};
 
 /// Bytes 12..16 of a batch (partition leader epoch, outside the CRC): queue logs hold 0 there,
 /// where `ferry_log::record::encode_batch` leaves -1.
@@ -21,6 +22,13 @@ const H_PRIORITY: &str = "ferry.priority";
 const H_TTL: &str = "ferry.ttl_ms";
 const H_DELAY: &str = "ferry.delay_ms";
 const H_DL_SOURCE: &str = "ferry.dead_letter_source";
+const H_EXCHANGE: &str = "ferry.exchange";
+const H_ROUTING_KEY: &str = "ferry.routing_key";
+/// Text properties, `ferry.p.<name>`; the two numeric ones have headers of their own.
+const H_PROP_PREFIX: &str = "ferry.p.";
+const H_DELIVERY_MODE: &str = "ferry.delivery_mode";
+const H_TIMESTAMP_S: &str = "ferry.timestamp_s";
+const H_DEATHS: &str = "ferry.deaths";
 const H_TYPE_PREFIX: &str = "ferry.type.";
 const H_SYS_PREFIX: &str = "ferry.sys.";
 const H_SYS_TYPE_PREFIX: &str = "ferry.systype.";
@@ -28,7 +36,7 @@ const H_SYS_TYPE_PREFIX: &str = "ferry.systype.";
 pub const RESERVED_PREFIX: &str = "ferry.";
 
 /// A message as stored in a queue's log.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoredMessage {
     /// Offset in the queue's log (set on decode).
     pub offset: u64,
@@ -54,6 +62,8 @@ pub struct StoredMessage {
     pub delay_ms: u64,
     /// Queue this message was dead-lettered from.
     pub dead_letter_source: Option<String>,
+    /// System properties, exchange and routing key.
+    pub envelope: Envelope,
 }
 
 impl StoredMessage {
@@ -71,7 +81,28 @@ pub fn attribute_size(a: &MessageAttribute) -> usize {
         + match &a.value {
             AttrValue::Text(s) => s.len(),
             AttrValue::Binary(b) => b.len(),
+            AttrValue::Typed(v) => {
+                let mut out = Vec::new();
+                message::encode_value(v, &mut out);
+                out.len()
+            }
         }
+}
+
+/// The text properties and their header names, in one table for encode and decode.
+fn text_properties(p: &mut Properties) -> [(&'static str, &mut Option<String>); 10] {
+    [
+        ("message_id", &mut p.message_id),
+        ("content_type", &mut p.content_type),
+        ("content_encoding", &mut p.content_encoding),
+        ("correlation_id", &mut p.correlation_id),
+        ("reply_to", &mut p.reply_to),
+        ("expiration", &mut p.expiration),
+        ("type", &mut p.message_type),
+        ("user_id", &mut p.user_id),
+        ("app_id", &mut p.app_id),
+        ("cluster_id", &mut p.cluster_id),
+    ]
 }
 
 /// Why stored bytes could not be decoded.
@@ -129,10 +160,39 @@ fn headers_of(m: &StoredMessage) -> Vec<(String, Vec<u8>)> {
     if let Some(s) = &m.dead_letter_source {
         h.push((H_DL_SOURCE.into(), s.as_bytes().to_vec()));
     }
+    let env = &m.envelope;
+    if let Some(x) = &env.exchange {
+        h.push((H_EXCHANGE.into(), x.as_bytes().to_vec()));
+    }
+    if let Some(k) = &env.routing_key {
+        h.push((H_ROUTING_KEY.into(), k.as_bytes().to_vec()));
+    }
+    let mut props = env.properties.clone();
+    for (name, value) in text_properties(&mut props) {
+        if let Some(v) = value {
+            h.push((format!("{H_PROP_PREFIX}{name}"), v.as_bytes().to_vec()));
+        }
+    }
+    if let Some(d) = props.delivery_mode {
+        h.push((H_DELIVERY_MODE.into(), vec![d]));
+    }
+    if let Some(t) = props.timestamp_s {
+        h.push((H_TIMESTAMP_S.into(), t.to_be_bytes().to_vec()));
+    }
+    if !env.deaths.is_empty() {
+        let mut out = Vec::new();
+        message::encode_value(&message::deaths_to_value(&env.deaths), &mut out);
+        h.push((H_DEATHS.into(), out));
+    }
     let mut attr = |prefix: &str, type_prefix: &str, a: &MessageAttribute| {
         let value = match &a.value {
             AttrValue::Text(s) => s.as_bytes().to_vec(),
             AttrValue::Binary(b) => b.to_vec(),
+            AttrValue::Typed(v) => {
+                let mut out = Vec::new();
+                message::encode_value(v, &mut out);
+                out
+            }
         };
         h.push((format!("{prefix}{}", a.name), value));
         if a.data_type != "String" {
@@ -225,7 +285,23 @@ fn message_of(offset: u64, timestamp_ms: i64, r: &Record<'_>) -> StoredMessage {
             H_TTL => m.ttl_ms = u64_header(v),
             H_DELAY => m.delay_ms = u64_header(v).unwrap_or(0),
             H_DL_SOURCE => m.dead_letter_source = Some(text(v)),
+            H_EXCHANGE => m.envelope.exchange = Some(text(v)),
+            H_ROUTING_KEY => m.envelope.routing_key = Some(text(v)),
+            H_DELIVERY_MODE => m.envelope.properties.delivery_mode = v.first().copied(),
+            H_TIMESTAMP_S => m.envelope.properties.timestamp_s = u64_header(v),
+            H_DEATHS => {
+                m.envelope.deaths =
+                    message::decode_value(v).map(|d| message::deaths_from_value(&d)).unwrap_or_default()
+            }
             _ => {
+                if let Some(name) = k.strip_prefix(H_PROP_PREFIX) {
+                    if let Some((_, slot)) =
+                        text_properties(&mut m.envelope.properties).into_iter().find(|(n, _)| *n == name)
+                    {
+                        *slot = Some(text(v));
+                    }
+                    continue;
+                }
                 if let Some(name) = k.strip_prefix(H_SYS_TYPE_PREFIX) {
                     types.push((true, name.to_string(), text(v)));
                 } else if let Some(name) = k.strip_prefix(H_TYPE_PREFIX) {
@@ -241,7 +317,24 @@ fn message_of(offset: u64, timestamp_ms: i64, r: &Record<'_>) -> StoredMessage {
     for (system, name, data_type) in types {
         let list = if system { &mut m.system_attributes } else { &mut m.attributes };
         if let Some(a) = list.iter_mut().find(|a| a.name == name) {
-            if data_type.starts_with("Binary")
+            if data_type == TYPED {
+                let bytes = match &a.value {
+                    AttrValue::Text(s) => s.as_bytes().to_vec(),
+                    AttrValue::Binary(b) => b.to_vec(),
+                    AttrValue::Typed(_) => continue,
+                };
+                match message::decode_value(&bytes) {
+                    Ok(v) => a.value = AttrValue::Typed(v),
+                    // Written by this codec, so a failure is corruption the batch CRC missed;
+                    // the bytes are kept rather than the message dropped.
+                    Err(e) => {
+                        tracing::warn!(attribute = %name, error = %e, "undecodable typed attribute kept as bytes");
+                        a.value = AttrValue::Binary(Bytes::from(bytes));
+                        a.data_type = "Binary".into();
+                        continue;
+                    }
+                }
+            } else if data_type.starts_with("Binary")
                 && let AttrValue::Text(s) = &a.value
             {
                 a.value = AttrValue::Binary(Bytes::from(s.clone().into_bytes()));
@@ -265,6 +358,8 @@ fn plain_attr(name: &str, v: &[u8]) -> MessageAttribute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::message::{Death, DeathCause};
 
     fn sample(i: u64) -> StoredMessage {
         StoredMessage {
@@ -300,6 +395,24 @@ mod tests {
             ttl_ms: Some(60_000),
             delay_ms: 5,
             dead_letter_source: Some("src".into()),
+            envelope: Envelope {
+                properties: Properties {
+                    content_type: Some("text/plain".into()),
+                    delivery_mode: Some(2),
+                    timestamp_s: Some(1_700_000_000),
+                    ..Properties::default()
+                },
+                exchange: Some(String::new()),
+                routing_key: Some(format!("key-{i}")),
+                deaths: vec![Death {
+                    queue: "src".into(),
+                    cause: DeathCause::Expired,
+                    count: 2,
+                    exchange: Some("x".into()),
+                    routing_keys: vec!["k".into()],
+                    time_ms: 5,
+                }],
+            },
         }
     }
 
@@ -357,7 +470,8 @@ mod tests {
         );
         assert_eq!(hex, expected);
         // Every system property and attribute kind, as earlier releases wrote them.
-        let full = encode_batch(&(0..3).map(sample).collect::<Vec<_>>());
+        let earlier = |i| StoredMessage { envelope: Envelope::default(), ..sample(i) };
+        let full = encode_batch(&(0..3).map(earlier).collect::<Vec<_>>());
         assert_eq!((full.len(), crc32c::crc32c(&full)), (820, 0x8aee_26ef));
     }
 

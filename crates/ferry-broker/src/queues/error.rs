@@ -52,6 +52,13 @@ pub enum QueueError {
     /// A move task handle is unknown or the move cannot start.
     #[error("move task: {0}")]
     MoveTask(String),
+    /// The queue has an exclusive consumer, or an exclusive subscription was asked for while
+    /// it has consumers.
+    #[error("queue {0} has an exclusive consumer, or consumers that prevent an exclusive one")]
+    ConsumerExclusive(String),
+    /// The queue has the most consumers it may have.
+    #[error("queue {0} has too many consumers")]
+    TooManyConsumers(String),
     /// The log, journal or metadata store failed.
     #[error("storage error: {0}")]
     Storage(String),

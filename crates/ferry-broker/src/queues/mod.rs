@@ -15,6 +15,7 @@
 //! - `storage`: the message-log trait the engine runs over.
 //! - `dedup`: the deduplication window.
 //! - `moves`: message move (redrive) tasks.
+//! - [`subscription`]: push consumers with credit ([`QueueService::subscribe`]).
 //! - [`types`] and [`error`]: the vocabulary shared with front-ends.
 //!
 //! A plain message (no priority, delay, own TTL or group) costs no memory while it waits:
@@ -34,16 +35,23 @@ mod recs;
 pub mod service;
 pub mod state;
 pub mod storage;
+pub mod subscription;
 mod timers;
 pub mod types;
 
+pub use deadletter::DeadLetterRouter;
 pub use error::QueueError;
 pub use service::{QueueFootprint, QueueService, QueueServiceConfig, QueueStorage};
+pub use subscription::{SubscribeOptions, Subscription};
 pub use types::*;
 
+#[cfg(test)]
+mod deadletter_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod subscription_tests;
 #[cfg(test)]
 mod tests;

@@ -54,6 +54,7 @@ fn stored_of(d: &Delivery) -> StoredMessage {
         ttl_ms: None,
         delay_ms: 0,
         dead_letter_source: None,
+        envelope: d.envelope.clone(),
     }
 }
 

@@ -102,6 +102,10 @@ pub struct QueueService {
     pub(super) moves: Mutex<BTreeMap<String, Arc<MoveTask>>>,
     /// Syncs the journals of queues that answer settlements before they are durable.
     flusher: Flusher,
+    /// Push consumers of each queue.
+    pub(super) consumers: super::subscription::Consumers,
+    /// Routes dead-letters sent to an exchange (set once by the broker that owns the router).
+    dead_letter_router: std::sync::OnceLock<Arc<dyn super::DeadLetterRouter>>,
     this: Weak<QueueService>,
 }
 
@@ -128,7 +132,7 @@ fn validate_name(name: &str) -> Result<(), QueueError> {
 }
 
 fn validate_attrs(name: &str, a: &QueueAttributes) -> Result<(), QueueError> {
-    if a.dead_letter.as_deref() == Some(name) {
+    if a.dead_letter.as_deref() == Some(name) && a.dead_letter_exchange.is_none() {
         return Err(QueueError::InvalidAttribute("a queue cannot be its own dead-letter target".into()));
     }
     if let Some(b) = &a.retry_backoff
@@ -172,6 +176,8 @@ impl QueueService {
             deleted: Mutex::new(HashMap::new()),
             moves: Mutex::new(BTreeMap::new()),
             flusher,
+            consumers: Default::default(),
+            dead_letter_router: std::sync::OnceLock::new(),
             this: this.clone(),
         });
         let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;
@@ -631,6 +637,15 @@ impl QueueService {
     /// Cancels a running move task.
     pub fn cancel_move(&self, handle: &str) -> Result<MoveTaskInfo, QueueError> {
         super::moves::cancel(self, handle)
+    }
+
+    /// Installs the router dead-letters to an exchange go through; only the first call counts.
+    pub fn set_dead_letter_router(&self, router: Arc<dyn super::DeadLetterRouter>) {
+        let _ = self.dead_letter_router.set(router);
+    }
+
+    pub(super) fn dead_letter_router(&self) -> Option<&Arc<dyn super::DeadLetterRouter>> {
+        self.dead_letter_router.get()
     }
 
     pub(super) fn this(&self) -> Option<Arc<QueueService>> {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::message::{Envelope, Value};
+
 /// Four days, the default message retention period.
 pub const DEFAULT_RETENTION_MS: u64 = 4 * 24 * 3_600_000;
 /// The default largest message body accepted, 1 MiB.
@@ -57,6 +59,11 @@ pub struct QueueAttributes {
     pub max_deliveries: Option<u32>,
     /// Name of the dead-letter target queue.
     pub dead_letter: Option<String>,
+    /// Exchange dead-letters are published to (`""` is the default exchange); takes precedence
+    /// over `dead_letter` and needs a [`crate::queues::DeadLetterRouter`] installed.
+    pub dead_letter_exchange: Option<String>,
+    /// Routing key of dead-letters published to `dead_letter_exchange`; their own when `None`.
+    pub dead_letter_routing_key: Option<String>,
     /// Delay schedule for nacked messages.
     pub retry_backoff: Option<Backoff>,
     /// Most ready messages the queue holds.
@@ -87,6 +94,11 @@ pub struct QueueAttributes {
 }
 
 impl QueueAttributes {
+    /// True when dead-letters go somewhere (a queue or an exchange) instead of being dropped.
+    pub fn has_dead_letter_target(&self) -> bool {
+        self.dead_letter.is_some() || self.dead_letter_exchange.is_some()
+    }
+
     /// True when settlements wait for their journal record to be durable (see `sync_settlements`).
     pub fn settles_synchronously(&self) -> bool {
         self.sync_settlements.unwrap_or(self.fifo)
@@ -104,6 +116,8 @@ impl Default for QueueAttributes {
             message_ttl_ms: None,
             max_deliveries: None,
             dead_letter: None,
+            dead_letter_exchange: None,
+            dead_letter_routing_key: None,
             retry_backoff: None,
             max_length: None,
             max_bytes: None,
@@ -121,16 +135,22 @@ impl Default for QueueAttributes {
 }
 
 /// The value of a message attribute.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
     /// A string (also numbers, which travel as their decimal text).
     Text(String),
     /// Raw bytes.
     Binary(Bytes),
+    /// A typed value (AMQP headers); its `data_type` label is [`TYPED`].
+    Typed(Value),
 }
 
+/// The `data_type` of a [`AttrValue::Typed`] attribute (SQS labels all start with
+/// `String`, `Number` or `Binary`, so it cannot collide with one).
+pub const TYPED: &str = "ferry.typed";
+
 /// A named, typed message attribute.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MessageAttribute {
     /// Attribute name.
     pub name: String,
@@ -161,6 +181,8 @@ pub struct NewMessage {
     pub dedup_id: Option<String>,
     /// Message id; the engine generates a UUID when `None`.
     pub message_id: Option<String>,
+    /// System properties, exchange and routing key.
+    pub envelope: Envelope,
 }
 
 /// The outcome of one enqueued message.
@@ -216,6 +238,8 @@ pub struct Delivery {
     pub dead_letter_source: Option<String>,
     /// True when the message was delivered before (including before a restart).
     pub redelivered: bool,
+    /// System properties, exchange and routing key.
+    pub envelope: Envelope,
 }
 
 /// How a nacked message goes back.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::{Ctx, Output, map_queue_error, output};
 use crate::error::{SqsError, SqsResult};
 use crate::md5::{AttrBytes, md5_of_attributes, md5_of_body};
+use crate::message::{Shown, sqs_view};
 use crate::params::{in_range, opt_int, parse, required};
 
 /// Message system attribute names a receiver may ask for.
@@ -110,7 +111,7 @@ fn system_attributes(ctx: &Ctx, names: &[String], d: &Delivery) -> BTreeMap<Stri
             "AWSTraceHeader" => {
                 d.system_attributes.iter().find(|a| a.name == *key).and_then(|a| match &a.value {
                     AttrValue::Text(t) => Some(t.clone()),
-                    AttrValue::Binary(_) => None,
+                    AttrValue::Binary(_) | AttrValue::Typed(_) => None,
                 })
             }
             "DeadLetterQueueSourceArn" => d.dead_letter_source.as_deref().map(|q| ctx.arn(q)),
@@ -124,22 +125,30 @@ fn system_attributes(ctx: &Ctx, names: &[String], d: &Delivery) -> BTreeMap<Stri
 }
 
 fn shape(ctx: &Ctx, req_system: &[String], req_user: &[String], d: Delivery) -> Message {
-    let chosen: Vec<_> = d.attributes.iter().filter(|a| wants_attribute(req_user, &a.name)).collect();
-    let md5_of_message_attributes = md5_of_attributes(chosen.iter().map(|a| {
-        let value = match &a.value {
-            AttrValue::Text(t) => AttrBytes::Text(t),
-            AttrValue::Binary(b) => AttrBytes::Binary(b),
+    let chosen: Vec<(&str, String, Shown)> = d
+        .attributes
+        .iter()
+        .filter(|a| wants_attribute(req_user, &a.name))
+        .map(|a| {
+            let (data_type, value) = sqs_view(a);
+            (a.name.as_str(), data_type, value)
+        })
+        .collect();
+    let md5_of_message_attributes = md5_of_attributes(chosen.iter().map(|(name, data_type, value)| {
+        let value = match value {
+            Shown::Text(t) => AttrBytes::Text(t),
+            Shown::Binary(b) => AttrBytes::Binary(b),
         };
-        (a.name.as_str(), a.data_type.as_str(), value)
+        (*name, data_type.as_str(), value)
     }));
     let message_attributes = chosen
-        .iter()
-        .map(|a| {
-            let (string_value, binary_value) = match &a.value {
-                AttrValue::Text(t) => (Some(t.clone()), None),
-                AttrValue::Binary(b) => (None, Some(BASE64.encode(b))),
+        .into_iter()
+        .map(|(name, data_type, value)| {
+            let (string_value, binary_value) = match value {
+                Shown::Text(t) => (Some(t), None),
+                Shown::Binary(b) => (None, Some(BASE64.encode(b))),
             };
-            (a.name.clone(), OutAttribute { string_value, binary_value, data_type: a.data_type.clone() })
+            (name.to_owned(), OutAttribute { string_value, binary_value, data_type })
         })
         .collect();
     let attributes = system_attributes(ctx, req_system, &d);

@@ -70,6 +70,7 @@ impl Queue {
                 ttl_ms: m.ttl_ms,
                 delay_ms: m.delay_ms.unwrap_or(attrs.delay_ms),
                 dead_letter_source: None,
+                envelope: m.envelope,
             };
             let size = stored_msg.size_bytes();
             if inner.policy.overflow == OverflowPolicy::RejectNew

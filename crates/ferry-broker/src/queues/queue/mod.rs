@@ -100,7 +100,7 @@ pub fn policy_of(attrs: &QueueAttributes) -> Policy {
     Policy {
         fifo: attrs.fifo,
         max_deliveries: attrs.max_deliveries,
-        dead_letter: attrs.dead_letter.is_some(),
+        dead_letter: attrs.has_dead_letter_target(),
         ttl_ms: attrs.message_ttl_ms,
         retention_ms: attrs.retention_ms,
         max_length: attrs.max_length,
@@ -411,6 +411,7 @@ impl Queue {
             sequence_number: fifo.then_some(m.offset),
             dead_letter_source: m.dead_letter_source.clone(),
             redelivered: l.count > 1,
+            envelope: m.envelope.clone(),
         })
     }
 
@@ -515,6 +516,7 @@ impl Queue {
                     sequence_number: inner.policy.fifo.then_some(o),
                     dead_letter_source: m.dead_letter_source.clone(),
                     redelivered: count > 0,
+                    envelope: m.envelope.clone(),
                 });
             }
         }

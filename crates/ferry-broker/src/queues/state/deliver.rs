@@ -4,6 +4,7 @@ use super::{
     DeliveryState, HEAD_EXPIRY_BATCH, JournalOp, Leased, MessageSource, NO_GROUP, Outgoing, Policy,
     SettleReason, St, deadline_in, key_offset, ready_key,
 };
+use crate::message::DeathCause;
 
 impl DeliveryState {
     /// Leases up to `max` ready messages for `lease_ms`, in priority then arrival order (FIFO:
@@ -113,7 +114,7 @@ impl DeliveryState {
             && ts.saturating_add(policy.retention_ms as i64) <= now_ms
         {
             self.settle(offset, SettleReason::Dropped);
-            out.push(Outgoing { offset, reason: SettleReason::Dropped });
+            out.push(Outgoing { offset, reason: SettleReason::Dropped, cause: DeathCause::Expired });
             return None;
         }
         let r = self.recs.get(&offset)?;
@@ -122,15 +123,15 @@ impl DeliveryState {
             && at <= now_ms
         {
             if ttl {
-                self.evict(offset, true, policy, out);
+                self.evict(offset, DeathCause::Expired, policy, out);
             } else {
                 self.settle(offset, SettleReason::Dropped);
-                out.push(Outgoing { offset, reason: SettleReason::Dropped });
+                out.push(Outgoing { offset, reason: SettleReason::Dropped, cause: DeathCause::Expired });
             }
             return None;
         }
         if policy.max_deliveries.is_some_and(|m| r.count() >= m) {
-            self.evict(offset, false, policy, out);
+            self.evict(offset, DeathCause::DeliveryLimit, policy, out);
             return None;
         }
         let (priority, size, group) = (r.priority, r.size, r.group);
@@ -204,10 +205,10 @@ impl DeliveryState {
             }
             let ttl = self.expires.get(&offset).is_some_and(|e| e.1);
             if ttl {
-                self.evict(offset, true, policy, out);
+                self.evict(offset, DeathCause::Expired, policy, out);
             } else {
                 self.settle(offset, SettleReason::Dropped);
-                out.push(Outgoing { offset, reason: SettleReason::Dropped });
+                out.push(Outgoing { offset, reason: SettleReason::Dropped, cause: DeathCause::Expired });
             }
         }
         if !policy.fifo {
@@ -236,7 +237,7 @@ impl DeliveryState {
         }
         let (count, size, group) = (r.count(), r.size, r.group);
         if policy.max_deliveries.is_some_and(|m| count >= m) {
-            self.evict(offset, false, policy, out);
+            self.evict(offset, DeathCause::DeliveryLimit, policy, out);
             return;
         }
         self.in_flight_count -= 1;

@@ -13,6 +13,7 @@
 //! Every change that must survive a restart is pushed to `events` for the journal; the caller
 //! drains them with [`DeliveryState::take_events`].
 
+use crate::message::DeathCause;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 mod deliver;
@@ -498,15 +499,16 @@ impl DeliveryState {
     }
 
     /// Takes a message out for dead-lettering, or drops it when there is no target.
-    fn evict(&mut self, offset: u64, expired: bool, policy: &Policy, out: &mut Vec<Outgoing>) {
+    fn evict(&mut self, offset: u64, cause: DeathCause, policy: &Policy, out: &mut Vec<Outgoing>) {
+        let expired = cause == DeathCause::Expired;
         if policy.dead_letter {
             self.unindex_keep(offset);
             let reason = if expired { SettleReason::ExpiredDeadLettered } else { SettleReason::DeadLettered };
-            out.push(Outgoing { offset, reason });
+            out.push(Outgoing { offset, reason, cause });
         } else {
             let reason = if expired { SettleReason::Expired } else { SettleReason::Dropped };
             self.settle(offset, reason);
-            out.push(Outgoing { offset, reason });
+            out.push(Outgoing { offset, reason, cause });
         }
     }
 
@@ -547,12 +549,12 @@ impl DeliveryState {
         let retention_due = ts.saturating_add(policy.retention_ms as i64);
         if ttl_due.is_some_and(|d| d <= now_ms) && ttl_due.unwrap_or(0) <= retention_due {
             self.adopt_plain(c, size);
-            self.evict(c, true, policy, out);
+            self.evict(c, DeathCause::Expired, policy, out);
             true
         } else if retention_due <= now_ms {
             self.adopt_plain(c, size);
             self.settle(c, SettleReason::Dropped);
-            out.push(Outgoing { offset: c, reason: SettleReason::Dropped });
+            out.push(Outgoing { offset: c, reason: SettleReason::Dropped, cause: DeathCause::Expired });
             true
         } else {
             false

@@ -5,6 +5,7 @@ use super::{
     DeliveryState, JournalOp, MessageSource, NO_GROUP, Outgoing, Policy, ReceiptError, SettleReason, St,
     deadline_in, key_offset, ready_key,
 };
+use crate::message::DeathCause;
 
 impl DeliveryState {
     fn check_receipt(&self, offset: u64, count: u32) -> Result<Option<St>, ReceiptError> {
@@ -59,7 +60,7 @@ impl DeliveryState {
     ) -> Result<(), ReceiptError> {
         match self.check_receipt(offset, count)? {
             Some(St::InFlight) => {
-                self.evict(offset, false, policy, out);
+                self.evict(offset, DeathCause::Rejected, policy, out);
                 Ok(())
             }
             _ => Err(ReceiptError::NotInFlight),
@@ -176,10 +177,14 @@ impl DeliveryState {
         {
             let Some(offset) = self.head(src) else { break };
             match policy.overflow {
-                OverflowPolicy::DeadLetterOldest => self.evict(offset, false, policy, out),
+                OverflowPolicy::DeadLetterOldest => self.evict(offset, DeathCause::MaxLength, policy, out),
                 _ => {
                     self.settle(offset, SettleReason::Dropped);
-                    out.push(Outgoing { offset, reason: SettleReason::Dropped });
+                    out.push(Outgoing {
+                        offset,
+                        reason: SettleReason::Dropped,
+                        cause: DeathCause::MaxLength,
+                    });
                 }
             }
         }

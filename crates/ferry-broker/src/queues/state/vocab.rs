@@ -1,5 +1,7 @@
 //! The vocabulary of the state machine: what it is told and what it hands back.
 
+use crate::message::DeathCause;
+
 use super::super::types::OverflowPolicy;
 
 /// Why a message left the queue.
@@ -101,6 +103,8 @@ pub struct Outgoing {
     pub offset: u64,
     /// Why it leaves.
     pub reason: SettleReason,
+    /// What ended its life in this queue, recorded in its death history when dead-lettered.
+    pub cause: DeathCause,
 }
 
 /// Why a receipt was refused.
