@@ -1,9 +1,12 @@
-//! One channel's state: open or closing, flow, and the content being assembled.
+//! One channel's state: open or closing, flow, publisher confirms, the deliveries it holds
+//! unacknowledged, and the content being assembled.
 //!
 //! A content-carrying method (`basic.publish`) is followed on its channel by one content header
 //! frame and then body frames until the header's body size is reached; other channels' frames may
 //! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
 //! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
+
+use std::collections::BTreeMap;
 
 use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::BasicProperties;
@@ -33,7 +36,22 @@ pub(crate) struct Channel {
     pub(crate) state: ChannelState,
     /// Whether the client accepts deliveries (`channel.flow`); true when opened.
     pub(crate) flow_active: bool,
+    /// In confirm mode (`confirm.select`): the sequence number of the last publish.
+    pub(crate) confirms: Option<u64>,
+    /// The queue last declared on the channel, which `""` names in later methods.
+    pub(crate) last_queue: Option<String>,
+    /// Deliveries handed to the client and not yet settled, by delivery tag.
+    unacked: BTreeMap<u64, Unacked>,
+    /// The last delivery tag given (tags start at 1 on each channel).
+    last_tag: u64,
     assembly: Option<Assembly>,
+}
+
+/// A delivery the client holds: where to settle it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unacked {
+    pub(crate) queue: String,
+    pub(crate) receipt: String,
 }
 
 /// A published message whose method, header and body have all arrived.
@@ -56,7 +74,60 @@ struct Assembly {
 
 impl Channel {
     pub(crate) fn new(id: u16) -> Channel {
-        Channel { id, state: ChannelState::Open, flow_active: true, assembly: None }
+        Channel {
+            id,
+            state: ChannelState::Open,
+            flow_active: true,
+            confirms: None,
+            last_queue: None,
+            unacked: BTreeMap::new(),
+            last_tag: 0,
+            assembly: None,
+        }
+    }
+
+    /// A new delivery tag for a delivery that needs no settling (`no-ack`).
+    pub(crate) fn next_tag(&mut self) -> u64 {
+        self.last_tag += 1;
+        self.last_tag
+    }
+
+    /// A new delivery tag for `delivery`, which stays here until settled.
+    pub(crate) fn track(&mut self, delivery: Unacked) -> u64 {
+        let tag = self.next_tag();
+        self.unacked.insert(tag, delivery);
+        tag
+    }
+
+    /// Deliveries held unsettled.
+    #[cfg(test)]
+    pub(crate) fn unacked_count(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Takes the deliveries an ack, nack or reject of `tag` settles: that one, or with
+    /// `multiple` every one up to it (all of them for tag 0). An unknown tag is RabbitMQ's 406.
+    pub(crate) fn settle(
+        &mut self,
+        tag: u64,
+        multiple: bool,
+        method: MethodId,
+    ) -> Result<Vec<Unacked>, ChannelError> {
+        if multiple {
+            let upto = if tag == 0 { u64::MAX } else { tag };
+            let rest = self.unacked.split_off(&upto.saturating_add(1));
+            let settled = std::mem::replace(&mut self.unacked, rest);
+            if settled.is_empty() && tag != 0 {
+                return Err(unknown_tag(tag, method));
+            }
+            return Ok(settled.into_values().collect());
+        }
+        self.unacked.remove(&tag).map(|d| vec![d]).ok_or_else(|| unknown_tag(tag, method))
+    }
+
+    /// Takes every unsettled delivery (the channel closes, or the client asks to recover).
+    pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
+        std::mem::take(&mut self.unacked).into_values().collect()
     }
 
     /// Whether the channel waits for a content header or body frame: a method now breaks the order.
@@ -155,6 +226,10 @@ impl Channel {
     }
 }
 
+fn unknown_tag(tag: u64, method: MethodId) -> ChannelError {
+    ChannelError::new(ReplyCode::PreconditionFailed, method, format!("unknown delivery tag {tag}"))
+}
+
 fn unexpected(text: String) -> AmqpError {
     ConnectionError::new(ReplyCode::UnexpectedFrame, MethodId::NONE, text).into()
 }
@@ -198,6 +273,22 @@ mod tests {
         let AmqpError::Channel(e) = e else { panic!("{e:?}") };
         assert_eq!((e.code, e.method), (ReplyCode::PreconditionFailed, PUBLISH));
         assert!(!channel.expects_content());
+    }
+
+    #[test]
+    fn settling_takes_one_tag_or_every_tag_up_to_it() {
+        let mut channel = Channel::new(1);
+        let ack = MethodId::new(60, 80);
+        for n in 1..=4 {
+            let tag = channel.track(Unacked { queue: "q".into(), receipt: format!("r{n}") });
+            assert_eq!(tag, n);
+        }
+        assert_eq!(channel.settle(2, false, ack).unwrap()[0].receipt, "r2");
+        assert_eq!(channel.settle(2, false, ack).unwrap_err().code, ReplyCode::PreconditionFailed);
+        let upto3: Vec<_> = channel.settle(3, true, ack).unwrap().into_iter().map(|d| d.receipt).collect();
+        assert_eq!(upto3, ["r1", "r3"]);
+        assert_eq!(channel.settle(0, true, ack).unwrap().len(), 1);
+        assert_eq!(channel.unacked_count(), 0);
     }
 
     #[test]

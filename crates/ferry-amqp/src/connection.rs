@@ -93,12 +93,13 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
         linger(reader, writer).await;
         return;
     }
-    let mut session = Session::new(config, peer);
+    let mut session = Session::new(shared, peer);
     session.send(0, AMQPClass::Connection(conn::AMQPMethod::Start(methods::connection::start())));
     match drive(&mut session, &mut reader, &mut writer, handshake_deadline, &mut stop).await {
         Ok(()) => tracing::debug!("connection closed"),
         Err(e) => tracing::debug!(error = %e, "connection lost"),
     }
+    session.finish().await;
     linger(reader, writer).await;
 }
 
@@ -147,7 +148,7 @@ async fn drive(
                         ReplyCode::ConnectionForced,
                         MethodId::NONE,
                         "broker forced connection closure with reason 'shutdown'",
-                    ));
+                    )).await;
                 }
                 let buffer = session.take_output();
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer)).await;
@@ -158,7 +159,7 @@ async fn drive(
                     return Ok(());
                 }
                 last_read = Instant::now();
-                process(session, &mut input);
+                process(session, &mut input).await;
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
             _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() => {
@@ -184,15 +185,15 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Takes every whole frame off `input` and serves it.
-fn process(session: &mut Session, input: &mut BytesMut) {
+async fn process(session: &mut Session, input: &mut BytesMut) {
     while session.phase != Phase::Closed {
         match frame::decode(input, session.tuning.frame_max) {
             Ok(Some(frame)) => {
                 let channel = frame.channel();
-                match route(session, frame) {
+                match route(session, frame).await {
                     Ok(()) => {}
-                    Err(AmqpError::Channel(e)) => session.close_channel(channel, &e),
-                    Err(AmqpError::Connection(e)) => session.close_connection(&e),
+                    Err(AmqpError::Channel(e)) => session.close_channel(channel, &e).await,
+                    Err(AmqpError::Connection(e)) => session.close_connection(&e).await,
                 }
             }
             Ok(None) => return,
@@ -200,7 +201,7 @@ fn process(session: &mut Session, input: &mut BytesMut) {
                 // The stream's framing is lost: what follows cannot be read. Say why, then close.
                 input.clear();
                 if session.phase != Phase::Closing {
-                    session.close_connection(&e);
+                    session.close_connection(&e).await;
                 }
                 session.phase = Phase::Closed;
             }
@@ -209,9 +210,11 @@ fn process(session: &mut Session, input: &mut BytesMut) {
 }
 
 /// Serves one frame where the connection is.
-fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
+async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     match session.phase {
-        Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen => return handshake(session, frame),
+        Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen => {
+            return handshake(session, frame).await;
+        }
         Phase::Closing => {
             // Only the close handshake matters now; everything else is dropped, as the spec asks.
             return match frame {
@@ -221,7 +224,7 @@ fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
                         AMQPClass::Connection(conn::AMQPMethod::Close(_) | conn::AMQPMethod::CloseOk(_))
                     ) =>
                 {
-                    methods::dispatch(session, 0, id, method)
+                    methods::dispatch(session, 0, id, method).await
                 }
                 _ => Ok(()),
             };
@@ -234,7 +237,7 @@ fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
         return match frame {
             Frame::Heartbeat => Ok(()),
             Frame::Method { id, method, .. } if id.class_id == 10 => {
-                methods::dispatch(session, 0, id, method)
+                methods::dispatch(session, 0, id, method).await
             }
             Frame::Method { id, .. } => {
                 Err(command_invalid(id, "is not a connection method; channel 0 carries only those"))
@@ -252,7 +255,7 @@ fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     }
     let Some(channel) = session.channels.get_mut(&number) else {
         return match frame {
-            Frame::Method { id, .. } if id == CHANNEL_OPEN => methods::channel_open(session, number),
+            Frame::Method { id, .. } if id == CHANNEL_OPEN => methods::channel_open(session, number).await,
             Frame::Method { id, .. } => {
                 Err(channel_not_open(number, frame::method_name(id).unwrap_or("a method")))
             }
@@ -265,7 +268,7 @@ fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
                 id,
                 method: method @ AMQPClass::Channel(ch::AMQPMethod::Close(_) | ch::AMQPMethod::CloseOk(_)),
                 ..
-            } => methods::dispatch(session, number, id, method),
+            } => methods::dispatch(session, number, id, method).await,
             _ => Ok(()),
         };
     }
@@ -284,20 +287,20 @@ fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
                     frame::method_name(id).unwrap_or("a method")
                 )));
             }
-            return methods::dispatch(session, number, id, method);
+            return methods::dispatch(session, number, id, method).await;
         }
         Frame::Header { header, .. } => channel.content_header(header, max_message_bytes)?,
         Frame::Body { payload, .. } => channel.content_body(payload)?,
         Frame::Heartbeat => return Err(unexpected_frame("heartbeat on a channel")),
     };
     match content {
-        Some(content) => methods::publish_content(session, number, content),
+        Some(content) => methods::publish_content(session, number, content).await,
         None => Ok(()),
     }
 }
 
 /// During the handshake only the next step's method (or `connection.close`) is served.
-fn handshake(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
+async fn handshake(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     let expected = match session.phase {
         Phase::AwaitStartOk => MethodId::new(10, 11),
         Phase::AwaitTuneOk => MethodId::new(10, 31),
@@ -306,7 +309,7 @@ fn handshake(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     match frame {
         Frame::Heartbeat => Ok(()),
         Frame::Method { channel: 0, id, method } if id == expected || id == CONNECTION_CLOSE => {
-            methods::dispatch(session, 0, id, method)
+            methods::dispatch(session, 0, id, method).await
         }
         Frame::Method { id, .. } => Err(ConnectionError::new(
             ReplyCode::CommandInvalid,

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use ferry_broker::queues::QueueError;
+
 /// AMQP 0-9-1 reply codes, with the meaning RabbitMQ gives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
@@ -165,6 +167,34 @@ pub enum AmqpError {
     /// Close the connection.
     #[error(transparent)]
     Connection(#[from] ConnectionError),
+}
+
+/// A queue engine error as RabbitMQ would answer it: a missing queue is 404, an exclusive
+/// one 403 or 405, a refused argument 406; a failure of the engine itself closes the connection
+/// with 541.
+pub(crate) fn queue_error(error: QueueError, method: MethodId, queue: &str) -> AmqpError {
+    let channel = |code, text: String| AmqpError::Channel(ChannelError::new(code, method, text));
+    match error {
+        QueueError::NoSuchQueue(_) => {
+            channel(ReplyCode::NotFound, format!("no queue '{queue}' in vhost '/'"))
+        }
+        QueueError::ConsumerExclusive(_) => {
+            channel(ReplyCode::AccessRefused, format!("queue '{queue}' in vhost '/' in exclusive use"))
+        }
+        QueueError::TooManyConsumers(_) => {
+            channel(ReplyCode::ResourceLocked, format!("queue '{queue}' in vhost '/' has too many consumers"))
+        }
+        QueueError::QueueDeletedRecently(_) => channel(
+            ReplyCode::ResourceLocked,
+            format!("queue '{queue}' in vhost '/' was deleted a moment ago"),
+        ),
+        QueueError::Storage(text) => AmqpError::Connection(ConnectionError::new(
+            ReplyCode::InternalError,
+            method,
+            format!("queue '{queue}': {text}"),
+        )),
+        other => channel(ReplyCode::PreconditionFailed, format!("queue '{queue}' in vhost '/': {other}")),
+    }
 }
 
 /// A reply text fits a short string (255 bytes); a longer one is cut at a character boundary.

@@ -386,6 +386,29 @@ pub(crate) fn encode_method(out: &mut Vec<u8>, channel: u16, method: AMQPClass) 
     encode(out, &AMQPFrame::Method(channel, method));
 }
 
+/// Appends a content-carrying method (`basic.deliver`, `get-ok`, `return`) with its header and
+/// its body cut into frames of at most `frame_max` bytes.
+pub(crate) fn encode_content(
+    out: &mut Vec<u8>,
+    channel: u16,
+    method: AMQPClass,
+    properties: amq_protocol::protocol::BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) {
+    encode(out, &AMQPFrame::Method(channel, method));
+    let header = AMQPContentHeader { class_id: 60, body_size: body.len() as u64, properties };
+    encode(out, &AMQPFrame::Header(channel, header));
+    let chunk = (frame_max as usize).saturating_sub(OVERHEAD_BYTES).max(1);
+    for piece in body.chunks(chunk) {
+        out.push(FRAME_BODY);
+        out.extend_from_slice(&channel.to_be_bytes());
+        out.extend_from_slice(&(piece.len() as u32).to_be_bytes());
+        out.extend_from_slice(piece);
+        out.push(FRAME_END);
+    }
+}
+
 /// Appends a heartbeat frame to `out`.
 pub(crate) fn encode_heartbeat(out: &mut Vec<u8>) {
     out.extend_from_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
@@ -580,6 +603,23 @@ mod tests {
             let frame = framed(kind, channel, &payload);
             decode_all(&frame, 4096)?;
         }
+    }
+
+    #[test]
+    fn content_is_cut_into_bodies_that_fit_frame_max() {
+        let mut out = Vec::new();
+        let deliver =
+            AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Deliver(Default::default()));
+        encode_content(&mut out, 1, deliver, Default::default(), &[7u8; 10_000], 4096);
+        let mut buf = BytesMut::from(&out[..]);
+        let mut body = Vec::new();
+        while let Some(frame) = decode(&mut buf, 4096).unwrap() {
+            if let Frame::Body { payload, .. } = frame {
+                assert!(payload.len() + OVERHEAD_BYTES <= 4096);
+                body.extend_from_slice(&payload);
+            }
+        }
+        assert_eq!(body, vec![7u8; 10_000]);
     }
 
     #[test]

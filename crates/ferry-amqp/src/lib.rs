@@ -9,9 +9,10 @@
 //!   of frames by handshake phase and channel, timers (handshake, heartbeats, close).
 //! - `session`: the state methods act on: phase, negotiated limits, channels, queued output.
 //! - `methods`: dispatch on (class, method), and one module per class
-//!   (`methods/connection.rs`, `methods/channel.rs`, `methods/basic.rs`).
+//!   (`methods/connection.rs`, `channel.rs`, `queue.rs`, `basic.rs`, `confirm.rs`).
 //! - `channel`: one channel's state and the assembly of published content (method, header,
 //!   body frames), bounded by `max_message_bytes`.
+//! - `message`: AMQP properties and field tables onto ferry's message model and back.
 //! - `frame`: the codec: bytes to frames (bounded by `frame_max` before any payload is read)
 //!   and back; no I/O.
 //! - `errors`: reply codes, and the channel and connection errors every module returns.
@@ -27,6 +28,7 @@ pub mod server;
 mod channel;
 mod connection;
 mod frame;
+mod message;
 mod methods;
 mod session;
 

@@ -9,10 +9,15 @@ use std::sync::Arc;
 use amq_protocol::protocol::{AMQPClass, channel, connection};
 use amq_protocol::types::FieldTable;
 
-use crate::channel::{Channel, ChannelState};
+use amq_protocol::protocol::BasicProperties;
+use ferry_broker::Broker;
+use ferry_broker::queues::NackMode;
+
+use crate::channel::{Channel, ChannelState, Unacked};
 use crate::config::AmqpConfig;
 use crate::errors::{ChannelError, ConnectionError, ReplyCode};
 use crate::frame;
+use crate::server::Shared;
 
 /// Where a connection is: the handshake steps in order, then open, then closing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +49,12 @@ pub(crate) struct Tuning {
 
 /// One connection's protocol state.
 pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
     pub(crate) config: Arc<AmqpConfig>,
+    /// This connection's number, which owns its exclusive queues.
+    pub(crate) id: u64,
+    /// Exclusive queues declared here, deleted when the connection ends.
+    pub(crate) exclusive_queues: Vec<String>,
     pub(crate) peer: SocketAddr,
     pub(crate) phase: Phase,
     pub(crate) tuning: Tuning,
@@ -59,12 +69,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(config: Arc<AmqpConfig>, peer: SocketAddr) -> Session {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+        let config = Arc::clone(&shared.config);
         // Until tune-ok the server's own limits apply, and no heartbeats.
         let tuning =
             Tuning { frame_max: config.frame_max_bytes, channel_max: config.channel_max, heartbeat_s: 0 };
         Session {
+            id: shared.connection_id(),
+            shared,
             config,
+            exclusive_queues: Vec::new(),
             peer,
             phase: Phase::AwaitStartOk,
             tuning,
@@ -78,6 +92,22 @@ impl Session {
     /// Queues a method frame for writing.
     pub(crate) fn send(&mut self, channel: u16, method: AMQPClass) {
         frame::encode_method(&mut self.out, channel, method);
+    }
+
+    /// The broker every method reaches.
+    pub(crate) fn broker(&self) -> &Arc<Broker> {
+        &self.shared.broker
+    }
+
+    /// Queues a content-carrying method with its header and body frames.
+    pub(crate) fn send_content(
+        &mut self,
+        channel: u16,
+        method: AMQPClass,
+        properties: BasicProperties,
+        body: &[u8],
+    ) {
+        frame::encode_content(&mut self.out, channel, method, properties, body, self.tuning.frame_max);
     }
 
     /// Queues a heartbeat frame.
@@ -105,12 +135,15 @@ impl Session {
 
     /// Sends `channel.close` for `error` and drops the channel's half-received content; the
     /// number stays taken until the client's `close-ok`.
-    pub(crate) fn close_channel(&mut self, id: u16, error: &ChannelError) {
+    pub(crate) async fn close_channel(&mut self, id: u16, error: &ChannelError) {
         tracing::info!(channel = id, code = error.code.code(), reason = %error.text, "closing channel");
+        let mut held = Vec::new();
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.state = ChannelState::Closing;
             channel.abandon_content();
+            held = channel.take_unacked();
         }
+        self.requeue(held).await;
         self.send(
             id,
             AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
@@ -124,13 +157,13 @@ impl Session {
 
     /// Sends `connection.close` for `error`; from now on only `close-ok` (or the client's own
     /// `close`) is read.
-    pub(crate) fn close_connection(&mut self, error: &ConnectionError) {
+    pub(crate) async fn close_connection(&mut self, error: &ConnectionError) {
         if error.code == ReplyCode::ConnectionForced {
             tracing::info!(reason = %error.text, "closing connection");
         } else {
             tracing::warn!(code = error.code.code(), reason = %error.text, "closing connection after a protocol error");
         }
-        self.channels.clear();
+        self.release_channels().await;
         self.send(
             0,
             AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
@@ -141,5 +174,38 @@ impl Session {
             })),
         );
         self.phase = Phase::Closing;
+    }
+}
+
+impl Session {
+    /// Gives back every delivery of every channel and forgets the channels.
+    pub(crate) async fn release_channels(&mut self) {
+        let held: Vec<Unacked> = self.channels.values_mut().flat_map(Channel::take_unacked).collect();
+        self.channels.clear();
+        self.requeue(held).await;
+    }
+
+    /// Gives deliveries back to their queues, flagged redelivered, as RabbitMQ does with what a
+    /// closed channel held.
+    pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
+        let queues = self.broker().queues();
+        for delivery in held {
+            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, NackMode::Requeue).await {
+                tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
+            }
+        }
+    }
+
+    /// The connection is over: what its channels held goes back, its exclusive queues go.
+    pub(crate) async fn finish(&mut self) {
+        self.release_channels().await;
+        for queue in std::mem::take(&mut self.exclusive_queues) {
+            if self.shared.exclusive_owner(&queue) == Some(self.id) {
+                if let Err(e) = self.broker().queues().delete_queue(&queue).await {
+                    tracing::debug!(%queue, error = %e, "cannot delete an exclusive queue");
+                }
+                self.shared.disown(&queue);
+            }
+        }
     }
 }

@@ -1,32 +1,188 @@
-//! The `basic` class: publishing (content assembly); consuming and acknowledging come with the
-//! broker's subscriptions.
+//! The `basic` class: publishing, fetching one message (`get`), and settling deliveries.
+//! Push consumers (`consume`) come with the broker's subscriptions.
 
-use amq_protocol::protocol::basic::Publish;
+use amq_protocol::protocol::{AMQPClass, basic};
+use ferry_broker::queues::{NackMode, QueueError, ReceiveOptions, subscription::DEFAULT_CONSUMER_LEASE_MS};
 
-use crate::channel::Content;
-use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
+use crate::channel::{Content, Unacked};
+use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
+use crate::message;
+use crate::methods::queue::{check_owner, named};
 use crate::session::Session;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
+const GET: MethodId = MethodId::new(60, 70);
+const ACK: MethodId = MethodId::new(60, 80);
+
+/// `basic.qos`: accepted; prefetch limits apply to push consumers, which come with
+/// subscriptions.
+pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<(), AmqpError> {
+    if method.global {
+        tracing::info!(
+            channel = id,
+            prefetch = method.prefetch_count,
+            "global QoS requested; applied per consumer"
+        );
+    }
+    session.send(id, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
+    Ok(())
+}
 
 /// `basic.publish`: the content header and body follow on the channel.
-pub(crate) fn publish(session: &mut Session, id: u16, method: Publish) -> Result<(), AmqpError> {
+pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) -> Result<(), AmqpError> {
+    if method.immediate {
+        // RabbitMQ has refused `immediate` since 3.0, and clients no longer send it.
+        return Err(ChannelError::new(ReplyCode::NotImplemented, PUBLISH, "immediate=true").into());
+    }
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.start_content(method);
     }
     Ok(())
 }
 
-/// A published message is complete. Routing needs the broker's exchanges, which this front-end
-/// does not reach yet: the publisher is told so rather than have its message dropped unseen.
-pub(crate) fn published(_session: &mut Session, _id: u16, content: Content) -> Result<(), AmqpError> {
-    Err(ConnectionError::new(
-        ReplyCode::NotImplemented,
-        PUBLISH,
-        format!(
-            "basic.publish to exchange '{}' is not implemented: routing to queues is not available yet",
-            content.publish.exchange
-        ),
-    )
-    .into())
+/// A published message is complete: the broker routes it and returns once it is durable in
+/// every queue it reached. Unroutable and `mandatory`: returned with 312 NO_ROUTE. In confirm
+/// mode, acknowledged after that (or refused by a full queue: `basic.nack`).
+pub(crate) async fn published(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
+    let Content { publish, properties, body } = content;
+    let sequence = session.channels.get_mut(&id).and_then(|c| {
+        let next = c.confirms.map(|n| n + 1);
+        c.confirms = next.or(c.confirms);
+        next
+    });
+    let exchange = publish.exchange.as_str();
+    let routing_key = publish.routing_key.as_str();
+    let msg = message::new_message(properties.clone(), body.clone());
+    let outcome = session.broker().publish(exchange, routing_key, msg).await;
+    let confirmed = match outcome {
+        Ok(published) => {
+            if published.unroutable() && publish.mandatory {
+                let returned = basic::Return {
+                    reply_code: ReplyCode::NoRoute.code(),
+                    reply_text: "NO_ROUTE".into(),
+                    exchange: publish.exchange.clone(),
+                    routing_key: publish.routing_key.clone(),
+                };
+                session.send_content(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Return(returned)),
+                    properties,
+                    &body,
+                );
+            }
+            true
+        }
+        Err(QueueError::Overflow(queue)) => {
+            tracing::debug!(%queue, "publish refused by a full queue");
+            false
+        }
+        Err(e) => return Err(queue_error(e, PUBLISH, routing_key)),
+    };
+    if let Some(delivery_tag) = sequence {
+        let method = if confirmed {
+            basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
+        } else {
+            basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+        };
+        session.send(id, AMQPClass::Basic(method));
+    }
+    Ok(())
+}
+
+/// `basic.get`: one ready message, leased to the channel until settled (settled at once with
+/// `no-ack`), or `get-empty`.
+pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), GET)?;
+    check_owner(session, &name, GET)?;
+    let queues = session.broker().queues();
+    let options = ReceiveOptions {
+        max_messages: 1,
+        lease_ms: Some(DEFAULT_CONSUMER_LEASE_MS),
+        wait_ms: Some(0),
+        receive_request_attempt_id: None,
+    };
+    let mut deliveries = queues.receive(&name, options).await.map_err(|e| queue_error(e, GET, &name))?;
+    let Some(delivery) = deliveries.pop() else {
+        let empty = basic::GetEmpty {};
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(empty)));
+        return Ok(());
+    };
+    if method.no_ack {
+        queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
+    }
+    let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let delivery_tag = if method.no_ack {
+        channel.next_tag()
+    } else {
+        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone() })
+    };
+    let ok = basic::GetOk {
+        delivery_tag,
+        redelivered: delivery.redelivered,
+        exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
+        routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&name).into(),
+        message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
+    };
+    let properties = message::properties(&delivery);
+    session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)), properties, &delivery.body);
+    Ok(())
+}
+
+/// `basic.ack`: the deliveries are done with and leave their queues.
+pub(crate) async fn ack(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
+    let queues = session.broker().queues();
+    for delivery in settled {
+        if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
+            // The queue went, or the lease ran out and the message was delivered again.
+            tracing::debug!(queue = %delivery.queue, error = %e, "ack of a delivery no longer held");
+        }
+    }
+    Ok(())
+}
+
+/// `basic.nack` and `basic.reject`: back to the queue (`requeue`, flagged redelivered), or
+/// dead-lettered (dropped when the queue has no dead-letter target).
+pub(crate) async fn settle_back(
+    session: &mut Session,
+    id: u16,
+    method: MethodId,
+    delivery_tag: u64,
+    multiple: bool,
+    requeue: bool,
+) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let settled = channel.settle(delivery_tag, multiple, method)?;
+    let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
+    let queues = session.broker().queues();
+    for delivery in settled {
+        if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
+            tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
+        }
+    }
+    Ok(())
+}
+
+/// `basic.recover` (and its async form): every unsettled delivery of the channel goes back to
+/// its queue. ferry always requeues: redelivering to the same consumer (`requeue = false`) is
+/// what RabbitMQ does not support either.
+pub(crate) async fn recover(
+    session: &mut Session,
+    id: u16,
+    requeue: bool,
+    answer: bool,
+) -> Result<(), AmqpError> {
+    if !requeue {
+        return Err(
+            ChannelError::new(ReplyCode::NotImplemented, MethodId::new(60, 110), "requeue=false").into()
+        );
+    }
+    let held = session.channels.get_mut(&id).map(|c| c.take_unacked()).unwrap_or_default();
+    session.requeue(held).await;
+    if answer {
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
+    }
+    Ok(())
 }

@@ -26,11 +26,13 @@ pub(crate) fn open(session: &mut Session, id: u16) -> Result<(), AmqpError> {
 }
 
 /// `channel.close` from the client: the channel ends at once, and so does anything it held.
-pub(crate) fn close(session: &mut Session, id: u16, method: channel::Close) -> Result<(), AmqpError> {
+pub(crate) async fn close(session: &mut Session, id: u16, method: channel::Close) -> Result<(), AmqpError> {
     if method.reply_code != 200 {
         tracing::info!(channel = id, code = method.reply_code, reason = %method.reply_text, "client closed its channel");
     }
-    session.channels.remove(&id);
+    if let Some(mut channel) = session.channels.remove(&id) {
+        session.requeue(channel.take_unacked()).await;
+    }
     session.send(id, AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})));
     Ok(())
 }

@@ -211,13 +211,13 @@ pub(crate) fn open(session: &mut Session, method: connection::Open) -> Result<()
 }
 
 /// `connection.close` from the client: answered `close-ok`, then the socket closes.
-pub(crate) fn close(session: &mut Session, method: connection::Close) -> Result<(), AmqpError> {
+pub(crate) async fn close(session: &mut Session, method: connection::Close) -> Result<(), AmqpError> {
     if method.reply_code == 200 {
         tracing::debug!("client closed the connection");
     } else {
         tracing::info!(code = method.reply_code, reason = %method.reply_text, "client closed the connection");
     }
-    session.channels.clear();
+    session.release_channels().await;
     session.send(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})));
     session.phase = Phase::Closed;
     Ok(())

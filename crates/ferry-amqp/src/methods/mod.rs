@@ -6,12 +6,18 @@
 //!
 //! `connection.rs` has already checked the frame may be served at all (handshake order,
 //! channel number in range, channel open, no content pending) before it calls [`dispatch`].
+//! A method is served to its end before the next frame is read, so the effects of one
+//! channel's methods happen in the order they were sent.
 
 mod basic;
 mod channel;
+mod confirm;
 pub(crate) mod connection;
+mod queue;
 
-use amq_protocol::protocol::{AMQPClass, basic as b, channel as ch, connection as conn};
+use amq_protocol::protocol::{
+    AMQPClass, basic as b, channel as ch, confirm as cf, connection as conn, queue as q,
+};
 
 use crate::channel::Content;
 use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
@@ -19,7 +25,7 @@ use crate::frame::method_name;
 use crate::session::Session;
 
 /// Serves one method frame on `channel`.
-pub(crate) fn dispatch(
+pub(crate) async fn dispatch(
     session: &mut Session,
     channel: u16,
     id: MethodId,
@@ -29,14 +35,33 @@ pub(crate) fn dispatch(
         AMQPClass::Connection(conn::AMQPMethod::StartOk(m)) => connection::start_ok(session, m),
         AMQPClass::Connection(conn::AMQPMethod::TuneOk(m)) => connection::tune_ok(session, m),
         AMQPClass::Connection(conn::AMQPMethod::Open(m)) => connection::open(session, m),
-        AMQPClass::Connection(conn::AMQPMethod::Close(m)) => connection::close(session, m),
+        AMQPClass::Connection(conn::AMQPMethod::Close(m)) => connection::close(session, m).await,
         AMQPClass::Connection(conn::AMQPMethod::CloseOk(_)) => connection::close_ok(session),
         AMQPClass::Channel(ch::AMQPMethod::Open(_)) => channel::open(session, channel),
-        AMQPClass::Channel(ch::AMQPMethod::Close(m)) => channel::close(session, channel, m),
+        AMQPClass::Channel(ch::AMQPMethod::Close(m)) => channel::close(session, channel, m).await,
         AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => channel::close_ok(session, channel),
         AMQPClass::Channel(ch::AMQPMethod::Flow(m)) => channel::flow(session, channel, m),
         AMQPClass::Channel(ch::AMQPMethod::FlowOk(_)) => Ok(()),
+        AMQPClass::Queue(q::AMQPMethod::Declare(m)) => queue::declare(session, channel, m).await,
+        AMQPClass::Queue(q::AMQPMethod::Delete(m)) => queue::delete(session, channel, m).await,
+        AMQPClass::Queue(q::AMQPMethod::Purge(m)) => queue::purge(session, channel, m).await,
+        AMQPClass::Basic(b::AMQPMethod::Qos(m)) => basic::qos(session, channel, m),
         AMQPClass::Basic(b::AMQPMethod::Publish(m)) => basic::publish(session, channel, m),
+        AMQPClass::Basic(b::AMQPMethod::Get(m)) => basic::get(session, channel, m).await,
+        AMQPClass::Basic(b::AMQPMethod::Ack(m)) => basic::ack(session, channel, m).await,
+        AMQPClass::Basic(b::AMQPMethod::Nack(m)) => {
+            basic::settle_back(session, channel, id, m.delivery_tag, m.multiple, m.requeue).await
+        }
+        AMQPClass::Basic(b::AMQPMethod::Reject(m)) => {
+            basic::settle_back(session, channel, id, m.delivery_tag, false, m.requeue).await
+        }
+        AMQPClass::Basic(b::AMQPMethod::Recover(m)) => {
+            basic::recover(session, channel, m.requeue, true).await
+        }
+        AMQPClass::Basic(b::AMQPMethod::RecoverAsync(m)) => {
+            basic::recover(session, channel, m.requeue, false).await
+        }
+        AMQPClass::Confirm(cf::AMQPMethod::Select(m)) => confirm::select(session, channel, m),
         // What only the server sends (connection.start, basic.deliver, every *-ok but the
         // client's own) is a client's mistake; what ferry lacks yet is not implemented.
         other => Err(not_served(id, &other).into()),
@@ -44,17 +69,17 @@ pub(crate) fn dispatch(
 }
 
 /// `channel.open` on a number not in use.
-pub(crate) fn channel_open(session: &mut Session, channel: u16) -> Result<(), AmqpError> {
+pub(crate) async fn channel_open(session: &mut Session, channel: u16) -> Result<(), AmqpError> {
     channel::open(session, channel)
 }
 
 /// Serves a message whose content is complete.
-pub(crate) fn publish_content(
+pub(crate) async fn publish_content(
     session: &mut Session,
     channel: u16,
     content: Content,
 ) -> Result<(), AmqpError> {
-    basic::published(session, channel, content)
+    basic::published(session, channel, content).await
 }
 
 fn not_served(id: MethodId, method: &AMQPClass) -> ConnectionError {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame, parse_frame};
@@ -11,6 +12,13 @@ use amq_protocol::protocol::{AMQPClass, connection};
 use amq_protocol::types::{AMQPValue, FieldTable};
 use bytes::{Buf, BytesMut};
 use ferry_amqp::AmqpConfig;
+use ferry_broker::Broker;
+use ferry_broker::alarms::DiskAlarm;
+use ferry_broker::clock::SystemClock;
+use ferry_broker::groups::GroupCoordinator;
+use ferry_broker::metadata::{MemoryStore, MetadataStore};
+use ferry_broker::queues::{QueueService, QueueServiceConfig};
+use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -19,9 +27,11 @@ use tokio::task::JoinHandle;
 /// How long a test waits for a frame or a close before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A running listener; stopped by [`Server::stop`] or when dropped.
+/// A running listener over a fresh broker; stopped by [`Server::stop`] or when dropped.
 pub struct Server {
     pub addr: SocketAddr,
+    pub broker: Arc<Broker>,
+    _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -29,13 +39,15 @@ pub struct Server {
 impl Server {
     /// Starts the listener on 127.0.0.1, port 0.
     pub async fn start(config: AmqpConfig) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(broker(dir.path()).await);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(ferry_amqp::serve(listener, config, async {
+        let task = tokio::spawn(ferry_amqp::serve(listener, config, Arc::clone(&broker), async {
             let _ = stopped.await;
         }));
-        Server { addr, stop: Some(stop), task: Some(task) }
+        Server { addr, broker, _dir: dir, stop: Some(stop), task: Some(task) }
     }
 
     /// An AMQP URI for `user:password` on this server, with `query` (`heartbeat=1`...) appended.
@@ -48,6 +60,30 @@ impl Server {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
     }
+}
+
+/// Every service of a node over `dir`, with an in-memory metadata store.
+async fn broker(dir: &std::path::Path) -> Broker {
+    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let topics = TopicService::open(
+        TopicServiceConfig {
+            data_dir: dir.join("topics"),
+            durability: ferry_log::Durability::Always,
+            default_config: Default::default(),
+            limits: Default::default(),
+        },
+        Arc::clone(&store),
+        SystemClock::shared(),
+    )
+    .unwrap();
+    let groups =
+        GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), Default::default()).unwrap();
+    let queues =
+        QueueService::open(dir.join("queues"), store, SystemClock::shared(), QueueServiceConfig::default())
+            .await
+            .unwrap();
+    let alarm = Arc::new(DiskAlarm::new(dir, 0));
+    Broker::new(Arc::new(topics), queues, groups, alarm)
 }
 
 impl Drop for Server {
