@@ -6,13 +6,14 @@
 //! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
 //! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::protocol::basic::Publish;
 use bytes::{Bytes, BytesMut};
 
+use crate::consumer::Consumer;
 use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
 
 /// The class id of `basic`, the only class whose methods carry content.
@@ -40,6 +41,10 @@ pub(crate) struct Channel {
     pub(crate) confirms: Option<u64>,
     /// The queue last declared on the channel, which `""` names in later methods.
     pub(crate) last_queue: Option<String>,
+    /// Prefetch count for consumers started from now on (`basic.qos`; 0: no limit of its own).
+    pub(crate) prefetch: u16,
+    /// Consumers by tag.
+    pub(crate) consumers: HashMap<String, Consumer>,
     /// Deliveries handed to the client and not yet settled, by delivery tag.
     unacked: BTreeMap<u64, Unacked>,
     /// The last delivery tag given (tags start at 1 on each channel).
@@ -52,6 +57,8 @@ pub(crate) struct Channel {
 pub(crate) struct Unacked {
     pub(crate) queue: String,
     pub(crate) receipt: String,
+    /// The consumer it was pushed to, whose credit its settlement returns; `None` for `get`.
+    pub(crate) consumer: Option<String>,
 }
 
 /// A published message whose method, header and body have all arrived.
@@ -80,6 +87,8 @@ impl Channel {
             flow_active: true,
             confirms: None,
             last_queue: None,
+            prefetch: 0,
+            consumers: HashMap::new(),
             unacked: BTreeMap::new(),
             last_tag: 0,
             assembly: None,
@@ -123,6 +132,15 @@ impl Channel {
             return Ok(settled.into_values().collect());
         }
         self.unacked.remove(&tag).map(|d| vec![d]).ok_or_else(|| unknown_tag(tag, method))
+    }
+
+    /// Returns the credit of settled deliveries to the consumers they came from.
+    pub(crate) fn credit(&self, settled: &[Unacked]) {
+        for delivery in settled {
+            if let Some(consumer) = delivery.consumer.as_ref().and_then(|tag| self.consumers.get(tag)) {
+                consumer.settled(1);
+            }
+        }
     }
 
     /// Takes every unsettled delivery (the channel closes, or the client asks to recover).
@@ -280,7 +298,7 @@ mod tests {
         let mut channel = Channel::new(1);
         let ack = MethodId::new(60, 80);
         for n in 1..=4 {
-            let tag = channel.track(Unacked { queue: "q".into(), receipt: format!("r{n}") });
+            let tag = channel.track(Unacked { queue: "q".into(), receipt: format!("r{n}"), consumer: None });
             assert_eq!(tag, n);
         }
         assert_eq!(channel.settle(2, false, ack).unwrap()[0].receipt, "r2");

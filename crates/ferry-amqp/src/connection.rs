@@ -31,10 +31,11 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::consumer::{self, Pushed};
 use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
 use crate::frame::{self, Frame, PROTOCOL_HEADER};
 use crate::methods;
@@ -49,6 +50,9 @@ pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(1);
 /// Most bytes drained while lingering.
 const LINGER_BYTES_MAX: usize = 1 << 20;
+/// Deliveries consumer tasks may have pushed and the connection not yet written; each
+/// consumer's prefetch bounds what it can push in total.
+const PUSHED_MAX: usize = 256;
 /// Smallest read: enough for a few small frames at once.
 const READ_CHUNK_BYTES: usize = 8 * 1024;
 
@@ -93,13 +97,21 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
         linger(reader, writer).await;
         return;
     }
-    let mut session = Session::new(shared, peer);
+    let (pushed, mut pushed_rx) = mpsc::channel(PUSHED_MAX);
+    let mut session = Session::new(shared, peer, pushed);
     session.send(0, AMQPClass::Connection(conn::AMQPMethod::Start(methods::connection::start())));
-    match drive(&mut session, &mut reader, &mut writer, handshake_deadline, &mut stop).await {
+    match drive(&mut session, &mut reader, &mut writer, &mut pushed_rx, handshake_deadline, &mut stop).await {
         Ok(()) => tracing::debug!("connection closed"),
         Err(e) => tracing::debug!(error = %e, "connection lost"),
     }
     session.finish().await;
+    // Consumers are stopped; what they pushed and nobody wrote goes back to its queue.
+    pushed_rx.close();
+    while let Some(pushed) = pushed_rx.recv().await {
+        if let Pushed::Delivery { queue, delivery, .. } = pushed {
+            consumer::requeue(session.broker().queues(), &queue, &delivery).await;
+        }
+    }
     linger(reader, writer).await;
 }
 
@@ -108,6 +120,7 @@ async fn drive(
     session: &mut Session,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
+    pushed: &mut mpsc::Receiver<Pushed>,
     handshake_deadline: Instant,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -160,6 +173,13 @@ async fn drive(
                 }
                 last_read = Instant::now();
                 process(session, &mut input).await;
+            }
+            Some(delivery) = pushed.recv(), if session.phase == Phase::Open => {
+                methods::pushed(session, delivery).await;
+                // Deliveries come in bursts: write them together.
+                while let Ok(delivery) = pushed.try_recv() {
+                    methods::pushed(session, delivery).await;
+                }
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
             _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() => {

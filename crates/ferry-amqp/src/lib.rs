@@ -12,6 +12,8 @@
 //!   (`methods/connection.rs`, `channel.rs`, `queue.rs`, `basic.rs`, `confirm.rs`).
 //! - `channel`: one channel's state and the assembly of published content (method, header,
 //!   body frames), bounded by `max_message_bytes`.
+//! - `consumer`: push consumers: a task per `basic.consume` forwards a broker subscription's
+//!   deliveries to the connection and returns credit as they are settled.
 //! - `message`: AMQP properties and field tables onto ferry's message model and back.
 //! - `frame`: the codec: bytes to frames (bounded by `frame_max` before any payload is read)
 //!   and back; no I/O.
@@ -27,6 +29,7 @@ pub mod server;
 
 mod channel;
 mod connection;
+mod consumer;
 mod frame;
 mod message;
 mod methods;

@@ -13,8 +13,11 @@ use amq_protocol::protocol::BasicProperties;
 use ferry_broker::Broker;
 use ferry_broker::queues::NackMode;
 
+use tokio::sync::mpsc;
+
 use crate::channel::{Channel, ChannelState, Unacked};
 use crate::config::AmqpConfig;
+use crate::consumer::Pushed;
 use crate::errors::{ChannelError, ConnectionError, ReplyCode};
 use crate::frame;
 use crate::server::Shared;
@@ -62,6 +65,8 @@ pub(crate) struct Session {
     pub(crate) client_properties: FieldTable,
     /// The user who logged in, once `start-ok` is accepted.
     pub(crate) user: Option<String>,
+    /// Where this connection's consumer tasks push deliveries.
+    pub(crate) pushed: mpsc::Sender<Pushed>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
     /// Encoded frames not yet written.
@@ -69,7 +74,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
         let config = Arc::clone(&shared.config);
         // Until tune-ok the server's own limits apply, and no heartbeats.
         let tuning =
@@ -83,6 +88,7 @@ impl Session {
             phase: Phase::AwaitStartOk,
             tuning,
             client_properties: FieldTable::default(),
+            pushed,
             user: None,
             channels: HashMap::new(),
             out: Vec::new(),
@@ -141,6 +147,7 @@ impl Session {
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.state = ChannelState::Closing;
             channel.abandon_content();
+            channel.consumers.clear();
             held = channel.take_unacked();
         }
         self.requeue(held).await;

@@ -1,10 +1,16 @@
-//! The `basic` class: publishing, fetching one message (`get`), and settling deliveries.
-//! Push consumers (`consume`) come with the broker's subscriptions.
+//! The `basic` class: publishing, consumers (`consume`, `cancel`, `qos`), fetching one message
+//! (`get`), and settling deliveries.
+
+use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic};
-use ferry_broker::queues::{NackMode, QueueError, ReceiveOptions, subscription::DEFAULT_CONSUMER_LEASE_MS};
+use ferry_broker::queues::{
+    NackMode, QueueError, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
+};
 
 use crate::channel::{Content, Unacked};
+use crate::consumer::{Consumer, Pushed, requeue};
+use crate::errors::ConnectionError;
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::message;
 use crate::methods::queue::{check_owner, named};
@@ -13,9 +19,11 @@ use crate::session::Session;
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
 const ACK: MethodId = MethodId::new(60, 80);
+const CONSUME: MethodId = MethodId::new(60, 20);
 
-/// `basic.qos`: accepted; prefetch limits apply to push consumers, which come with
-/// subscriptions.
+/// `basic.qos`: the prefetch of consumers started on the channel from now on. A global
+/// prefetch (shared by a channel's consumers) is accepted and applied per consumer, as
+/// RabbitMQ 4 does for quorum queues, because deployed clients (Celery, kombu) still ask for it.
 pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<(), AmqpError> {
     if method.global {
         tracing::info!(
@@ -23,6 +31,9 @@ pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<
             prefetch = method.prefetch_count,
             "global QoS requested; applied per consumer"
         );
+    }
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.prefetch = method.prefetch_count;
     }
     session.send(id, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
     Ok(())
@@ -115,7 +126,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let delivery_tag = if method.no_ack {
         channel.next_tag()
     } else {
-        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone() })
+        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None })
     };
     let ok = basic::GetOk {
         delivery_tag,
@@ -133,6 +144,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
 pub(crate) async fn ack(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
+    channel.credit(&settled);
     let queues = session.broker().queues();
     for delivery in settled {
         if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
@@ -155,6 +167,7 @@ pub(crate) async fn settle_back(
 ) -> Result<(), AmqpError> {
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let settled = channel.settle(delivery_tag, multiple, method)?;
+    channel.credit(&settled);
     let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
     let queues = session.broker().queues();
     for delivery in settled {
@@ -179,10 +192,130 @@ pub(crate) async fn recover(
             ChannelError::new(ReplyCode::NotImplemented, MethodId::new(60, 110), "requeue=false").into()
         );
     }
-    let held = session.channels.get_mut(&id).map(|c| c.take_unacked()).unwrap_or_default();
+    let held = session
+        .channels
+        .get_mut(&id)
+        .map(|c| {
+            let held = c.take_unacked();
+            c.credit(&held);
+            held
+        })
+        .unwrap_or_default();
     session.requeue(held).await;
     if answer {
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
     }
     Ok(())
+}
+
+/// `basic.consume`: a push consumer of the queue with the channel's prefetch (bounded by
+/// `max_unacked_per_channel`). `consume-ok` goes out before its first delivery.
+pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consume) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), CONSUME)?;
+    check_owner(session, &name, CONSUME)?;
+    let tag = if method.consumer_tag.as_str().is_empty() {
+        format!("amq.ctag-{:032x}", rand::random::<u128>())
+    } else {
+        method.consumer_tag.to_string()
+    };
+    let limit = session.config.max_unacked_per_channel;
+    let Some(channel) = session.channels.get(&id) else { return Ok(()) };
+    if channel.consumers.contains_key(&tag) {
+        return Err(ConnectionError::new(
+            ReplyCode::NotAllowed,
+            CONSUME,
+            format!("attempt to reuse consumer tag '{tag}'"),
+        )
+        .into());
+    }
+    let prefetch = match u32::from(channel.prefetch) {
+        0 => limit,
+        n => n.min(limit),
+    };
+    let priority = method
+        .arguments
+        .inner()
+        .get("x-priority")
+        .and_then(|v| message::from_amqp(v).as_i64())
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0);
+    let queues = Arc::clone(session.broker().queues());
+    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms: None };
+    let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
+    if !method.nowait {
+        let ok = basic::ConsumeOk { consumer_tag: tag.as_str().into() };
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
+    }
+    let consumer =
+        Consumer::start(subscription, id, tag.clone(), method.no_ack, session.pushed.clone(), queues);
+    tracing::debug!(channel = id, queue = %name, consumer = %tag, prefetch, "consumer started");
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.consumers.insert(tag, consumer);
+    }
+    Ok(())
+}
+
+/// `basic.cancel`: the consumer stops; what it was delivered stays unacknowledged on the
+/// channel until settled or the channel closes. An unknown tag is answered all the same.
+pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> Result<(), AmqpError> {
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.consumers.remove(method.consumer_tag.as_str());
+    }
+    if !method.nowait {
+        let ok = basic::CancelOk { consumer_tag: method.consumer_tag };
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::CancelOk(ok)));
+    }
+    Ok(())
+}
+
+/// Writes what a consumer task pushed: a delivery as `basic.deliver` under a new delivery tag
+/// (settled at once for a `no-ack` consumer), or the consumer's end as a server-sent
+/// `basic.cancel`. A delivery for a consumer no longer there goes back to its queue.
+pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
+    let queues = Arc::clone(session.broker().queues());
+    match pushed {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery } => {
+            let Some(channel) = session.channels.get_mut(&id) else {
+                return requeue(&queues, &queue, &delivery).await;
+            };
+            let Some(consumer) = channel.consumers.get(&consumer_tag) else {
+                return requeue(&queues, &queue, &delivery).await;
+            };
+            let delivery_tag = if consumer.no_ack {
+                consumer.settled(1);
+                if let Err(e) = queues.ack(&queue, &delivery.receipt).await {
+                    tracing::debug!(%queue, error = %e, "settling a no-ack delivery failed");
+                }
+                channel.next_tag()
+            } else {
+                channel.track(Unacked {
+                    queue: queue.clone(),
+                    receipt: delivery.receipt.clone(),
+                    consumer: Some(consumer_tag.clone()),
+                })
+            };
+            let deliver = basic::Deliver {
+                consumer_tag: consumer_tag.as_str().into(),
+                delivery_tag,
+                redelivered: delivery.redelivered,
+                exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
+                routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&queue).into(),
+            };
+            let properties = message::properties(&delivery);
+            session.send_content(
+                id,
+                AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),
+                properties,
+                &delivery.body,
+            );
+        }
+        Pushed::Cancelled { channel: id, consumer_tag } => {
+            let Some(channel) = session.channels.get_mut(&id) else { return };
+            if channel.consumers.remove(&consumer_tag).is_some() {
+                tracing::info!(channel = id, consumer = %consumer_tag, "queue deleted; cancelling its consumer");
+                let cancel = basic::Cancel { consumer_tag: consumer_tag.as_str().into(), nowait: true };
+                session.send(id, AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! A method is served to its end before the next frame is read, so the effects of one
 //! channel's methods happen in the order they were sent.
 
-mod basic;
+pub(crate) mod basic;
 mod channel;
 mod confirm;
 pub(crate) mod connection;
@@ -46,6 +46,8 @@ pub(crate) async fn dispatch(
         AMQPClass::Queue(q::AMQPMethod::Delete(m)) => queue::delete(session, channel, m).await,
         AMQPClass::Queue(q::AMQPMethod::Purge(m)) => queue::purge(session, channel, m).await,
         AMQPClass::Basic(b::AMQPMethod::Qos(m)) => basic::qos(session, channel, m),
+        AMQPClass::Basic(b::AMQPMethod::Consume(m)) => basic::consume(session, channel, m).await,
+        AMQPClass::Basic(b::AMQPMethod::Cancel(m)) => basic::cancel(session, channel, m),
         AMQPClass::Basic(b::AMQPMethod::Publish(m)) => basic::publish(session, channel, m),
         AMQPClass::Basic(b::AMQPMethod::Get(m)) => basic::get(session, channel, m).await,
         AMQPClass::Basic(b::AMQPMethod::Ack(m)) => basic::ack(session, channel, m).await,
@@ -71,6 +73,11 @@ pub(crate) async fn dispatch(
 /// `channel.open` on a number not in use.
 pub(crate) async fn channel_open(session: &mut Session, channel: u16) -> Result<(), AmqpError> {
     channel::open(session, channel)
+}
+
+/// Writes what a consumer task pushed to the connection.
+pub(crate) async fn pushed(session: &mut Session, pushed: crate::consumer::Pushed) {
+    basic::pushed(session, pushed).await
 }
 
 /// Serves a message whose content is complete.
