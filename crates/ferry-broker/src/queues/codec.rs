@@ -64,6 +64,8 @@ pub struct StoredMessage {
     pub dead_letter_source: Option<String>,
     /// System properties, exchange and routing key.
     pub envelope: Envelope,
+    /// Record key (streams: what Kafka partitions and compacts by); queues keep none.
+    pub key: Option<Bytes>,
 }
 
 impl StoredMessage {
@@ -218,7 +220,7 @@ pub fn encode_batch(msgs: &[StoredMessage]) -> Vec<u8> {
         .zip(&headers)
         .map(|(m, h)| NewRecord {
             timestamp: m.timestamp_ms,
-            key: None,
+            key: m.key.as_deref(),
             value: Some(&m.body),
             headers: h.iter().map(|(k, v)| (k.as_bytes(), Some(v.as_slice()))).collect(),
         })
@@ -249,13 +251,18 @@ pub fn decode_batches(bytes: &[u8], from: u64, out: &mut Vec<StoredMessage>) -> 
             Err(e) => return Err(e.into()),
         };
         let header = ferry_log::validate_batch(batch)?;
-        if header.compression() != 0 {
-            return Err(DecodeError::Compressed);
-        }
         if header.is_control() {
             continue;
         }
-        for r in record::decode_records(batch)? {
+        // Queue logs are never compressed; a stream (a topic) holds what Kafka producers sent.
+        let inflated;
+        let records = if header.compression() != 0 {
+            inflated = record::records_body(batch)?;
+            record::decode_body(&inflated, header.record_count)?
+        } else {
+            record::decode_records(batch)?
+        };
+        for r in records {
             let offset = header.base_offset.saturating_add(i64::from(r.offset_delta)).max(0) as u64;
             if offset >= from {
                 out.push(message_of(offset, header.base_timestamp.saturating_add(r.timestamp_delta), &r));
@@ -271,6 +278,7 @@ fn message_of(offset: u64, timestamp_ms: i64, r: &Record<'_>) -> StoredMessage {
         offset,
         timestamp_ms,
         body: Bytes::copy_from_slice(r.value.unwrap_or_default()),
+        key: r.key.map(Bytes::copy_from_slice),
         ..StoredMessage::default()
     };
     let mut types: Vec<(bool, String, String)> = Vec::new();
@@ -413,6 +421,7 @@ mod tests {
                     time_ms: 5,
                 }],
             },
+            key: Some(Bytes::from(format!("key-{i}"))),
         }
     }
 
@@ -470,7 +479,7 @@ mod tests {
         );
         assert_eq!(hex, expected);
         // Every system property and attribute kind, as earlier releases wrote them.
-        let earlier = |i| StoredMessage { envelope: Envelope::default(), ..sample(i) };
+        let earlier = |i| StoredMessage { envelope: Envelope::default(), key: None, ..sample(i) };
         let full = encode_batch(&(0..3).map(earlier).collect::<Vec<_>>());
         assert_eq!((full.len(), crc32c::crc32c(&full)), (820, 0x8aee_26ef));
     }

@@ -62,13 +62,21 @@ impl QueueService {
         msgs: Vec<StoredMessage>,
     ) -> Result<Vec<Leaving>, QueueError> {
         let now = self.clock().now_ms();
-        let Some(end) = target.stage_stored(msgs, now)? else { return Ok(Vec::new()) };
         let t = target.clone();
-        if let Err(e) = blocking(move || t.sync_log(end)).await {
-            target.abort_enqueue(end, &[]);
-            return Err(e);
+        // The append and its fsync touch the disk: both run on the blocking pool.
+        let end = blocking(move || {
+            let Some(end) = t.stage_stored(msgs, now)? else { return Ok(None) };
+            if let Err(e) = t.sync_log(end) {
+                t.abort_enqueue(end, &[]);
+                return Err(e);
+            }
+            Ok(Some(end))
+        })
+        .await?;
+        match end {
+            Some(end) => target.commit_enqueue(end, now),
+            None => Ok(Vec::new()),
         }
-        target.commit_enqueue(end, now)
     }
 
     /// Moves messages handed out by a source queue to its dead-letter target — a queue, or

@@ -56,6 +56,9 @@ pub enum QueueError {
     /// it has consumers.
     #[error("queue {0} has an exclusive consumer, or consumers that prevent an exclusive one")]
     ConsumerExclusive(String),
+    /// The queue is exclusive to another connection.
+    #[error("queue {0} is exclusive to another connection")]
+    ExclusiveToAnother(String),
     /// The queue has the most consumers it may have.
     #[error("queue {0} has too many consumers")]
     TooManyConsumers(String),

@@ -15,6 +15,7 @@
 //! - `storage`: the message-log trait the engine runs over.
 //! - `dedup`: the deduplication window.
 //! - `moves`: message move (redrive) tasks.
+//! - `lifetime`: transient, auto-delete and expiring queues.
 //! - [`subscription`]: push consumers with credit ([`QueueService::subscribe`]).
 //! - [`types`] and [`error`]: the vocabulary shared with front-ends.
 //!
@@ -28,6 +29,7 @@ mod dedup;
 pub mod error;
 mod flusher;
 mod journal;
+mod lifetime;
 mod moves;
 mod queue;
 pub mod ranges;

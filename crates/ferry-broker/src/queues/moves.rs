@@ -55,6 +55,7 @@ fn stored_of(d: &Delivery) -> StoredMessage {
         delay_ms: 0,
         dead_letter_source: None,
         envelope: d.envelope.clone(),
+        key: None,
     }
 }
 

@@ -181,6 +181,7 @@ impl QueueService {
             this: this.clone(),
         });
         let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;
+        let mut transient = Vec::new();
         for (name, bytes) in records {
             let rec: QueueRecord = match serde_json::from_slice(&bytes) {
                 Ok(r) => r,
@@ -189,9 +190,17 @@ impl QueueService {
                     continue;
                 }
             };
+            if !rec.attrs.durable {
+                transient.push(name.clone());
+            }
             let q = svc.open_queue(&name, rec)?;
             svc.queues.write().map_err(QueueError::storage)?.insert(name, q.clone());
-            svc.spawn_timer(q);
+            svc.spawn_timer(q.clone());
+            svc.spawn_expiry(q);
+        }
+        for name in transient {
+            tracing::info!(queue = %name, "transient queue from before the restart deleted");
+            svc.delete_queue(&name).await?;
         }
         Ok(svc)
     }
@@ -272,6 +281,7 @@ impl QueueService {
         validate_attrs(name, &attrs)?;
         if let Ok(q) = self.queue(name) {
             let rec = q.record()?;
+            self.touch(&q);
             return Ok(CreateOutcome::Exists { same_attributes: rec.attrs == attrs });
         }
         let now = self.clock.now_ms();
@@ -306,7 +316,8 @@ impl QueueService {
             }
             queues.insert(name.to_string(), q.clone());
         }
-        self.spawn_timer(q);
+        self.spawn_timer(q.clone());
+        self.spawn_expiry(q);
         Ok(CreateOutcome::Created)
     }
 
@@ -419,14 +430,19 @@ impl QueueService {
         }
         let q = self.queue(name)?;
         let now = self.clock.now_ms();
-        let staged = q.stage_enqueue(msgs, now)?;
-        if let Some(end) = staged.sync_to {
-            let q2 = q.clone();
-            if let Err(e) = blocking(move || q2.sync_log(end)).await {
-                q.abort_enqueue(end, &staged.dedup_ids);
+        // The append and its fsync touch the disk: both run on the blocking pool, in one hop.
+        let q2 = q.clone();
+        let staged = blocking(move || {
+            let staged = q2.stage_enqueue(msgs, now)?;
+            if let Some(end) = staged.sync_to
+                && let Err(e) = q2.sync_log(end)
+            {
+                q2.abort_enqueue(end, &staged.dedup_ids);
                 return Err(e);
             }
-        }
+            Ok(staged)
+        })
+        .await?;
         // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
         let mut dedup_result = Ok(());
         if !staged.dedup_ops.is_empty() {
@@ -453,6 +469,7 @@ impl QueueService {
     /// leased by a cancelled call come back when their lease ends.
     pub async fn receive(&self, name: &str, opts: ReceiveOptions) -> Result<Vec<Delivery>, QueueError> {
         let q = self.queue(name)?;
+        self.touch(&q);
         let max = opts.max_messages.clamp(1, MAX_RECEIVE_MESSAGES);
         let wait = opts.wait_ms.unwrap_or(q.record()?.attrs.receive_wait_ms).min(MAX_WAIT_MS);
         let deadline = self.clock.now_ms().saturating_add(wait as i64);

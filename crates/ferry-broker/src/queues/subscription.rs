@@ -126,6 +126,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         self.svc.consumers.unregister(&self.queue);
+        self.svc.consumer_gone(&self.queue);
         // Deliveries handed over but never taken go back at once, not after their lease.
         let mut back = Vec::new();
         self.rx.close();
@@ -151,6 +152,7 @@ impl QueueService {
     pub fn subscribe(&self, queue: &str, opts: SubscribeOptions) -> Result<Subscription, QueueError> {
         let q = self.get(queue)?;
         let svc = self.this().ok_or_else(|| QueueError::Storage("queue service closed".into()))?;
+        self.touch(&q);
         self.consumers.register(queue, opts.exclusive)?;
         let prefetch = if opts.prefetch == 0 { MAX_PREFETCH } else { opts.prefetch.min(MAX_PREFETCH) };
         let credit = Arc::new(Semaphore::new(prefetch as usize));

@@ -1,6 +1,7 @@
 //! Push consumers: credit, sharing a queue, settlement, exclusivity, deletion, and the message
 //! envelope with typed headers surviving the log.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -193,4 +194,68 @@ async fn envelope_and_typed_headers_come_back_exactly_as_enqueued() {
         .collect();
     assert_eq!(back, headers);
     assert_eq!(d[0].envelope, envelope);
+}
+
+#[tokio::test]
+async fn an_auto_delete_queue_goes_with_its_last_consumer() {
+    let e = env().await;
+    let attrs = QueueAttributes { auto_delete: true, ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    let a = e.svc.subscribe("q", SubscribeOptions::default()).unwrap();
+    let b = e.svc.subscribe("q", SubscribeOptions::default()).unwrap();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(e.svc.queue_stats("q").is_ok(), "deleted while a consumer remained");
+    drop(b);
+    for _ in 0..100 {
+        if e.svc.queue_stats("q").is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the auto-delete queue outlived its last consumer");
+}
+
+#[tokio::test]
+async fn an_expiring_queue_is_deleted_after_going_unused_and_kept_while_consumed() {
+    let e = env().await;
+    let attrs = QueueAttributes { expires_ms: Some(1_000), ..QueueAttributes::default() };
+    e.svc.create_queue("idle", attrs.clone()).await.unwrap();
+    e.svc.create_queue("busy", attrs).await.unwrap();
+    let _consumer = e.svc.subscribe("busy", SubscribeOptions::default()).unwrap();
+    tokio::task::yield_now().await;
+    e.clock.advance(1_500);
+    for _ in 0..100 {
+        if e.svc.queue_stats("idle").is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(e.svc.queue_stats("idle").is_err(), "the unused queue did not expire");
+    assert!(e.svc.queue_stats("busy").is_ok(), "a consumed queue expired");
+}
+
+#[tokio::test]
+async fn transient_queues_are_gone_after_a_restart_and_durable_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta: Arc<dyn crate::metadata::MetadataStore> = Arc::new(crate::metadata::MemoryStore::new());
+    let open = || {
+        QueueService::open(
+            dir.path().to_path_buf(),
+            meta.clone(),
+            Arc::new(crate::clock::ManualClock::new(1_000_000)) as Arc<dyn crate::clock::Clock>,
+            QueueServiceConfig::default(),
+        )
+    };
+    let svc = open().await.unwrap();
+    svc.create_queue("kept", QueueAttributes::default()).await.unwrap();
+    svc.create_queue("transient", QueueAttributes { durable: false, ..QueueAttributes::default() })
+        .await
+        .unwrap();
+    svc.enqueue("kept", vec![msg("stays")]).await.unwrap();
+    svc.close().await.unwrap();
+    drop(svc);
+    let svc = open().await.unwrap();
+    assert_eq!(svc.list_queues(None), ["kept"]);
+    assert_eq!(svc.queue_stats("kept").unwrap().ready, 1);
 }

@@ -85,6 +85,12 @@ pub struct QueueAttributes {
     /// once and a shared background sync makes it durable within a few milliseconds — a
     /// settlement lost in a crash means one more delivery, never a lost message.
     pub sync_settlements: Option<bool>,
+    /// Kept across restarts; a transient queue (false) is deleted when the broker starts.
+    pub durable: bool,
+    /// Deleted when its last push consumer goes (after it had one).
+    pub auto_delete: bool,
+    /// Deleted after this long without consumers, receives or redeclares (AMQP `x-expires`).
+    pub expires_ms: Option<u64>,
     /// Opaque redrive-allow policy kept for the front-end.
     pub redrive_allow: Option<String>,
     /// Opaque tags kept for the front-end.
@@ -127,6 +133,9 @@ impl Default for QueueAttributes {
             content_based_dedup: false,
             dedup_window_ms: DEFAULT_DEDUP_WINDOW_MS,
             sync_settlements: None,
+            durable: true,
+            auto_delete: false,
+            expires_ms: None,
             redrive_allow: None,
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),

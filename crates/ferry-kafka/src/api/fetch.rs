@@ -57,15 +57,26 @@ pub(crate) async fn handle(
     }
     let watched: Vec<Arc<Partition>> = wanted.iter().filter_map(|w| w.partition.clone()).collect();
     let watch = topics.watch(&watched);
+    let wanted = Arc::new(wanted);
+    let version = ctx.version();
+    // Reads touch the disk: they run on the blocking pool, never on a worker of the runtime.
+    let read = || {
+        let wanted = Arc::clone(&wanted);
+        async move {
+            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes, version))
+                .await
+                .map_err(|e| ConnectionError::Internal(format!("fetch read task failed: {e}")))
+        }
+    };
 
     loop {
-        let (results, total, errors) = read_all(&wanted, max_bytes, ctx.version());
+        let (results, total, errors) = read().await?;
         let timed_out = clock.now_ms() >= deadline;
         if total >= min_bytes || errors || timed_out || watched.is_empty() {
             return Ok(respond(names, &wanted, results));
         }
         if !watch.wait(deadline).await {
-            let (results, _, _) = read_all(&wanted, max_bytes, ctx.version());
+            let (results, _, _) = read().await?;
             return Ok(respond(names, &wanted, results));
         }
     }

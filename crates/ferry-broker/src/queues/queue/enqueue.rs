@@ -71,6 +71,7 @@ impl Queue {
                 delay_ms: m.delay_ms.unwrap_or(attrs.delay_ms),
                 dead_letter_source: None,
                 envelope: m.envelope,
+                key: None,
             };
             let size = stored_msg.size_bytes();
             if inner.policy.overflow == OverflowPolicy::RejectNew

@@ -87,6 +87,8 @@ pub struct Queue {
     pub ready: Notify,
     /// Woken when the next timer deadline may have moved earlier.
     pub timers: Notify,
+    /// Last time the queue was used (declared, received from, subscribed to), for `expires_ms`.
+    pub last_used_ms: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Queue {
@@ -251,6 +253,7 @@ impl Queue {
             }),
             ready: Notify::new(),
             timers: Notify::new(),
+            last_used_ms: std::sync::atomic::AtomicI64::new(now_ms),
         };
         Ok((queue, rebuilt))
     }
