@@ -178,6 +178,10 @@ pub(crate) fn queue_error(error: QueueError, method: MethodId, queue: &str) -> A
         QueueError::NoSuchQueue(_) => {
             channel(ReplyCode::NotFound, format!("no queue '{queue}' in vhost '/'"))
         }
+        QueueError::ExclusiveToAnother(_) => channel(
+            ReplyCode::ResourceLocked,
+            format!("cannot obtain exclusive access to locked queue '{queue}' in vhost '/'"),
+        ),
         QueueError::ConsumerExclusive(_) => {
             channel(ReplyCode::AccessRefused, format!("queue '{queue}' in vhost '/' in exclusive use"))
         }

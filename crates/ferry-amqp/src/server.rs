@@ -1,9 +1,7 @@
 //! The accept loop: bounded connections, graceful shutdown.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use ferry_broker::Broker;
 
@@ -17,31 +15,6 @@ use crate::{AmqpConfig, connection};
 pub(crate) struct Shared {
     pub(crate) config: Arc<AmqpConfig>,
     pub(crate) broker: Arc<Broker>,
-    /// Exclusive queues and the connection that owns each.
-    exclusive: Mutex<HashMap<String, u64>>,
-    next_connection: AtomicU64,
-}
-
-impl Shared {
-    /// A number for a new connection, unique while the listener runs.
-    pub(crate) fn connection_id(&self) -> u64 {
-        self.next_connection.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The connection owning `queue` when it is exclusive.
-    pub(crate) fn exclusive_owner(&self, queue: &str) -> Option<u64> {
-        self.exclusive.lock().unwrap_or_else(PoisonError::into_inner).get(queue).copied()
-    }
-
-    /// Records `connection` as the owner of the exclusive `queue`.
-    pub(crate) fn own(&self, queue: &str, connection: u64) {
-        self.exclusive.lock().unwrap_or_else(PoisonError::into_inner).insert(queue.to_owned(), connection);
-    }
-
-    /// Forgets the owner of `queue` (deleted, or its connection closed).
-    pub(crate) fn disown(&self, queue: &str) {
-        self.exclusive.lock().unwrap_or_else(PoisonError::into_inner).remove(queue);
-    }
 }
 
 /// Serves AMQP 0-9-1 on `listener` over `broker` until `shutdown` completes, then closes every
@@ -55,12 +28,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let connections = Arc::new(Semaphore::new(config.max_connections));
-    let shared = Arc::new(Shared {
-        config: Arc::new(config),
-        broker,
-        exclusive: Mutex::new(HashMap::new()),
-        next_connection: AtomicU64::new(1),
-    });
+    let shared = Arc::new(Shared { config: Arc::new(config), broker });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tracing::info!(addr = %listener.local_addr()?, "amqp listener started");

@@ -11,6 +11,7 @@ use amq_protocol::types::FieldTable;
 
 use amq_protocol::protocol::BasicProperties;
 use ferry_broker::Broker;
+use ferry_broker::broker::OwnerId;
 use ferry_broker::queues::NackMode;
 
 use tokio::sync::mpsc;
@@ -54,10 +55,8 @@ pub(crate) struct Tuning {
 pub(crate) struct Session {
     pub(crate) shared: Arc<Shared>,
     pub(crate) config: Arc<AmqpConfig>,
-    /// This connection's number, which owns its exclusive queues.
-    pub(crate) id: u64,
-    /// Exclusive queues declared here, deleted when the connection ends.
-    pub(crate) exclusive_queues: Vec<String>,
+    /// This connection as the owner of its exclusive queues.
+    pub(crate) id: OwnerId,
     pub(crate) peer: SocketAddr,
     pub(crate) phase: Phase,
     pub(crate) tuning: Tuning,
@@ -80,10 +79,9 @@ impl Session {
         let tuning =
             Tuning { frame_max: config.frame_max_bytes, channel_max: config.channel_max, heartbeat_s: 0 };
         Session {
-            id: shared.connection_id(),
+            id: shared.broker.new_owner(),
             shared,
             config,
-            exclusive_queues: Vec::new(),
             peer,
             phase: Phase::AwaitStartOk,
             tuning,
@@ -206,13 +204,6 @@ impl Session {
     /// The connection is over: what its channels held goes back, its exclusive queues go.
     pub(crate) async fn finish(&mut self) {
         self.release_channels().await;
-        for queue in std::mem::take(&mut self.exclusive_queues) {
-            if self.shared.exclusive_owner(&queue) == Some(self.id) {
-                if let Err(e) = self.broker().queues().delete_queue(&queue).await {
-                    tracing::debug!(%queue, error = %e, "cannot delete an exclusive queue");
-                }
-                self.shared.disown(&queue);
-            }
-        }
+        self.broker().release_owner(self.id).await;
     }
 }

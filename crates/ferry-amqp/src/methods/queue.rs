@@ -1,9 +1,10 @@
 //! The `queue` class: declare, delete, purge. Bindings come with the broker's router.
 //!
-//! A declared queue is a ferry queue: durable on disk whatever `durable` says (ferry keeps
-//! every queue), with the AMQP flags and arguments recorded among its attributes so that a
-//! redeclaration with other ones is refused (406) as RabbitMQ refuses it. Exclusive queues
-//! belong to their connection (405 for any other) and are deleted when it closes.
+//! A declared queue is a ferry queue (a transient one ends with the broker, an auto-delete one
+//! with its last consumer, `x-expires` after going unused), with the AMQP flags and arguments
+//! recorded among its attributes so that a redeclaration with other ones is refused (406) as
+//! RabbitMQ refuses it. Exclusive queues belong to their connection (405 for any other) and
+//! are deleted when it closes; the broker keeps the owners.
 
 use std::collections::BTreeMap;
 
@@ -47,13 +48,10 @@ pub(crate) async fn declare(session: &mut Session, id: u16, method: queue::Decla
     let queues = std::sync::Arc::clone(session.broker().queues());
     if !method.passive {
         let attributes = attributes(&method)?;
-        match queues.create_queue(&name, attributes.clone()).await {
+        let owner = method.exclusive.then_some(session.id);
+        match session.broker().declare_queue(&name, attributes.clone(), owner).await {
             Ok(CreateOutcome::Created) => {
                 tracing::debug!(queue = %name, exclusive = method.exclusive, "queue declared");
-                if method.exclusive {
-                    session.shared.own(&name, session.id);
-                    session.exclusive_queues.push(name.clone());
-                }
             }
             Ok(CreateOutcome::Exists { same_attributes: true }) => {}
             Ok(CreateOutcome::Exists { same_attributes: false }) => {
@@ -98,12 +96,10 @@ pub(crate) async fn delete(session: &mut Session, id: u16, method: queue::Delete
             if method.if_empty && stats.ready + stats.in_flight + stats.delayed > 0 {
                 return Err(precondition(DELETE, format!("queue '{name}' in vhost '/' is not empty")));
             }
-            match queues.delete_queue(&name).await {
+            match session.broker().delete_queue(&name).await {
                 Ok(()) | Err(ferry_broker::queues::QueueError::NoSuchQueue(_)) => {}
                 Err(e) => return Err(queue_error(e, DELETE, &name)),
             }
-            session.shared.disown(&name);
-            session.exclusive_queues.retain(|q| *q != name);
             stats.ready
         }
         Err(_) => 0,
@@ -142,15 +138,7 @@ fn last_queue(session: &Session, id: u16, method: MethodId) -> Result<String, Am
 
 /// Refuses a queue another connection holds exclusively (RabbitMQ's 405).
 pub(crate) fn check_owner(session: &Session, queue: &str, method: MethodId) -> Result<(), AmqpError> {
-    match session.shared.exclusive_owner(queue) {
-        Some(owner) if owner != session.id => Err(ChannelError::new(
-            ReplyCode::ResourceLocked,
-            method,
-            format!("cannot obtain exclusive access to locked queue '{queue}' in vhost '/'"),
-        )
-        .into()),
-        _ => Ok(()),
-    }
+    session.broker().check_owner(queue, Some(session.id)).map_err(|e| queue_error(e, method, queue))
 }
 
 fn precondition(method: MethodId, text: String) -> AmqpError {
@@ -175,6 +163,8 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
     let mut attributes = QueueAttributes {
         retention_ms: RETENTION_MS,
         max_message_bytes: MAX_MESSAGE_BYTES_LIMIT,
+        durable: method.durable,
+        auto_delete: method.auto_delete,
         ..QueueAttributes::default()
     };
     let mut extra = BTreeMap::new();
@@ -186,6 +176,13 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
         extra.insert(format!("{EXTRA_PREFIX}arg.{key}"), render(value));
         match key {
             "x-message-ttl" => attributes.message_ttl_ms = Some(non_negative(key, value)?),
+            "x-expires" => {
+                let expires = non_negative(key, value)?;
+                if expires == 0 {
+                    return Err(invalid_arg(key, "must be at least 1"));
+                }
+                attributes.expires_ms = Some(expires);
+            }
             "x-max-length" => attributes.max_length = Some(non_negative(key, value)?),
             "x-max-length-bytes" => attributes.max_bytes = Some(non_negative(key, value)?),
             "x-delivery-limit" => {
