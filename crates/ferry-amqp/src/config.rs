@@ -50,7 +50,8 @@ impl Default for AmqpConfig {
     fn default() -> Self {
         AmqpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5672)),
-            max_connections: 10_000,
+            // With Kafka's and SQS's defaults, within a 20,000 open-files limit.
+            max_connections: 4096,
             frame_max_bytes: 131_072,
             channel_max: 2047,
             heartbeat_s: 60,
@@ -100,6 +101,26 @@ mod tests {
         assert_eq!((config.frame_max_bytes, config.channel_max, config.heartbeat_s), (131_072, 2047, 60));
         assert!(config.users[0].loopback_only);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_readme_section_is_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("[amqp]\n").expect("an [amqp] section in the README");
+        let section = &readme[start + "[amqp]\n".len()..];
+        let section = &section[..section.find("\n\n").unwrap_or(section.len())];
+        let parsed: AmqpConfig = toml::from_str(section).unwrap();
+        let defaults = AmqpConfig::default();
+        assert_eq!(parsed.listen, defaults.listen);
+        assert_eq!(parsed.users, defaults.users);
+        assert_eq!(
+            (parsed.max_connections, parsed.frame_max_bytes, parsed.channel_max, parsed.heartbeat_s),
+            (defaults.max_connections, defaults.frame_max_bytes, defaults.channel_max, defaults.heartbeat_s)
+        );
+        assert_eq!(
+            (parsed.handshake_timeout_ms, parsed.max_unacked_per_channel, parsed.max_message_bytes),
+            (defaults.handshake_timeout_ms, defaults.max_unacked_per_channel, defaults.max_message_bytes)
+        );
     }
 
     #[test]
