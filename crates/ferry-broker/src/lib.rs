@@ -8,6 +8,7 @@
 //! - [`alarms`]: the disk-free alarm front-ends follow to stop taking work before writes fail.
 //! - [`clock`]: injectable time for every timer (leases, delays, TTLs, sessions).
 //! - [`queues`]: the work-queue engine (leases, retries, dead-letters, delays, priorities, FIFO).
+//! - [`routing`]: exchanges and bindings (RabbitMQ's model), routing a message to queues and topics.
 //! - [`streams`]: single-partition topics read like queues whose messages stay (AMQP stream queues).
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
 //! - [`groups`]: consumer groups (Kafka's classic protocol in domain terms) and committed offsets.
@@ -21,6 +22,7 @@ pub mod groups;
 pub mod message;
 pub mod metadata;
 pub mod queues;
+pub mod routing;
 pub mod streams;
 pub mod topics;
 pub use broker::{Broker, Published};

@@ -1,4 +1,5 @@
-//! The metadata store: topics, queues, groups, offsets, producer state and dedup windows.
+//! The metadata store: topics, queues, groups, offsets, producer state, dedup windows, exchanges
+//! and bindings.
 //!
 //! Everything that is not message data lives behind [`MetadataStore`], a deliberately narrow
 //! key-value trait (named tables of string keys and opaque byte values, atomic multi-key commits),
@@ -29,11 +30,15 @@ pub enum Table {
     Dedup,
     /// Broker-wide settings and counters (cluster id, id allocators).
     Broker,
+    /// Durable exchanges declared by users: exchange name → exchange definition.
+    Exchanges,
+    /// Durable bindings (durable source and destination): encoded binding → binding.
+    Bindings,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::Topics,
         Table::Groups,
         Table::GroupOffsets,
@@ -41,6 +46,8 @@ impl Table {
         Table::Queues,
         Table::Dedup,
         Table::Broker,
+        Table::Exchanges,
+        Table::Bindings,
     ];
 
     /// The table's name on disk; never change one once released.
@@ -53,6 +60,8 @@ impl Table {
             Table::Queues => "queues",
             Table::Dedup => "dedup",
             Table::Broker => "broker",
+            Table::Exchanges => "exchanges",
+            Table::Bindings => "bindings",
         }
     }
 
