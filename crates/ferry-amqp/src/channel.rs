@@ -6,14 +6,14 @@
 //! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
 //! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::protocol::basic::Publish;
 use bytes::{Bytes, BytesMut};
 
-use crate::consumer::Consumer;
+use crate::consumer::{Consumer, Pushed};
 use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
 
 /// The class id of `basic`, the only class whose methods carry content.
@@ -37,6 +37,9 @@ pub(crate) struct Channel {
     pub(crate) state: ChannelState,
     /// Whether the client accepts deliveries (`channel.flow`); true when opened.
     pub(crate) flow_active: bool,
+    /// Deliveries that arrived while flow was off, written when it is on again; bounded by the
+    /// prefetch of the channel's consumers.
+    pub(crate) paused: VecDeque<Pushed>,
     /// In confirm mode (`confirm.select`): the sequence number of the last publish.
     pub(crate) confirms: Option<u64>,
     /// The queue last declared on the channel, which `""` names in later methods.
@@ -85,6 +88,7 @@ impl Channel {
             id,
             state: ChannelState::Open,
             flow_active: true,
+            paused: VecDeque::new(),
             confirms: None,
             last_queue: None,
             prefetch: 0,
@@ -143,9 +147,16 @@ impl Channel {
         }
     }
 
-    /// Takes every unsettled delivery (the channel closes, or the client asks to recover).
+    /// Takes every unsettled delivery, those waiting for flow included (the channel closes, or
+    /// the client asks to recover).
     pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
-        std::mem::take(&mut self.unacked).into_values().collect()
+        let mut held: Vec<Unacked> = std::mem::take(&mut self.unacked).into_values().collect();
+        for pushed in self.paused.drain(..) {
+            if let Pushed::Delivery { consumer_tag, queue, delivery, .. } = pushed {
+                held.push(Unacked { queue, receipt: delivery.receipt, consumer: Some(consumer_tag) });
+            }
+        }
+        held
     }
 
     /// Whether the channel waits for a content header or body frame: a method now breaks the order.

@@ -11,7 +11,7 @@ use futures_lite::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
-    BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicQosOptions, ChannelFlowOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
@@ -186,4 +186,23 @@ async fn an_exclusive_consumer_keeps_others_out() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("ACCESS_REFUSED"), "{e}");
+}
+
+#[tokio::test]
+async fn flow_off_holds_deliveries_until_flow_is_on_again() {
+    let server = Server::start(AmqpConfig::default()).await;
+    let connection = connect(&server).await;
+    let channel = connection.create_channel().await.unwrap();
+    queue_with(&channel, "gated", 0).await;
+    let mut consumer = channel
+        .basic_consume("gated", "", BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    assert!(!channel.channel_flow(ChannelFlowOptions { active: false }).await.unwrap());
+    let publisher = connection.create_channel().await.unwrap();
+    queue_with(&publisher, "gated", 2).await;
+    nothing_within(&mut consumer, Duration::from_millis(300)).await;
+    assert!(channel.channel_flow(ChannelFlowOptions { active: true }).await.unwrap());
+    assert_eq!(next(&mut consumer).await.data, b"m0");
+    assert_eq!(next(&mut consumer).await.data, b"m1");
 }

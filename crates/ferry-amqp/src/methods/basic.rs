@@ -278,6 +278,10 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
             let Some(channel) = session.channels.get_mut(&id) else {
                 return requeue(&queues, &queue, &delivery).await;
             };
+            if !channel.flow_active {
+                channel.paused.push_back(Pushed::Delivery { channel: id, consumer_tag, queue, delivery });
+                return;
+            }
             let Some(consumer) = channel.consumers.get(&consumer_tag) else {
                 return requeue(&queues, &queue, &delivery).await;
             };

@@ -46,11 +46,20 @@ pub(crate) fn close_ok(session: &mut Session, id: u16) -> Result<(), AmqpError> 
 }
 
 /// `channel.flow`: the client pauses (`active = false`) or resumes deliveries on the channel.
-pub(crate) fn flow(session: &mut Session, id: u16, method: channel::Flow) -> Result<(), AmqpError> {
+/// Deliveries that arrive meanwhile wait on the channel (their consumers' prefetch bounds them)
+/// and are written, in order, once flow is on again.
+pub(crate) async fn flow(session: &mut Session, id: u16, method: channel::Flow) -> Result<(), AmqpError> {
+    let mut resumed = Default::default();
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.flow_active = method.active;
+        if method.active {
+            resumed = std::mem::take(&mut channel.paused);
+        }
     }
-    session
-        .send(id, AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk { active: method.active })));
+    let ok = channel::FlowOk { active: method.active };
+    session.send(id, AMQPClass::Channel(channel::AMQPMethod::FlowOk(ok)));
+    for pushed in resumed {
+        super::basic::pushed(session, pushed).await;
+    }
     Ok(())
 }

@@ -40,7 +40,7 @@ pub(crate) async fn dispatch(
         AMQPClass::Channel(ch::AMQPMethod::Open(_)) => channel::open(session, channel),
         AMQPClass::Channel(ch::AMQPMethod::Close(m)) => channel::close(session, channel, m).await,
         AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => channel::close_ok(session, channel),
-        AMQPClass::Channel(ch::AMQPMethod::Flow(m)) => channel::flow(session, channel, m),
+        AMQPClass::Channel(ch::AMQPMethod::Flow(m)) => channel::flow(session, channel, m).await,
         AMQPClass::Channel(ch::AMQPMethod::FlowOk(_)) => Ok(()),
         AMQPClass::Queue(q::AMQPMethod::Declare(m)) => queue::declare(session, channel, m).await,
         AMQPClass::Queue(q::AMQPMethod::Delete(m)) => queue::delete(session, channel, m).await,
