@@ -1,5 +1,7 @@
 //! [`Broker`]: the one handle `ferry serve` builds and hands to every front-end. It owns the
-//! topics, queues, consumer groups and alarms, and publishes a message to wherever it is routed.
+//! topics, queues, consumer groups, router and alarms, and publishes a message to wherever the
+//! router sends it: queues (enqueued) and topics (appended as a stream), durable in every one
+//! before the publish completes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::alarms::DiskAlarm;
 use crate::groups::GroupCoordinator;
-use crate::queues::{CreateOutcome, NewMessage, QueueAttributes, QueueError, QueueService};
+use crate::message::{Value, lookup};
+use crate::queues::{
+    AttrValue, CreateOutcome, DeadLetterRouter, MessageAttribute, NewMessage, QueueAttributes, QueueError,
+    QueueService,
+};
+use crate::routing::{Destination, ExchangeKind, Router, RoutingError, Target};
 use crate::topics::TopicService;
 
 /// Every service of one node.
@@ -16,6 +23,7 @@ pub struct Broker {
     queues: Arc<QueueService>,
     groups: Arc<GroupCoordinator>,
     disk_alarm: Arc<DiskAlarm>,
+    router: Arc<Router>,
     /// Exclusive queues and the connection that owns each.
     exclusive: Mutex<HashMap<String, OwnerId>>,
     next_owner: AtomicU64,
@@ -33,33 +41,85 @@ impl std::fmt::Debug for Broker {
 /// Where one published message went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Published {
-    /// Queues the message is now durable in; empty when it was unroutable.
+    /// Queues the message is now durable in.
     pub queues: Vec<String>,
+    /// Streams (topics) it is now durable in, with its offset in each.
+    pub streams: Vec<(String, u64)>,
 }
 
 impl Published {
     /// True when no target took the message.
     pub fn unroutable(&self) -> bool {
-        self.queues.is_empty()
+        self.queues.is_empty() && self.streams.is_empty()
     }
 }
 
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The exchange is missing or may not be published to (AMQP 404 / 403).
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    /// A target queue refused the message (full with reject-publish: AMQP nacks it) or failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A target stream failed.
+    #[error(transparent)]
+    Stream(#[from] crate::streams::StreamError),
+}
+
+/// The AMQP header a delayed-message exchange reads the delay from, in milliseconds.
+pub const X_DELAY: &str = "x-delay";
+
 impl Broker {
     /// Puts the opened services together.
+    ///
+    /// Installs what ties them together: the default exchange routes to the queue or stream
+    /// named by the routing key, dead-letters sent to an exchange go through the router, and a
+    /// deleted queue's bindings go with it.
     pub fn new(
         topics: Arc<TopicService>,
         queues: Arc<QueueService>,
         groups: Arc<GroupCoordinator>,
+        router: Arc<Router>,
         disk_alarm: Arc<DiskAlarm>,
     ) -> Broker {
+        let (q, t) = (Arc::downgrade(&queues), Arc::downgrade(&topics));
+        router.set_default_exchange_resolver(move |key| {
+            if key.is_empty() {
+                None
+            } else if q.upgrade().is_some_and(|q| q.queue_stats(key).is_ok()) {
+                Some(Target::Queue(key.to_string()))
+            } else if t.upgrade().is_some_and(|t| t.topic(key).is_some()) {
+                Some(Target::Topic(key.to_string()))
+            } else {
+                None
+            }
+        });
+        queues.set_dead_letter_router(Arc::new(RouterForDeadLetters(Arc::downgrade(&router))));
+        let r = Arc::downgrade(&router);
+        queues.set_deletion_listener(Arc::new(move |name: &str| {
+            if let Some(router) = r.upgrade()
+                && let Err(e) = router.remove_destination(&Destination::Queue(name.to_string()))
+            {
+                tracing::warn!(queue = %name, error = %e, "bindings of a deleted queue not removed");
+            }
+        }));
         Broker {
             topics,
             queues,
             groups,
             disk_alarm,
+            router,
             exclusive: Mutex::new(HashMap::new()),
             next_owner: AtomicU64::new(1),
         }
+    }
+
+    /// Exchanges and bindings.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
     }
 
     /// A new owner id for a connection; hand it back with [`Broker::release_owner`] when the
@@ -156,31 +216,102 @@ impl Broker {
     }
 
     /// Publishes `msg` through `exchange` with `routing_key` and returns once it is durable in
-    /// every queue it was routed to. The default exchange `""` routes to the queue named by the
-    /// routing key.
+    /// every queue and stream it was routed to (all written at once). Nothing routed is
+    /// [`Published::unroutable`], not an error. Through an `x-delayed-message` exchange, the
+    /// `x-delay` header (milliseconds) delays the message in each queue it reaches.
     pub async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
         mut msg: NewMessage,
-    ) -> Result<Published, QueueError> {
+    ) -> Result<Published, PublishError> {
+        let headers = typed_headers(&msg.attributes);
+        let routed = self.router.route(exchange, routing_key, &headers)?;
+        if self
+            .router
+            .exchange(exchange)
+            .is_some_and(|x| matches!(x.kind, ExchangeKind::DelayedMessage { .. }))
+            && let Some(delay) = lookup(&headers, X_DELAY).and_then(Value::as_i64)
+        {
+            msg.delay_ms = Some(delay.max(0) as u64);
+        }
         msg.envelope.exchange = Some(exchange.to_string());
         msg.envelope.routing_key = Some(routing_key.to_string());
-        let targets: Vec<String> = if exchange.is_empty() && self.queues.queue_stats(routing_key).is_ok() {
-            vec![routing_key.to_string()]
-        } else {
-            Vec::new()
-        };
+        let writes = routed.targets.into_iter().map(|target| {
+            let msg = msg.clone();
+            async move {
+                match target {
+                    Target::Queue(q) => match self.queues.enqueue(&q, vec![msg]).await {
+                        Ok(mut results) => match results.pop() {
+                            Some(Err(e)) => Err(PublishError::Queue(e)),
+                            _ => Ok(Some(Written::Queue(q))),
+                        },
+                        // Bound or named, but deleted meanwhile: not a target after all.
+                        Err(QueueError::NoSuchQueue(_)) => Ok(None),
+                        Err(e) => Err(e.into()),
+                    },
+                    Target::Topic(t) => {
+                        let offset = self.append_stream(&t, msg).await?;
+                        Ok(Some(Written::Stream(t, offset)))
+                    }
+                }
+            }
+        });
         let mut published = Published::default();
-        for queue in targets {
-            let mut results = self.queues.enqueue(&queue, vec![msg.clone()]).await?;
-            match results.pop() {
-                Some(Ok(_)) => published.queues.push(queue),
-                Some(Err(e)) => return Err(e),
+        for outcome in futures::future::join_all(writes).await {
+            match outcome? {
+                Some(Written::Queue(q)) => published.queues.push(q),
+                Some(Written::Stream(t, offset)) => published.streams.push((t, offset)),
                 None => {}
             }
         }
         Ok(published)
+    }
+}
+
+/// One target a publish wrote to.
+enum Written {
+    Queue(String),
+    Stream(String, u64),
+}
+
+/// The headers of a message as the router matches them: typed values as they are, text and
+/// bytes as text and bytes.
+pub fn typed_headers(attributes: &[MessageAttribute]) -> Vec<(String, Value)> {
+    attributes
+        .iter()
+        .map(|a| {
+            let v = match &a.value {
+                AttrValue::Typed(v) => v.clone(),
+                AttrValue::Text(t) => Value::Text(t.clone()),
+                AttrValue::Binary(b) => Value::Bytes(b.clone()),
+            };
+            (a.name.clone(), v)
+        })
+        .collect()
+}
+
+/// Dead-letters published to an exchange, routed by the broker's router (queues only: a stream
+/// is not a dead-letter target).
+struct RouterForDeadLetters(std::sync::Weak<Router>);
+
+impl DeadLetterRouter for RouterForDeadLetters {
+    fn route(&self, exchange: &str, routing_key: &str, attributes: &[MessageAttribute]) -> Vec<String> {
+        let Some(router) = self.0.upgrade() else { return Vec::new() };
+        match router.route(exchange, routing_key, &typed_headers(attributes)) {
+            Ok(routed) => routed
+                .targets
+                .into_iter()
+                .filter_map(|t| match t {
+                    Target::Queue(q) => Some(q),
+                    Target::Topic(_) => None,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(%exchange, error = %e, "dead-letter exchange cannot route; messages dropped");
+                Vec::new()
+            }
+        }
     }
 }
 
@@ -212,8 +343,9 @@ pub(crate) mod tests {
             QueueService::open(dir.to_path_buf(), meta.clone(), clock.clone(), QueueServiceConfig::default())
                 .await
                 .unwrap();
-        let groups = GroupCoordinator::open(meta, clock, GroupConfig::default()).unwrap();
-        Broker::new(Arc::new(topics), queues, groups, Arc::new(DiskAlarm::new(dir, 0)))
+        let groups = GroupCoordinator::open(meta.clone(), clock, GroupConfig::default()).unwrap();
+        let router = Arc::new(Router::open(meta).unwrap());
+        Broker::new(Arc::new(topics), queues, groups, router, Arc::new(DiskAlarm::new(dir, 0)))
     }
 
     #[tokio::test]
@@ -242,5 +374,98 @@ pub(crate) mod tests {
         let d = b.queues().peek("q", 1).await.unwrap();
         assert_eq!(d[0].envelope.routing_key.as_deref(), Some("q"));
         assert_eq!(d[0].envelope.exchange.as_deref(), Some(""));
+    }
+
+    fn msg(body: &str) -> NewMessage {
+        NewMessage { body: bytes::Bytes::from(body.to_string()), ..NewMessage::default() }
+    }
+
+    #[tokio::test]
+    async fn a_publish_reaches_every_bound_queue_and_stream_durably() {
+        use crate::routing::ExchangeDef;
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.router().declare_exchange(ExchangeDef::new("logs", ExchangeKind::Fanout), false).unwrap();
+        b.declare_queue("q1", QueueAttributes::default(), None).await.unwrap();
+        b.declare_queue("q2", QueueAttributes::default(), None).await.unwrap();
+        b.declare_stream("s").unwrap();
+        for d in
+            [Destination::Queue("q1".into()), Destination::Queue("q2".into()), Destination::Topic("s".into())]
+        {
+            b.router().bind("logs", d, "", Vec::new()).unwrap();
+        }
+        let p = b.publish("logs", "any", msg("line")).await.unwrap();
+        assert_eq!(p.queues, ["q1", "q2"]);
+        assert_eq!(p.streams, [("s".to_string(), 0)]);
+        assert_eq!(b.queues().queue_stats("q1").unwrap().ready, 1);
+        assert!(matches!(
+            b.publish("missing", "k", msg("x")).await,
+            Err(PublishError::Routing(RoutingError::ExchangeNotFound { .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_queue_loses_its_bindings() {
+        use crate::routing::ExchangeDef;
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.router().declare_exchange(ExchangeDef::new("x", ExchangeKind::Direct), false).unwrap();
+        b.declare_queue("q", QueueAttributes::default(), None).await.unwrap();
+        b.router().bind("x", Destination::Queue("q".into()), "k", Vec::new()).unwrap();
+        b.delete_queue("q").await.unwrap();
+        assert!(b.router().bindings_of(&Destination::Queue("q".into())).is_empty());
+        b.declare_queue("q", QueueAttributes::default(), None).await.unwrap();
+        assert!(b.publish("x", "k", msg("stale binding")).await.unwrap().unroutable());
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_exchange_holds_a_message_for_its_x_delay() {
+        use crate::queues::TYPED;
+        use crate::routing::ExchangeDef;
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        let args = vec![("x-delayed-type".to_string(), Value::Text("direct".into()))];
+        let kind = ExchangeKind::parse("x-delayed-message", &args).unwrap();
+        let def = ExchangeDef { arguments: args, ..ExchangeDef::new("later", kind) };
+        b.router().declare_exchange(def, false).unwrap();
+        b.declare_queue("q", QueueAttributes::default(), None).await.unwrap();
+        b.router().bind("later", Destination::Queue("q".into()), "k", Vec::new()).unwrap();
+        let delay = MessageAttribute {
+            name: X_DELAY.into(),
+            data_type: TYPED.into(),
+            value: AttrValue::Typed(Value::I32(60_000)),
+        };
+        b.publish("later", "k", NewMessage { attributes: vec![delay], ..msg("held") }).await.unwrap();
+        let s = b.queues().queue_stats("q").unwrap();
+        assert_eq!((s.ready, s.delayed), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn dead_letters_go_through_the_dead_letter_exchange_of_the_router() {
+        use crate::queues::{NackMode, ReceiveOptions};
+        use crate::routing::ExchangeDef;
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.router().declare_exchange(ExchangeDef::new("dlx", ExchangeKind::Topic), false).unwrap();
+        b.declare_queue("dead", QueueAttributes::default(), None).await.unwrap();
+        b.router().bind("dlx", Destination::Queue("dead".into()), "orders.#", Vec::new()).unwrap();
+        let attrs =
+            QueueAttributes { dead_letter_exchange: Some("dlx".into()), ..QueueAttributes::default() };
+        b.declare_queue("orders", attrs, None).await.unwrap();
+        b.publish("", "orders", msg("bad")).await.unwrap();
+        // Dead-lettered with its own routing key ("orders"), which "orders.#" matches.
+        let d = b
+            .queues()
+            .receive("orders", ReceiveOptions { max_messages: 1, ..Default::default() })
+            .await
+            .unwrap();
+        b.queues().nack("orders", &d[0].receipt, NackMode::DeadLetter).await.unwrap();
+        let dead = b
+            .queues()
+            .receive("dead", ReceiveOptions { max_messages: 1, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(&dead[0].body[..], b"bad");
+        assert_eq!(dead[0].envelope.deaths[0].queue, "orders");
     }
 }

@@ -90,6 +90,9 @@ pub struct QueueFootprint {
     pub log_bytes: u64,
 }
 
+/// Told the name of each deleted queue (see [`QueueService::set_deletion_listener`]).
+pub type DeletionListener = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Every queue of the broker.
 pub struct QueueService {
     dir: PathBuf,
@@ -106,6 +109,8 @@ pub struct QueueService {
     pub(super) consumers: super::subscription::Consumers,
     /// Routes dead-letters sent to an exchange (set once by the broker that owns the router).
     dead_letter_router: std::sync::OnceLock<Arc<dyn super::DeadLetterRouter>>,
+    /// Told the name of every deleted queue (the broker drops its bindings).
+    deletion_listener: std::sync::OnceLock<DeletionListener>,
     this: Weak<QueueService>,
 }
 
@@ -178,6 +183,7 @@ impl QueueService {
             flusher,
             consumers: Default::default(),
             dead_letter_router: std::sync::OnceLock::new(),
+            deletion_listener: std::sync::OnceLock::new(),
             this: this.clone(),
         });
         let records = svc.meta.scan_prefix(Table::Queues, "").map_err(QueueError::storage)?;
@@ -330,6 +336,9 @@ impl QueueService {
             .remove(name)
             .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))?;
         q.mark_deleted();
+        if let Some(listener) = self.deletion_listener.get() {
+            listener(name);
+        }
         self.remember_deleted(name)?;
         let meta = self.meta.clone();
         let key = name.to_string();
@@ -659,6 +668,11 @@ impl QueueService {
     /// Installs the router dead-letters to an exchange go through; only the first call counts.
     pub fn set_dead_letter_router(&self, router: Arc<dyn super::DeadLetterRouter>) {
         let _ = self.dead_letter_router.set(router);
+    }
+
+    /// Installs the function told the name of every deleted queue; only the first call counts.
+    pub fn set_deletion_listener(&self, listener: DeletionListener) {
+        let _ = self.deletion_listener.set(listener);
     }
 
     pub(super) fn dead_letter_router(&self) -> Option<&Arc<dyn super::DeadLetterRouter>> {
