@@ -6,7 +6,9 @@
 
 use std::fmt;
 
+use ferry_broker::broker::PublishError;
 use ferry_broker::queues::QueueError;
+use ferry_broker::routing::RoutingError;
 
 /// AMQP 0-9-1 reply codes, with the meaning RabbitMQ gives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +200,40 @@ pub(crate) fn queue_error(error: QueueError, method: MethodId, queue: &str) -> A
             format!("queue '{queue}': {text}"),
         )),
         other => channel(ReplyCode::PreconditionFailed, format!("queue '{queue}' in vhost '/': {other}")),
+    }
+}
+
+/// A router error as RabbitMQ answers it: a missing exchange 404, a reserved or system one 403,
+/// an inequivalent redeclare or a bad argument 406, an unknown exchange type 503 (connection);
+/// a failure of the metadata store closes the connection with 541.
+pub(crate) fn routing_error(error: RoutingError, method: MethodId) -> AmqpError {
+    let channel = |code, text: String| AmqpError::Channel(ChannelError::new(code, method, text));
+    match error {
+        RoutingError::ExchangeNotFound { exchange } => {
+            channel(ReplyCode::NotFound, format!("no exchange '{exchange}' in vhost '/'"))
+        }
+        e @ (RoutingError::ReservedName { .. }
+        | RoutingError::DefaultExchange { .. }
+        | RoutingError::SystemExchange { .. }
+        | RoutingError::InternalExchange { .. }) => channel(ReplyCode::AccessRefused, e.to_string()),
+        e @ RoutingError::UnknownExchangeType { .. } => {
+            AmqpError::Connection(ConnectionError::new(ReplyCode::CommandInvalid, method, e.to_string()))
+        }
+        e @ (RoutingError::Corrupt { .. } | RoutingError::Storage(_)) => {
+            AmqpError::Connection(ConnectionError::new(ReplyCode::InternalError, method, e.to_string()))
+        }
+        other => channel(ReplyCode::PreconditionFailed, other.to_string()),
+    }
+}
+
+/// A publish error other than a full queue (which confirm mode answers with `basic.nack`).
+pub(crate) fn publish_error(error: PublishError, method: MethodId, routing_key: &str) -> AmqpError {
+    match error {
+        PublishError::Routing(e) => routing_error(e, method),
+        PublishError::Queue(e) => queue_error(e, method, routing_key),
+        other => {
+            AmqpError::Connection(ConnectionError::new(ReplyCode::InternalError, method, other.to_string()))
+        }
     }
 }
 

@@ -106,6 +106,11 @@ pub(crate) fn properties(delivery: &Delivery) -> BasicProperties {
     out
 }
 
+/// An AMQP field table as a ferry table (arguments of declares and bindings).
+pub(crate) fn table(table: &FieldTable) -> Vec<(String, Value)> {
+    table.inner().iter().map(|(k, v)| (k.to_string(), from_amqp(v))).collect()
+}
+
 /// An AMQP field value as a ferry value, of the same kind.
 pub(crate) fn from_amqp(value: &AMQPValue) -> Value {
     match value {

@@ -12,6 +12,7 @@ use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
+use ferry_broker::routing::Router;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
@@ -106,8 +107,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let sqs = bind("sqs", settings.sqs.listen).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&queues), shutdown(&shutdown_rx)));
 
-    let broker =
-        Arc::new(Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, Arc::clone(&disk_alarm)));
+    let router =
+        Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
+    let broker = Arc::new(Broker::new(
+        Arc::clone(&topics),
+        Arc::clone(&queues),
+        groups,
+        router,
+        Arc::clone(&disk_alarm),
+    ));
     let amqp = bind("amqp", settings.amqp.listen).await?;
     listeners.spawn(ferry_amqp::serve(amqp, settings.amqp.clone(), broker, shutdown(&shutdown_rx)));
 

@@ -10,11 +10,12 @@ use ferry_broker::queues::{
 
 use crate::channel::{Content, Unacked};
 use crate::consumer::{Consumer, Pushed, requeue};
-use crate::errors::ConnectionError;
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
+use crate::errors::{ConnectionError, publish_error};
 use crate::message;
 use crate::methods::queue::{check_owner, named};
 use crate::session::Session;
+use ferry_broker::broker::PublishError;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
@@ -83,11 +84,11 @@ pub(crate) async fn published(session: &mut Session, id: u16, content: Content) 
             }
             true
         }
-        Err(QueueError::Overflow(queue)) => {
+        Err(PublishError::Queue(QueueError::Overflow(queue))) => {
             tracing::debug!(%queue, "publish refused by a full queue");
             false
         }
-        Err(e) => return Err(queue_error(e, PUBLISH, routing_key)),
+        Err(e) => return Err(publish_error(e, PUBLISH, routing_key)),
     };
     if let Some(delivery_tag) = sequence {
         let method = if confirmed {

@@ -13,10 +13,11 @@ pub(crate) mod basic;
 mod channel;
 mod confirm;
 pub(crate) mod connection;
+mod exchange;
 mod queue;
 
 use amq_protocol::protocol::{
-    AMQPClass, basic as b, channel as ch, confirm as cf, connection as conn, queue as q,
+    AMQPClass, basic as b, channel as ch, confirm as cf, connection as conn, exchange as x, queue as q,
 };
 
 use crate::channel::Content;
@@ -43,6 +44,12 @@ pub(crate) async fn dispatch(
         AMQPClass::Channel(ch::AMQPMethod::Flow(m)) => channel::flow(session, channel, m).await,
         AMQPClass::Channel(ch::AMQPMethod::FlowOk(_)) => Ok(()),
         AMQPClass::Queue(q::AMQPMethod::Declare(m)) => queue::declare(session, channel, m).await,
+        AMQPClass::Queue(q::AMQPMethod::Bind(m)) => queue::bind(session, channel, m).await,
+        AMQPClass::Queue(q::AMQPMethod::Unbind(m)) => queue::unbind(session, channel, m).await,
+        AMQPClass::Exchange(x::AMQPMethod::Declare(m)) => exchange::declare(session, channel, m),
+        AMQPClass::Exchange(x::AMQPMethod::Delete(m)) => exchange::delete(session, channel, m),
+        AMQPClass::Exchange(x::AMQPMethod::Bind(m)) => exchange::bind(session, channel, m),
+        AMQPClass::Exchange(x::AMQPMethod::Unbind(m)) => exchange::unbind(session, channel, m),
         AMQPClass::Queue(q::AMQPMethod::Delete(m)) => queue::delete(session, channel, m).await,
         AMQPClass::Queue(q::AMQPMethod::Purge(m)) => queue::purge(session, channel, m).await,
         AMQPClass::Basic(b::AMQPMethod::Qos(m)) => basic::qos(session, channel, m),

@@ -1,4 +1,4 @@
-//! The `queue` class: declare, delete, purge. Bindings come with the broker's router.
+//! The `queue` class: declare, bind, unbind, purge, delete.
 //!
 //! A declared queue is a ferry queue (a transient one ends with the broker, an auto-delete one
 //! with its last consumer, `x-expires` after going unused), with the AMQP flags and arguments
@@ -13,10 +13,15 @@ use amq_protocol::types::AMQPValue;
 use ferry_broker::queues::service::MAX_MESSAGE_BYTES_LIMIT;
 use ferry_broker::queues::{CreateOutcome, OverflowPolicy, QueueAttributes};
 
-use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
+use ferry_broker::routing::Destination;
+
+use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error, routing_error};
+use crate::message;
 use crate::session::Session;
 
 const DECLARE: MethodId = MethodId::new(50, 10);
+const BIND: MethodId = MethodId::new(50, 20);
+const UNBIND: MethodId = MethodId::new(50, 50);
 const PURGE: MethodId = MethodId::new(50, 30);
 const DELETE: MethodId = MethodId::new(50, 40);
 
@@ -122,6 +127,45 @@ pub(crate) async fn purge(session: &mut Session, id: u16, method: queue::Purge) 
         let ok = queue::PurgeOk { message_count: u32::try_from(stats.ready).unwrap_or(u32::MAX) };
         session.send(id, AMQPClass::Queue(queue::AMQPMethod::PurgeOk(ok)));
     }
+    Ok(())
+}
+
+/// `queue.bind`: messages the exchange routes with this key (or these headers) reach the queue.
+/// The binding is kept across restarts only when the queue is durable too.
+pub(crate) async fn bind(session: &mut Session, id: u16, method: queue::Bind) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), BIND)?;
+    check_owner(session, &name, BIND)?;
+    let attributes =
+        session.broker().queues().queue_attributes(&name).map_err(|e| queue_error(e, BIND, &name))?;
+    let router = session.broker().router();
+    let (exchange, key, arguments) =
+        (method.exchange.as_str(), method.routing_key.as_str(), message::table(&method.arguments));
+    let bound = if attributes.durable {
+        router.bind(exchange, Destination::Queue(name), key, arguments)
+    } else {
+        router.bind_transient(exchange, Destination::Queue(name), key, arguments)
+    };
+    bound.map_err(|e| routing_error(e, BIND))?;
+    if !method.nowait {
+        session.send(id, AMQPClass::Queue(queue::AMQPMethod::BindOk(queue::BindOk {})));
+    }
+    Ok(())
+}
+
+/// `queue.unbind`: removes the binding equal to these parts (none there: success).
+pub(crate) async fn unbind(session: &mut Session, id: u16, method: queue::Unbind) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), UNBIND)?;
+    check_owner(session, &name, UNBIND)?;
+    let router = session.broker().router();
+    router
+        .unbind(
+            method.exchange.as_str(),
+            Destination::Queue(name),
+            method.routing_key.as_str(),
+            message::table(&method.arguments),
+        )
+        .map_err(|e| routing_error(e, UNBIND))?;
+    session.send(id, AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})));
     Ok(())
 }
 

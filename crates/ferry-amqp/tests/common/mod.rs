@@ -18,6 +18,7 @@ use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MemoryStore, MetadataStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
+use ferry_broker::routing::Router;
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,12 +79,17 @@ async fn broker(dir: &std::path::Path) -> Broker {
     .unwrap();
     let groups =
         GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), Default::default()).unwrap();
-    let queues =
-        QueueService::open(dir.join("queues"), store, SystemClock::shared(), QueueServiceConfig::default())
-            .await
-            .unwrap();
+    let queues = QueueService::open(
+        dir.join("queues"),
+        Arc::clone(&store),
+        SystemClock::shared(),
+        QueueServiceConfig::default(),
+    )
+    .await
+    .unwrap();
+    let router = Arc::new(Router::open(Arc::clone(&store)).unwrap());
     let alarm = Arc::new(DiskAlarm::new(dir, 0));
-    Broker::new(Arc::new(topics), queues, groups, alarm)
+    Broker::new(Arc::new(topics), queues, groups, router, alarm)
 }
 
 impl Drop for Server {
