@@ -42,6 +42,8 @@ pub(crate) struct Channel {
     pub(crate) paused: VecDeque<Pushed>,
     /// In confirm mode (`confirm.select`): the sequence number of the last publish.
     pub(crate) confirms: Option<u64>,
+    /// In transaction mode (`tx.select`): what the open transaction holds until commit.
+    pub(crate) tx: Option<Transaction>,
     /// The queue last declared on the channel, which `""` names in later methods.
     pub(crate) last_queue: Option<String>,
     /// Prefetch count for consumers started from now on (`basic.qos`; 0: no limit of its own).
@@ -53,6 +55,28 @@ pub(crate) struct Channel {
     /// The last delivery tag given (tags start at 1 on each channel).
     last_tag: u64,
     assembly: Option<Assembly>,
+}
+
+/// Most messages one transaction may hold before its commit.
+pub(crate) const TX_MESSAGES_MAX: usize = 65_536;
+/// Most body bytes one transaction may hold before its commit.
+pub(crate) const TX_BYTES_MAX: u64 = 256 << 20;
+
+/// What a transaction holds: publishes and settlements, applied in order at `tx.commit`.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    pub(crate) publishes: Vec<Content>,
+    pub(crate) settlements: Vec<Settlement>,
+    pub(crate) bytes: u64,
+}
+
+/// A settlement made inside a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// `basic.ack`.
+    Ack { tag: u64, multiple: bool },
+    /// `basic.nack` or `basic.reject` (`method` says which).
+    Back { method: MethodId, tag: u64, multiple: bool, requeue: bool },
 }
 
 /// A delivery the client holds: where to settle it.
@@ -90,6 +114,7 @@ impl Channel {
             flow_active: true,
             paused: VecDeque::new(),
             confirms: None,
+            tx: None,
             last_queue: None,
             prefetch: 0,
             consumers: HashMap::new(),
@@ -116,6 +141,17 @@ impl Channel {
     #[cfg(test)]
     pub(crate) fn unacked_count(&self) -> usize {
         self.unacked.len()
+    }
+
+    /// Checks that an ack, nack or reject of `tag` would settle something, without settling it
+    /// (inside a transaction the settling waits for the commit).
+    pub(crate) fn check_tag(&self, tag: u64, multiple: bool, method: MethodId) -> Result<(), ChannelError> {
+        let known = if multiple {
+            tag == 0 || self.unacked.range(..=tag).next().is_some()
+        } else {
+            self.unacked.contains_key(&tag)
+        };
+        if known { Ok(()) } else { Err(unknown_tag(tag, method)) }
     }
 
     /// Takes the deliveries an ack, nack or reject of `tag` settles: that one, or with

@@ -263,3 +263,29 @@ async fn declaring_a_reserved_name_is_access_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("ACCESS_REFUSED"), "{e}");
 }
+
+#[tokio::test]
+async fn a_transaction_applies_publishes_and_acks_at_commit_and_drops_them_at_rollback() {
+    let server = Server::start(AmqpConfig::default()).await;
+    let connection = connect(&server).await;
+    let channel = connection.create_channel().await.unwrap();
+    channel.queue_declare("txq", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel.tx_select().await.unwrap();
+    publish(&channel, "txq", b"dropped", BasicProperties::default()).await;
+    assert_eq!(server.broker.queues().queue_stats("txq").unwrap().ready, 0);
+    channel.tx_rollback().await.unwrap();
+    publish(&channel, "txq", b"kept", BasicProperties::default()).await;
+    channel.tx_commit().await.unwrap();
+    assert_eq!(server.broker.queues().queue_stats("txq").unwrap().ready, 1);
+    let message = channel.basic_get("txq", BasicGetOptions::default()).await.unwrap().unwrap();
+    assert_eq!(message.delivery.data, b"kept");
+    message.delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
+    channel.tx_rollback().await.unwrap();
+    assert_eq!(server.broker.queues().queue_stats("txq").unwrap().in_flight, 1);
+    channel.basic_ack(message.delivery.delivery_tag, BasicAckOptions::default()).await.unwrap();
+    channel.tx_commit().await.unwrap();
+    let stats = server.broker.queues().queue_stats("txq").unwrap();
+    assert_eq!((stats.ready, stats.in_flight), (0, 0));
+    let e = channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap_err();
+    assert!(e.to_string().contains("cannot switch from tx to confirm mode"), "{e}");
+}

@@ -8,7 +8,7 @@ use ferry_broker::queues::{
     NackMode, QueueError, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
 };
 
-use crate::channel::{Content, Unacked};
+use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
 use crate::consumer::{Consumer, Pushed, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
@@ -56,6 +56,25 @@ pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) ->
 /// every queue it reached. Unroutable and `mandatory`: returned with 312 NO_ROUTE. In confirm
 /// mode, acknowledged after that (or refused by a full queue: `basic.nack`).
 pub(crate) async fn published(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
+    if let Some(tx) = session.channels.get_mut(&id).and_then(|c| c.tx.as_mut()) {
+        let bytes = tx.bytes + content.body.len() as u64;
+        if tx.publishes.len() >= TX_MESSAGES_MAX || bytes > TX_BYTES_MAX {
+            return Err(ChannelError::new(
+                ReplyCode::PreconditionFailed,
+                PUBLISH,
+                format!("a transaction holds at most {TX_MESSAGES_MAX} messages and {TX_BYTES_MAX} bytes; commit sooner"),
+            )
+            .into());
+        }
+        tx.bytes = bytes;
+        tx.publishes.push(content);
+        return Ok(());
+    }
+    publish_now(session, id, content).await
+}
+
+/// Publishes a complete message (outside a transaction, or at its commit).
+pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
     let Content { publish, properties, body } = content;
     let sequence = session.channels.get_mut(&id).and_then(|c| {
         let next = c.confirms.map(|n| n + 1);
@@ -144,6 +163,20 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
 /// `basic.ack`: the deliveries are done with and leave their queues.
 pub(crate) async fn ack(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    if channel.tx.is_some() {
+        channel.check_tag(method.delivery_tag, method.multiple, ACK)?;
+        let settlement = Settlement::Ack { tag: method.delivery_tag, multiple: method.multiple };
+        if let Some(tx) = channel.tx.as_mut() {
+            tx.settlements.push(settlement);
+        }
+        return Ok(());
+    }
+    ack_now(session, id, method).await
+}
+
+/// Settles acknowledged deliveries (outside a transaction, or at its commit).
+pub(crate) async fn ack_now(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
     channel.credit(&settled);
     let queues = session.broker().queues();
@@ -159,6 +192,27 @@ pub(crate) async fn ack(session: &mut Session, id: u16, method: basic::Ack) -> R
 /// `basic.nack` and `basic.reject`: back to the queue (`requeue`, flagged redelivered), or
 /// dead-lettered (dropped when the queue has no dead-letter target).
 pub(crate) async fn settle_back(
+    session: &mut Session,
+    id: u16,
+    method: MethodId,
+    delivery_tag: u64,
+    multiple: bool,
+    requeue: bool,
+) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    if channel.tx.is_some() {
+        channel.check_tag(delivery_tag, multiple, method)?;
+        let settlement = Settlement::Back { method, tag: delivery_tag, multiple, requeue };
+        if let Some(tx) = channel.tx.as_mut() {
+            tx.settlements.push(settlement);
+        }
+        return Ok(());
+    }
+    settle_back_now(session, id, method, delivery_tag, multiple, requeue).await
+}
+
+/// Gives deliveries back or dead-letters them (outside a transaction, or at its commit).
+pub(crate) async fn settle_back_now(
     session: &mut Session,
     id: u16,
     method: MethodId,

@@ -4,12 +4,16 @@
 
 use amq_protocol::protocol::{AMQPClass, confirm};
 
-use crate::errors::AmqpError;
+use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode};
 use crate::session::Session;
 
 /// `confirm.select`: the channel enters confirm mode (again: no effect).
 pub(crate) fn select(session: &mut Session, id: u16, method: confirm::Select) -> Result<(), AmqpError> {
     if let Some(channel) = session.channels.get_mut(&id) {
+        if channel.tx.is_some() {
+            let text = "cannot switch from tx to confirm mode";
+            return Err(ChannelError::new(ReplyCode::PreconditionFailed, MethodId::new(85, 10), text).into());
+        }
         channel.confirms.get_or_insert(0);
     }
     if !method.nowait {

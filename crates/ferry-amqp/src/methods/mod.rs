@@ -15,9 +15,11 @@ mod confirm;
 pub(crate) mod connection;
 mod exchange;
 mod queue;
+mod tx;
 
 use amq_protocol::protocol::{
     AMQPClass, basic as b, channel as ch, confirm as cf, connection as conn, exchange as x, queue as q,
+    tx as t,
 };
 
 use crate::channel::Content;
@@ -71,6 +73,9 @@ pub(crate) async fn dispatch(
             basic::recover(session, channel, m.requeue, false).await
         }
         AMQPClass::Confirm(cf::AMQPMethod::Select(m)) => confirm::select(session, channel, m),
+        AMQPClass::Tx(t::AMQPMethod::Select(_)) => tx::select(session, channel),
+        AMQPClass::Tx(t::AMQPMethod::Commit(_)) => tx::commit(session, channel).await,
+        AMQPClass::Tx(t::AMQPMethod::Rollback(_)) => tx::rollback(session, channel),
         // What only the server sends (connection.start, basic.deliver, every *-ok but the
         // client's own) is a client's mistake; what ferry lacks yet is not implemented.
         other => Err(not_served(id, &other).into()),
