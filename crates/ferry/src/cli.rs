@@ -77,4 +77,8 @@ pub struct ServeArgs {
     /// Address of the SQS listener [default: 127.0.0.1:9324]; `[sqs]` in the file holds the rest.
     #[arg(long, env = "FERRY_SQS_LISTEN")]
     pub sqs_listen: Option<std::net::SocketAddr>,
+
+    /// Address of the AMQP 0-9-1 listener [default: 127.0.0.1:5672]; `[amqp]` in the file holds the rest.
+    #[arg(long, env = "FERRY_AMQP_LISTEN")]
+    pub amqp_listen: Option<std::net::SocketAddr>,
 }

@@ -15,6 +15,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub kafka: ferry_kafka::KafkaConfig,
     pub sqs: ferry_sqs::SqsConfig,
+    pub amqp: ferry_amqp::AmqpConfig,
     pub groups: ferry_broker::groups::GroupConfig,
     pub topics: ferry_broker::topics::PartitionLimits,
 }
@@ -41,6 +42,8 @@ struct FileConfig {
     kafka: ferry_kafka::KafkaConfig,
     #[serde(default)]
     sqs: ferry_sqs::SqsConfig,
+    #[serde(default)]
+    amqp: ferry_amqp::AmqpConfig,
     #[serde(default)]
     groups: ferry_broker::groups::GroupConfig,
     #[serde(default)]
@@ -77,6 +80,10 @@ impl Settings {
                 ..file.kafka
             },
             sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
+            amqp: ferry_amqp::AmqpConfig {
+                listen: args.amqp_listen.unwrap_or(file.amqp.listen),
+                ..file.amqp
+            },
             groups: file.groups,
             topics: file.topics,
         };
@@ -103,6 +110,7 @@ impl Settings {
         ] {
             anyhow::ensure!(ms > 0, "[sqs] {name} must be at least 1");
         }
+        self.amqp.validate().map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ferry_broker::Broker;
 use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
+use ferry_broker::routing::Router;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
@@ -91,7 +93,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
-    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups };
+    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups: Arc::clone(&groups) };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
     let queues = QueueService::open(
@@ -104,6 +106,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     .context("cannot open the queues")?;
     let sqs = bind("sqs", settings.sqs.listen).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&queues), shutdown(&shutdown_rx)));
+
+    let router =
+        Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
+    let broker = Arc::new(Broker::new(
+        Arc::clone(&topics),
+        Arc::clone(&queues),
+        groups,
+        router,
+        Arc::clone(&disk_alarm),
+    ));
+    let amqp = bind("amqp", settings.amqp.listen).await?;
+    listeners.spawn(ferry_amqp::serve(amqp, settings.amqp.clone(), broker, shutdown(&shutdown_rx)));
 
     let signals = ShutdownSignals::install()?;
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
@@ -150,7 +164,9 @@ fn raise_open_files_limit(settings: &Settings) {
     }
     // Connections alone, with room for the metadata store, queues and a few hundred partitions;
     // each partition segment holds FILES_PER_SEGMENT more (README).
-    let connections = settings.kafka.max_connections as u64 + settings.sqs.max_connections as u64;
+    let connections = settings.kafka.max_connections as u64
+        + settings.sqs.max_connections as u64
+        + settings.amqp.max_connections as u64;
     let partitions_fit = soft.saturating_sub(connections) / FILES_PER_SEGMENT;
     if soft < connections + 256 {
         warn!(

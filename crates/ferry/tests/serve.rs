@@ -6,7 +6,16 @@ use std::time::{Duration, Instant};
 
 fn spawn_serve(data_dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--sqs-listen",
+            "127.0.0.1:0",
+            "--amqp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("FERRY_LOG", "warn")
         .stdout(Stdio::piped())
@@ -61,7 +70,16 @@ fn a_second_broker_on_the_same_data_dir_exits_with_a_clear_message() {
     wait_for_line(&mut first, "serving from");
 
     let second = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--sqs-listen",
+            "127.0.0.1:0",
+            "--amqp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("run second ferry serve");
@@ -89,7 +107,16 @@ fn an_invalid_configuration_file_is_reported_with_its_path() {
 fn logs_written_to_a_pipe_carry_no_colour_escapes() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--kafka-listen", "127.0.0.1:0", "--sqs-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--kafka-listen",
+            "127.0.0.1:0",
+            "--sqs-listen",
+            "127.0.0.1:0",
+            "--amqp-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("FERRY_LOG", "info")
         .env_remove("NO_COLOR")
@@ -111,7 +138,7 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit() {
     // A shell's usual soft limit, below what the default connection limits may open.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -Sn 256 && exec \"$0\" serve --kafka-listen 127.0.0.1:0 --sqs-listen 127.0.0.1:0 --data-dir \"$1\"")
+        .arg("ulimit -Sn 256 && exec \"$0\" serve --kafka-listen 127.0.0.1:0 --sqs-listen 127.0.0.1:0 --amqp-listen 127.0.0.1:0 --data-dir \"$1\"")
         .arg(env!("CARGO_BIN_EXE_ferry"))
         .arg(dir.path())
         .env("FERRY_LOG", "warn")

@@ -1,0 +1,374 @@
+//! One channel's state: open or closing, flow, publisher confirms, the deliveries it holds
+//! unacknowledged, and the content being assembled.
+//!
+//! A content-carrying method (`basic.publish`) is followed on its channel by one content header
+//! frame and then body frames until the header's body size is reached; other channels' frames may
+//! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
+//! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use amq_protocol::frame::AMQPContentHeader;
+use amq_protocol::protocol::BasicProperties;
+use amq_protocol::protocol::basic::Publish;
+use bytes::{Bytes, BytesMut};
+
+use crate::consumer::{Consumer, Pushed};
+use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
+
+/// The class id of `basic`, the only class whose methods carry content.
+const BASIC_CLASS: u16 = 60;
+const PUBLISH: MethodId = MethodId::new(BASIC_CLASS, 40);
+
+/// Where a channel is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelState {
+    /// Opened by the client; methods are served.
+    Open,
+    /// The broker sent `channel.close`: every frame but `channel.close` and `channel.close-ok`
+    /// is dropped until the client's `close-ok` frees the number.
+    Closing,
+}
+
+/// One open channel of a connection.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) id: u16,
+    pub(crate) state: ChannelState,
+    /// Whether the client accepts deliveries (`channel.flow`); true when opened.
+    pub(crate) flow_active: bool,
+    /// Deliveries that arrived while flow was off, written when it is on again; bounded by the
+    /// prefetch of the channel's consumers.
+    pub(crate) paused: VecDeque<Pushed>,
+    /// In confirm mode (`confirm.select`): the sequence number of the last publish.
+    pub(crate) confirms: Option<u64>,
+    /// In transaction mode (`tx.select`): what the open transaction holds until commit.
+    pub(crate) tx: Option<Transaction>,
+    /// The queue last declared on the channel, which `""` names in later methods.
+    pub(crate) last_queue: Option<String>,
+    /// Prefetch count for consumers started from now on (`basic.qos`; 0: no limit of its own).
+    pub(crate) prefetch: u16,
+    /// Consumers by tag.
+    pub(crate) consumers: HashMap<String, Consumer>,
+    /// Deliveries handed to the client and not yet settled, by delivery tag.
+    unacked: BTreeMap<u64, Unacked>,
+    /// The last delivery tag given (tags start at 1 on each channel).
+    last_tag: u64,
+    assembly: Option<Assembly>,
+}
+
+/// Most messages one transaction may hold before its commit.
+pub(crate) const TX_MESSAGES_MAX: usize = 65_536;
+/// Most body bytes one transaction may hold before its commit.
+pub(crate) const TX_BYTES_MAX: u64 = 256 << 20;
+
+/// What a transaction holds: publishes and settlements, applied in order at `tx.commit`.
+#[derive(Debug, Default)]
+pub(crate) struct Transaction {
+    pub(crate) publishes: Vec<Content>,
+    pub(crate) settlements: Vec<Settlement>,
+    pub(crate) bytes: u64,
+}
+
+/// A settlement made inside a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    /// `basic.ack`.
+    Ack { tag: u64, multiple: bool },
+    /// `basic.nack` or `basic.reject` (`method` says which).
+    Back { method: MethodId, tag: u64, multiple: bool, requeue: bool },
+}
+
+/// A delivery the client holds: where to settle it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unacked {
+    pub(crate) queue: String,
+    pub(crate) receipt: String,
+    /// The consumer it was pushed to, whose credit its settlement returns; `None` for `get`.
+    pub(crate) consumer: Option<String>,
+}
+
+/// A published message whose method, header and body have all arrived.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Content {
+    pub(crate) publish: Publish,
+    pub(crate) properties: BasicProperties,
+    pub(crate) body: Bytes,
+}
+
+/// A message in the making: its method, then its header, then body frames.
+#[derive(Debug)]
+struct Assembly {
+    publish: Publish,
+    header: Option<AMQPContentHeader>,
+    /// Body frames as received; one frame (the usual case) is kept without a copy.
+    chunks: Vec<Bytes>,
+    received: u64,
+}
+
+impl Channel {
+    pub(crate) fn new(id: u16) -> Channel {
+        Channel {
+            id,
+            state: ChannelState::Open,
+            flow_active: true,
+            paused: VecDeque::new(),
+            confirms: None,
+            tx: None,
+            last_queue: None,
+            prefetch: 0,
+            consumers: HashMap::new(),
+            unacked: BTreeMap::new(),
+            last_tag: 0,
+            assembly: None,
+        }
+    }
+
+    /// A new delivery tag for a delivery that needs no settling (`no-ack`).
+    pub(crate) fn next_tag(&mut self) -> u64 {
+        self.last_tag += 1;
+        self.last_tag
+    }
+
+    /// A new delivery tag for `delivery`, which stays here until settled.
+    pub(crate) fn track(&mut self, delivery: Unacked) -> u64 {
+        let tag = self.next_tag();
+        self.unacked.insert(tag, delivery);
+        tag
+    }
+
+    /// Deliveries held unsettled.
+    #[cfg(test)]
+    pub(crate) fn unacked_count(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Checks that an ack, nack or reject of `tag` would settle something, without settling it
+    /// (inside a transaction the settling waits for the commit).
+    pub(crate) fn check_tag(&self, tag: u64, multiple: bool, method: MethodId) -> Result<(), ChannelError> {
+        let known = if multiple {
+            tag == 0 || self.unacked.range(..=tag).next().is_some()
+        } else {
+            self.unacked.contains_key(&tag)
+        };
+        if known { Ok(()) } else { Err(unknown_tag(tag, method)) }
+    }
+
+    /// Takes the deliveries an ack, nack or reject of `tag` settles: that one, or with
+    /// `multiple` every one up to it (all of them for tag 0). An unknown tag is RabbitMQ's 406.
+    pub(crate) fn settle(
+        &mut self,
+        tag: u64,
+        multiple: bool,
+        method: MethodId,
+    ) -> Result<Vec<Unacked>, ChannelError> {
+        if multiple {
+            let upto = if tag == 0 { u64::MAX } else { tag };
+            let rest = self.unacked.split_off(&upto.saturating_add(1));
+            let settled = std::mem::replace(&mut self.unacked, rest);
+            if settled.is_empty() && tag != 0 {
+                return Err(unknown_tag(tag, method));
+            }
+            return Ok(settled.into_values().collect());
+        }
+        self.unacked.remove(&tag).map(|d| vec![d]).ok_or_else(|| unknown_tag(tag, method))
+    }
+
+    /// Returns the credit of settled deliveries to the consumers they came from.
+    pub(crate) fn credit(&self, settled: &[Unacked]) {
+        for delivery in settled {
+            if let Some(consumer) = delivery.consumer.as_ref().and_then(|tag| self.consumers.get(tag)) {
+                consumer.settled(1);
+            }
+        }
+    }
+
+    /// Takes every unsettled delivery, those waiting for flow included (the channel closes, or
+    /// the client asks to recover).
+    pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
+        let mut held: Vec<Unacked> = std::mem::take(&mut self.unacked).into_values().collect();
+        for pushed in self.paused.drain(..) {
+            if let Pushed::Delivery { consumer_tag, queue, delivery, .. } = pushed {
+                held.push(Unacked { queue, receipt: delivery.receipt, consumer: Some(consumer_tag) });
+            }
+        }
+        held
+    }
+
+    /// Whether the channel waits for a content header or body frame: a method now breaks the order.
+    pub(crate) fn expects_content(&self) -> bool {
+        self.assembly.is_some()
+    }
+
+    /// A `basic.publish` arrived: its header and body follow.
+    pub(crate) fn start_content(&mut self, publish: Publish) {
+        self.assembly = Some(Assembly { publish, header: None, chunks: Vec::new(), received: 0 });
+    }
+
+    /// Drops a message half-received (the channel is closing).
+    pub(crate) fn abandon_content(&mut self) {
+        self.assembly = None;
+    }
+
+    /// A content header arrived; returns the message when its body is empty.
+    pub(crate) fn content_header(
+        &mut self,
+        header: AMQPContentHeader,
+        max_message_bytes: u64,
+    ) -> Result<Option<Content>, AmqpError> {
+        let id = self.id;
+        let Some(assembly) = self.assembly.as_mut() else {
+            return Err(unexpected(format!(
+                "content header on channel {id} without a basic.publish before it"
+            )));
+        };
+        if assembly.header.is_some() {
+            return Err(unexpected(format!("second content header on channel {id} for one basic.publish")));
+        }
+        if header.class_id != BASIC_CLASS {
+            return Err(unexpected(format!(
+                "content header of class {} on channel {id}, expected class {BASIC_CLASS} (basic)",
+                header.class_id
+            )));
+        }
+        if header.body_size > max_message_bytes {
+            self.assembly = None;
+            return Err(ChannelError::new(
+                ReplyCode::PreconditionFailed,
+                PUBLISH,
+                format!(
+                    "message size {} is larger than configured max size {max_message_bytes}",
+                    header.body_size
+                ),
+            )
+            .into());
+        }
+        let done = header.body_size == 0;
+        assembly.header = Some(header);
+        Ok(if done { self.finish() } else { None })
+    }
+
+    /// A content body frame arrived; returns the message once the body is whole.
+    pub(crate) fn content_body(&mut self, payload: Bytes) -> Result<Option<Content>, AmqpError> {
+        let id = self.id;
+        let Some(assembly) = self.assembly.as_mut() else {
+            return Err(unexpected(format!(
+                "content body on channel {id} without a basic.publish before it"
+            )));
+        };
+        let Some(header) = &assembly.header else {
+            return Err(unexpected(format!("content body on channel {id} before its content header")));
+        };
+        let received = assembly.received + payload.len() as u64;
+        if received > header.body_size {
+            return Err(unexpected(format!(
+                "content body on channel {id} runs to {received} bytes, past the {} its header announced",
+                header.body_size
+            )));
+        }
+        assembly.received = received;
+        if !payload.is_empty() {
+            assembly.chunks.push(payload);
+        }
+        Ok(if received == header.body_size { self.finish() } else { None })
+    }
+
+    fn finish(&mut self) -> Option<Content> {
+        let assembly = self.assembly.take()?;
+        let header = assembly.header?;
+        let body = match assembly.chunks.len() {
+            0 => Bytes::new(),
+            1 => assembly.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut body = BytesMut::with_capacity(assembly.received as usize);
+                for chunk in &assembly.chunks {
+                    body.extend_from_slice(chunk);
+                }
+                body.freeze()
+            }
+        };
+        Some(Content { publish: assembly.publish, properties: header.properties, body })
+    }
+}
+
+fn unknown_tag(tag: u64, method: MethodId) -> ChannelError {
+    ChannelError::new(ReplyCode::PreconditionFailed, method, format!("unknown delivery tag {tag}"))
+}
+
+fn unexpected(text: String) -> AmqpError {
+    ConnectionError::new(ReplyCode::UnexpectedFrame, MethodId::NONE, text).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(body_size: u64) -> AMQPContentHeader {
+        AMQPContentHeader { class_id: BASIC_CLASS, body_size, properties: BasicProperties::default() }
+    }
+
+    fn publishing() -> Channel {
+        let mut channel = Channel::new(1);
+        channel.start_content(Publish { routing_key: "q".into(), ..Default::default() });
+        channel
+    }
+
+    #[test]
+    fn a_body_split_over_frames_is_joined() {
+        let mut channel = publishing();
+        assert_eq!(channel.content_header(header(5), 100).unwrap(), None);
+        assert_eq!(channel.content_body(Bytes::from_static(b"he")).unwrap(), None);
+        let content = channel.content_body(Bytes::from_static(b"llo")).unwrap().unwrap();
+        assert_eq!(content.body, Bytes::from_static(b"hello"));
+        assert_eq!(content.publish.routing_key.as_str(), "q");
+        assert!(!channel.expects_content());
+    }
+
+    #[test]
+    fn an_empty_body_completes_with_the_header() {
+        let mut channel = publishing();
+        let content = channel.content_header(header(0), 100).unwrap().unwrap();
+        assert!(content.body.is_empty());
+    }
+
+    #[test]
+    fn a_body_over_max_message_bytes_closes_the_channel_at_the_header() {
+        let mut channel = publishing();
+        let e = channel.content_header(header(101), 100).unwrap_err();
+        let AmqpError::Channel(e) = e else { panic!("{e:?}") };
+        assert_eq!((e.code, e.method), (ReplyCode::PreconditionFailed, PUBLISH));
+        assert!(!channel.expects_content());
+    }
+
+    #[test]
+    fn settling_takes_one_tag_or_every_tag_up_to_it() {
+        let mut channel = Channel::new(1);
+        let ack = MethodId::new(60, 80);
+        for n in 1..=4 {
+            let tag = channel.track(Unacked { queue: "q".into(), receipt: format!("r{n}"), consumer: None });
+            assert_eq!(tag, n);
+        }
+        assert_eq!(channel.settle(2, false, ack).unwrap()[0].receipt, "r2");
+        assert_eq!(channel.settle(2, false, ack).unwrap_err().code, ReplyCode::PreconditionFailed);
+        let upto3: Vec<_> = channel.settle(3, true, ack).unwrap().into_iter().map(|d| d.receipt).collect();
+        assert_eq!(upto3, ["r1", "r3"]);
+        assert_eq!(channel.settle(0, true, ack).unwrap().len(), 1);
+        assert_eq!(channel.unacked_count(), 0);
+    }
+
+    #[test]
+    fn content_out_of_order_is_an_unexpected_frame() {
+        let mut idle = Channel::new(1);
+        assert!(
+            matches!(idle.content_header(header(1), 100), Err(AmqpError::Connection(e)) if e.code == ReplyCode::UnexpectedFrame)
+        );
+        let mut channel = publishing();
+        assert!(
+            matches!(channel.content_body(Bytes::from_static(b"x")), Err(AmqpError::Connection(e)) if e.code == ReplyCode::UnexpectedFrame)
+        );
+        channel.content_header(header(1), 100).unwrap();
+        assert!(
+            matches!(channel.content_body(Bytes::from_static(b"xy")), Err(AmqpError::Connection(e)) if e.code == ReplyCode::UnexpectedFrame)
+        );
+    }
+}

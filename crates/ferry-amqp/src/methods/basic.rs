@@ -1,0 +1,380 @@
+//! The `basic` class: publishing, consumers (`consume`, `cancel`, `qos`), fetching one message
+//! (`get`), and settling deliveries.
+
+use std::sync::Arc;
+
+use amq_protocol::protocol::{AMQPClass, basic};
+use ferry_broker::queues::{
+    NackMode, QueueError, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
+};
+
+use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
+use crate::consumer::{Consumer, Pushed, requeue};
+use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
+use crate::errors::{ConnectionError, publish_error};
+use crate::message;
+use crate::methods::queue::{check_owner, named};
+use crate::session::Session;
+use ferry_broker::broker::PublishError;
+
+const PUBLISH: MethodId = MethodId::new(60, 40);
+const GET: MethodId = MethodId::new(60, 70);
+const ACK: MethodId = MethodId::new(60, 80);
+const CONSUME: MethodId = MethodId::new(60, 20);
+
+/// `basic.qos`: the prefetch of consumers started on the channel from now on. A global
+/// prefetch (shared by a channel's consumers) is accepted and applied per consumer, as
+/// RabbitMQ 4 does for quorum queues, because deployed clients (Celery, kombu) still ask for it.
+pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<(), AmqpError> {
+    if method.global {
+        tracing::info!(
+            channel = id,
+            prefetch = method.prefetch_count,
+            "global QoS requested; applied per consumer"
+        );
+    }
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.prefetch = method.prefetch_count;
+    }
+    session.send(id, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
+    Ok(())
+}
+
+/// `basic.publish`: the content header and body follow on the channel.
+pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) -> Result<(), AmqpError> {
+    if method.immediate {
+        // RabbitMQ has refused `immediate` since 3.0, and clients no longer send it.
+        return Err(ChannelError::new(ReplyCode::NotImplemented, PUBLISH, "immediate=true").into());
+    }
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.start_content(method);
+    }
+    Ok(())
+}
+
+/// A published message is complete: the broker routes it and returns once it is durable in
+/// every queue it reached. Unroutable and `mandatory`: returned with 312 NO_ROUTE. In confirm
+/// mode, acknowledged after that (or refused by a full queue: `basic.nack`).
+pub(crate) async fn published(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
+    if let Some(tx) = session.channels.get_mut(&id).and_then(|c| c.tx.as_mut()) {
+        let bytes = tx.bytes + content.body.len() as u64;
+        if tx.publishes.len() >= TX_MESSAGES_MAX || bytes > TX_BYTES_MAX {
+            return Err(ChannelError::new(
+                ReplyCode::PreconditionFailed,
+                PUBLISH,
+                format!("a transaction holds at most {TX_MESSAGES_MAX} messages and {TX_BYTES_MAX} bytes; commit sooner"),
+            )
+            .into());
+        }
+        tx.bytes = bytes;
+        tx.publishes.push(content);
+        return Ok(());
+    }
+    publish_now(session, id, content).await
+}
+
+/// Publishes a complete message (outside a transaction, or at its commit).
+pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
+    let Content { publish, properties, body } = content;
+    let sequence = session.channels.get_mut(&id).and_then(|c| {
+        let next = c.confirms.map(|n| n + 1);
+        c.confirms = next.or(c.confirms);
+        next
+    });
+    let exchange = publish.exchange.as_str();
+    let routing_key = publish.routing_key.as_str();
+    let msg = message::new_message(properties.clone(), body.clone());
+    let outcome = session.broker().publish(exchange, routing_key, msg).await;
+    let confirmed = match outcome {
+        Ok(published) => {
+            if published.unroutable() && publish.mandatory {
+                let returned = basic::Return {
+                    reply_code: ReplyCode::NoRoute.code(),
+                    reply_text: "NO_ROUTE".into(),
+                    exchange: publish.exchange.clone(),
+                    routing_key: publish.routing_key.clone(),
+                };
+                session.send_content(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Return(returned)),
+                    properties,
+                    &body,
+                );
+            }
+            true
+        }
+        Err(PublishError::Queue(QueueError::Overflow(queue))) => {
+            tracing::debug!(%queue, "publish refused by a full queue");
+            false
+        }
+        Err(e) => return Err(publish_error(e, PUBLISH, routing_key)),
+    };
+    if let Some(delivery_tag) = sequence {
+        let method = if confirmed {
+            basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
+        } else {
+            basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+        };
+        session.send(id, AMQPClass::Basic(method));
+    }
+    Ok(())
+}
+
+/// `basic.get`: one ready message, leased to the channel until settled (settled at once with
+/// `no-ack`), or `get-empty`.
+pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), GET)?;
+    check_owner(session, &name, GET)?;
+    let queues = session.broker().queues();
+    let options = ReceiveOptions {
+        max_messages: 1,
+        lease_ms: Some(DEFAULT_CONSUMER_LEASE_MS),
+        wait_ms: Some(0),
+        receive_request_attempt_id: None,
+    };
+    let mut deliveries = queues.receive(&name, options).await.map_err(|e| queue_error(e, GET, &name))?;
+    let Some(delivery) = deliveries.pop() else {
+        let empty = basic::GetEmpty {};
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::GetEmpty(empty)));
+        return Ok(());
+    };
+    if method.no_ack {
+        queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
+    }
+    let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let delivery_tag = if method.no_ack {
+        channel.next_tag()
+    } else {
+        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None })
+    };
+    let ok = basic::GetOk {
+        delivery_tag,
+        redelivered: delivery.redelivered,
+        exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
+        routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&name).into(),
+        message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
+    };
+    let properties = message::properties(&delivery);
+    session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)), properties, &delivery.body);
+    Ok(())
+}
+
+/// `basic.ack`: the deliveries are done with and leave their queues.
+pub(crate) async fn ack(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    if channel.tx.is_some() {
+        channel.check_tag(method.delivery_tag, method.multiple, ACK)?;
+        let settlement = Settlement::Ack { tag: method.delivery_tag, multiple: method.multiple };
+        if let Some(tx) = channel.tx.as_mut() {
+            tx.settlements.push(settlement);
+        }
+        return Ok(());
+    }
+    ack_now(session, id, method).await
+}
+
+/// Settles acknowledged deliveries (outside a transaction, or at its commit).
+pub(crate) async fn ack_now(session: &mut Session, id: u16, method: basic::Ack) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
+    channel.credit(&settled);
+    let queues = session.broker().queues();
+    for delivery in settled {
+        if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
+            // The queue went, or the lease ran out and the message was delivered again.
+            tracing::debug!(queue = %delivery.queue, error = %e, "ack of a delivery no longer held");
+        }
+    }
+    Ok(())
+}
+
+/// `basic.nack` and `basic.reject`: back to the queue (`requeue`, flagged redelivered), or
+/// dead-lettered (dropped when the queue has no dead-letter target).
+pub(crate) async fn settle_back(
+    session: &mut Session,
+    id: u16,
+    method: MethodId,
+    delivery_tag: u64,
+    multiple: bool,
+    requeue: bool,
+) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    if channel.tx.is_some() {
+        channel.check_tag(delivery_tag, multiple, method)?;
+        let settlement = Settlement::Back { method, tag: delivery_tag, multiple, requeue };
+        if let Some(tx) = channel.tx.as_mut() {
+            tx.settlements.push(settlement);
+        }
+        return Ok(());
+    }
+    settle_back_now(session, id, method, delivery_tag, multiple, requeue).await
+}
+
+/// Gives deliveries back or dead-letters them (outside a transaction, or at its commit).
+pub(crate) async fn settle_back_now(
+    session: &mut Session,
+    id: u16,
+    method: MethodId,
+    delivery_tag: u64,
+    multiple: bool,
+    requeue: bool,
+) -> Result<(), AmqpError> {
+    let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
+    let settled = channel.settle(delivery_tag, multiple, method)?;
+    channel.credit(&settled);
+    let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
+    let queues = session.broker().queues();
+    for delivery in settled {
+        if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
+            tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
+        }
+    }
+    Ok(())
+}
+
+/// `basic.recover` (and its async form): every unsettled delivery of the channel goes back to
+/// its queue. ferry always requeues: redelivering to the same consumer (`requeue = false`) is
+/// what RabbitMQ does not support either.
+pub(crate) async fn recover(
+    session: &mut Session,
+    id: u16,
+    requeue: bool,
+    answer: bool,
+) -> Result<(), AmqpError> {
+    if !requeue {
+        return Err(
+            ChannelError::new(ReplyCode::NotImplemented, MethodId::new(60, 110), "requeue=false").into()
+        );
+    }
+    let held = session
+        .channels
+        .get_mut(&id)
+        .map(|c| {
+            let held = c.take_unacked();
+            c.credit(&held);
+            held
+        })
+        .unwrap_or_default();
+    session.requeue(held).await;
+    if answer {
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
+    }
+    Ok(())
+}
+
+/// `basic.consume`: a push consumer of the queue with the channel's prefetch (bounded by
+/// `max_unacked_per_channel`). `consume-ok` goes out before its first delivery.
+pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consume) -> Result<(), AmqpError> {
+    let name = named(session, id, method.queue.as_str(), CONSUME)?;
+    check_owner(session, &name, CONSUME)?;
+    let tag = if method.consumer_tag.as_str().is_empty() {
+        format!("amq.ctag-{:032x}", rand::random::<u128>())
+    } else {
+        method.consumer_tag.to_string()
+    };
+    let limit = session.config.max_unacked_per_channel;
+    let Some(channel) = session.channels.get(&id) else { return Ok(()) };
+    if channel.consumers.contains_key(&tag) {
+        return Err(ConnectionError::new(
+            ReplyCode::NotAllowed,
+            CONSUME,
+            format!("attempt to reuse consumer tag '{tag}'"),
+        )
+        .into());
+    }
+    let prefetch = match u32::from(channel.prefetch) {
+        0 => limit,
+        n => n.min(limit),
+    };
+    let priority = method
+        .arguments
+        .inner()
+        .get("x-priority")
+        .and_then(|v| message::from_amqp(v).as_i64())
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0);
+    let queues = Arc::clone(session.broker().queues());
+    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms: None };
+    let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
+    if !method.nowait {
+        let ok = basic::ConsumeOk { consumer_tag: tag.as_str().into() };
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
+    }
+    let consumer =
+        Consumer::start(subscription, id, tag.clone(), method.no_ack, session.pushed.clone(), queues);
+    tracing::debug!(channel = id, queue = %name, consumer = %tag, prefetch, "consumer started");
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.consumers.insert(tag, consumer);
+    }
+    Ok(())
+}
+
+/// `basic.cancel`: the consumer stops; what it was delivered stays unacknowledged on the
+/// channel until settled or the channel closes. An unknown tag is answered all the same.
+pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> Result<(), AmqpError> {
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.consumers.remove(method.consumer_tag.as_str());
+    }
+    if !method.nowait {
+        let ok = basic::CancelOk { consumer_tag: method.consumer_tag };
+        session.send(id, AMQPClass::Basic(basic::AMQPMethod::CancelOk(ok)));
+    }
+    Ok(())
+}
+
+/// Writes what a consumer task pushed: a delivery as `basic.deliver` under a new delivery tag
+/// (settled at once for a `no-ack` consumer), or the consumer's end as a server-sent
+/// `basic.cancel`. A delivery for a consumer no longer there goes back to its queue.
+pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
+    let queues = Arc::clone(session.broker().queues());
+    match pushed {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery } => {
+            let Some(channel) = session.channels.get_mut(&id) else {
+                return requeue(&queues, &queue, &delivery).await;
+            };
+            if !channel.flow_active {
+                channel.paused.push_back(Pushed::Delivery { channel: id, consumer_tag, queue, delivery });
+                return;
+            }
+            let Some(consumer) = channel.consumers.get(&consumer_tag) else {
+                return requeue(&queues, &queue, &delivery).await;
+            };
+            let delivery_tag = if consumer.no_ack {
+                consumer.settled(1);
+                if let Err(e) = queues.ack(&queue, &delivery.receipt).await {
+                    tracing::debug!(%queue, error = %e, "settling a no-ack delivery failed");
+                }
+                channel.next_tag()
+            } else {
+                channel.track(Unacked {
+                    queue: queue.clone(),
+                    receipt: delivery.receipt.clone(),
+                    consumer: Some(consumer_tag.clone()),
+                })
+            };
+            let deliver = basic::Deliver {
+                consumer_tag: consumer_tag.as_str().into(),
+                delivery_tag,
+                redelivered: delivery.redelivered,
+                exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
+                routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&queue).into(),
+            };
+            let properties = message::properties(&delivery);
+            session.send_content(
+                id,
+                AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),
+                properties,
+                &delivery.body,
+            );
+        }
+        Pushed::Cancelled { channel: id, consumer_tag } => {
+            let Some(channel) = session.channels.get_mut(&id) else { return };
+            if channel.consumers.remove(&consumer_tag).is_some() {
+                tracing::info!(channel = id, consumer = %consumer_tag, "queue deleted; cancelling its consumer");
+                let cancel = basic::Cancel { consumer_tag: consumer_tag.as_str().into(), nowait: true };
+                session.send(id, AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The state of one connection that methods act on: where the handshake is, the negotiated
+//! limits, the open channels, and the frames waiting to be written. No I/O: `connection` reads
+//! and writes, this only records.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use amq_protocol::protocol::{AMQPClass, channel, connection};
+use amq_protocol::types::FieldTable;
+
+use amq_protocol::protocol::BasicProperties;
+use ferry_broker::Broker;
+use ferry_broker::broker::OwnerId;
+use ferry_broker::queues::NackMode;
+
+use tokio::sync::mpsc;
+
+use crate::channel::{Channel, ChannelState, Unacked};
+use crate::config::AmqpConfig;
+use crate::consumer::Pushed;
+use crate::errors::{ChannelError, ConnectionError, ReplyCode};
+use crate::frame;
+use crate::server::Shared;
+
+/// Where a connection is: the handshake steps in order, then open, then closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// `connection.start` sent; waiting for the client's credentials.
+    AwaitStartOk,
+    /// `connection.tune` sent; waiting for the client's limits.
+    AwaitTuneOk,
+    /// Tuned; waiting for `connection.open` and its virtual host.
+    AwaitOpen,
+    /// Serving channels.
+    Open,
+    /// The broker sent `connection.close`; waiting for `close-ok`, dropping everything else.
+    Closing,
+    /// Nothing more to read: write what is queued, then close the socket.
+    Closed,
+}
+
+/// The limits in force on a connection: the server's until `tune-ok`, then the negotiated ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tuning {
+    /// Largest frame in either direction, header and end octet included.
+    pub(crate) frame_max: u32,
+    /// Highest usable channel number.
+    pub(crate) channel_max: u16,
+    /// Heartbeat interval in seconds; 0 when heartbeats are off.
+    pub(crate) heartbeat_s: u16,
+}
+
+/// One connection's protocol state.
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: Arc<AmqpConfig>,
+    /// This connection as the owner of its exclusive queues.
+    pub(crate) id: OwnerId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) phase: Phase,
+    pub(crate) tuning: Tuning,
+    /// What the client said of itself in `start-ok` (its capabilities among them).
+    pub(crate) client_properties: FieldTable,
+    /// The user who logged in, once `start-ok` is accepted.
+    pub(crate) user: Option<String>,
+    /// Where this connection's consumer tasks push deliveries.
+    pub(crate) pushed: mpsc::Sender<Pushed>,
+    /// Open and closing channels by number (at most `channel_max`).
+    pub(crate) channels: HashMap<u16, Channel>,
+    /// Encoded frames not yet written.
+    out: Vec<u8>,
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
+        let config = Arc::clone(&shared.config);
+        // Until tune-ok the server's own limits apply, and no heartbeats.
+        let tuning =
+            Tuning { frame_max: config.frame_max_bytes, channel_max: config.channel_max, heartbeat_s: 0 };
+        Session {
+            id: shared.broker.new_owner(),
+            shared,
+            config,
+            peer,
+            phase: Phase::AwaitStartOk,
+            tuning,
+            client_properties: FieldTable::default(),
+            pushed,
+            user: None,
+            channels: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Queues a method frame for writing.
+    pub(crate) fn send(&mut self, channel: u16, method: AMQPClass) {
+        frame::encode_method(&mut self.out, channel, method);
+    }
+
+    /// The broker every method reaches.
+    pub(crate) fn broker(&self) -> &Arc<Broker> {
+        &self.shared.broker
+    }
+
+    /// Queues a content-carrying method with its header and body frames.
+    pub(crate) fn send_content(
+        &mut self,
+        channel: u16,
+        method: AMQPClass,
+        properties: BasicProperties,
+        body: &[u8],
+    ) {
+        frame::encode_content(&mut self.out, channel, method, properties, body, self.tuning.frame_max);
+    }
+
+    /// Queues a heartbeat frame.
+    pub(crate) fn send_heartbeat(&mut self) {
+        frame::encode_heartbeat(&mut self.out);
+    }
+
+    /// Whether frames wait to be written.
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Hands the queued bytes to the writer; `give_back` returns the buffer for reuse.
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Returns a written buffer, emptied, so its allocation serves the next frames.
+    pub(crate) fn give_back(&mut self, mut buffer: Vec<u8>) {
+        if self.out.is_empty() {
+            buffer.clear();
+            self.out = buffer;
+        }
+    }
+
+    /// Sends `channel.close` for `error` and drops the channel's half-received content; the
+    /// number stays taken until the client's `close-ok`.
+    pub(crate) async fn close_channel(&mut self, id: u16, error: &ChannelError) {
+        tracing::info!(channel = id, code = error.code.code(), reason = %error.text, "closing channel");
+        let mut held = Vec::new();
+        if let Some(channel) = self.channels.get_mut(&id) {
+            channel.state = ChannelState::Closing;
+            channel.abandon_content();
+            channel.consumers.clear();
+            held = channel.take_unacked();
+        }
+        self.requeue(held).await;
+        self.send(
+            id,
+            AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+                reply_code: error.code.code(),
+                reply_text: error.reply_text().into(),
+                class_id: error.method.class_id,
+                method_id: error.method.method_id,
+            })),
+        );
+    }
+
+    /// Sends `connection.close` for `error`; from now on only `close-ok` (or the client's own
+    /// `close`) is read.
+    pub(crate) async fn close_connection(&mut self, error: &ConnectionError) {
+        if error.code == ReplyCode::ConnectionForced {
+            tracing::info!(reason = %error.text, "closing connection");
+        } else {
+            tracing::warn!(code = error.code.code(), reason = %error.text, "closing connection after a protocol error");
+        }
+        self.release_channels().await;
+        self.send(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+                reply_code: error.code.code(),
+                reply_text: error.reply_text().into(),
+                class_id: error.method.class_id,
+                method_id: error.method.method_id,
+            })),
+        );
+        self.phase = Phase::Closing;
+    }
+}
+
+impl Session {
+    /// Gives back every delivery of every channel and forgets the channels.
+    pub(crate) async fn release_channels(&mut self) {
+        let held: Vec<Unacked> = self.channels.values_mut().flat_map(Channel::take_unacked).collect();
+        self.channels.clear();
+        self.requeue(held).await;
+    }
+
+    /// Gives deliveries back to their queues, flagged redelivered, as RabbitMQ does with what a
+    /// closed channel held.
+    pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
+        let queues = self.broker().queues();
+        for delivery in held {
+            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, NackMode::Requeue).await {
+                tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
+            }
+        }
+    }
+
+    /// The connection is over: what its channels held goes back, its exclusive queues go.
+    pub(crate) async fn finish(&mut self) {
+        self.release_channels().await;
+        self.broker().release_owner(self.id).await;
+    }
+}
