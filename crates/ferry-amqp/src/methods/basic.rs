@@ -142,6 +142,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
     }
     let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
+    let limited = delivery.delivery_count > 1 && queues.delivery_limit(&name).is_some();
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let delivery_tag = if method.no_ack {
         channel.next_tag()
@@ -155,7 +156,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&name).into(),
         message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
     };
-    let properties = message::properties(&delivery);
+    let properties = message::properties(&delivery, limited);
     session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)), properties, &delivery.body);
     Ok(())
 }
@@ -360,7 +361,9 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
                 routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&queue).into(),
             };
-            let properties = message::properties(&delivery);
+            let limited =
+                delivery.delivery_count > 1 && session.broker().queues().delivery_limit(&queue).is_some();
+            let properties = message::properties(&delivery, limited);
             session.send_content(
                 id,
                 AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),

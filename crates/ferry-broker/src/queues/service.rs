@@ -634,6 +634,11 @@ impl QueueService {
         Ok(QueueFootprint { records, settled_ranges, log_bytes })
     }
 
+    /// The delivery limit of `name` (`max_deliveries`), cheap enough to ask per delivery.
+    pub fn delivery_limit(&self, name: &str) -> Option<u32> {
+        self.queue(name).ok().and_then(|q| q.max_deliveries())
+    }
+
     /// Queues whose dead-letter target is `name`.
     pub fn dead_letter_sources(&self, name: &str) -> Vec<String> {
         let Ok(queues) = self.queues.read() else { return Vec::new() };

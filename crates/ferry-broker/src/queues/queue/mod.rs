@@ -319,6 +319,11 @@ impl Queue {
     }
 
     /// The queue's record (attributes and times).
+    /// The queue's delivery limit, without copying its record (read per delivery).
+    pub fn max_deliveries(&self) -> Option<u32> {
+        self.lock().ok().and_then(|g| g.policy.max_deliveries)
+    }
+
     pub fn record(&self) -> Result<QueueRecord, QueueError> {
         Ok(self.lock()?.rec.clone())
     }
@@ -414,6 +419,7 @@ impl Queue {
             sequence_number: fifo.then_some(m.offset),
             dead_letter_source: m.dead_letter_source.clone(),
             redelivered: l.count > 1,
+            priority: m.priority,
             envelope: m.envelope.clone(),
         })
     }
@@ -519,6 +525,7 @@ impl Queue {
                     sequence_number: inner.policy.fifo.then_some(o),
                     dead_letter_source: m.dead_letter_source.clone(),
                     redelivered: count > 0,
+                    priority: m.priority,
                     envelope: m.envelope.clone(),
                 });
             }
