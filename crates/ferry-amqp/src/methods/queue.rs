@@ -51,6 +51,21 @@ pub(crate) async fn declare(session: &mut Session, id: u16, method: queue::Decla
     }
     check_owner(session, &name, DECLARE)?;
     let queues = std::sync::Arc::clone(session.broker().queues());
+    if !method.passive && super::stream::is_stream(&method.arguments) {
+        return super::stream::declare(session, id, &method, &name);
+    }
+    if queues.queue_stats(&name).is_err() && session.broker().stream_exists(&name) {
+        if !method.passive && !super::stream::is_stream(&method.arguments) {
+            return Err(precondition(
+                DECLARE,
+                format!(
+                    "inequivalent arg 'x-queue-type' for queue '{name}' in vhost '/': current is 'stream'"
+                ),
+            ));
+        }
+        super::stream::declared(session, id, method.nowait, &name);
+        return Ok(());
+    }
     if !method.passive {
         let attributes = attributes(&method)?;
         let owner = method.exclusive.then_some(session.id);
@@ -106,6 +121,12 @@ pub(crate) async fn delete(session: &mut Session, id: u16, method: queue::Delete
                 Err(e) => return Err(queue_error(e, DELETE, &name)),
             }
             stats.ready
+        }
+        Err(_) if session.broker().stream_exists(&name) => {
+            if let Err(e) = session.broker().topics().delete_topic(&name) {
+                tracing::debug!(stream = %name, error = %e, "stream already gone");
+            }
+            0
         }
         Err(_) => 0,
     };
