@@ -6,6 +6,7 @@
 
 mod cache;
 mod enqueue;
+pub use enqueue::Staged;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
