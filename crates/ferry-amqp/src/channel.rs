@@ -179,9 +179,15 @@ impl Channel {
 
     /// Returns the credit of settled deliveries to the consumers they came from.
     pub(crate) fn credit(&self, settled: &[Unacked]) {
-        for delivery in settled {
-            if let Some(consumer) = delivery.consumer.as_ref().and_then(|tag| self.consumers.get(tag)) {
-                consumer.settled(1);
+        // One message per consumer, however many deliveries an `ack multiple` settled, so
+        // that the consumer takes its next messages in one turn.
+        let mut per_consumer: HashMap<&str, u32> = HashMap::new();
+        for tag in settled.iter().filter_map(|d| d.consumer.as_deref()) {
+            *per_consumer.entry(tag).or_default() += 1;
+        }
+        for (tag, n) in per_consumer {
+            if let Some(consumer) = self.consumers.get(tag) {
+                consumer.settled(n);
             }
         }
     }

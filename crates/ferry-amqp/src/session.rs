@@ -66,11 +66,17 @@ pub(crate) struct Session {
     pub(crate) user: Option<String>,
     /// Where this connection's consumer tasks push deliveries.
     pub(crate) pushed: mpsc::Sender<Pushed>,
+    /// Publishes appended but not yet durable; when all are taken, the connection reads no
+    /// more frames until one completes (a publisher faster than the disk waits).
+    pub(crate) publishes_in_flight: Arc<tokio::sync::Semaphore>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
     /// Encoded frames not yet written.
     out: Vec<u8>,
 }
+
+/// Most publishes of one connection appended and waiting for the disk at once.
+pub(crate) const PUBLISHES_IN_FLIGHT_MAX: usize = 4_096;
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
@@ -87,10 +93,20 @@ impl Session {
             tuning,
             client_properties: FieldTable::default(),
             pushed,
+            publishes_in_flight: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT_MAX)),
             user: None,
             channels: HashMap::new(),
             out: Vec::new(),
         }
+    }
+
+    /// Waits until every publish of this connection appended so far is durable and visible.
+    pub(crate) async fn drain_publishes(&self) {
+        if self.publishes_in_flight.available_permits() == PUBLISHES_IN_FLIGHT_MAX {
+            return;
+        }
+        // Taking every permit means no publish is in flight; they are given back at once.
+        let _all = self.publishes_in_flight.acquire_many(PUBLISHES_IN_FLIGHT_MAX as u32).await;
     }
 
     /// Queues a method frame for writing.

@@ -2,12 +2,20 @@
 
 import datetime
 import decimal
+import time
 
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 from conftest import parameters
+
+
+def pump(connection, seconds):
+    """Dispatches what arrives for `seconds` (one call returns after the first dispatch)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        connection.process_data_events(time_limit=max(0.0, deadline - time.monotonic()))
 
 
 def get_body(channel, queue):
@@ -47,10 +55,11 @@ def test_consume_respects_the_prefetch_count_until_acks_arrive(connection, chann
     channel.basic_qos(prefetch_count=2)
     got = []
     channel.basic_consume(name, lambda ch, m, p, b: got.append((m.delivery_tag, b)))
-    connection.process_data_events(time_limit=0.5)
+    # process_data_events returns once something was dispatched: keep calling it for the window.
+    pump(connection, 0.5)
     assert [b for _, b in got] == [b"0", b"1"]
     channel.basic_ack(got[-1][0], multiple=True)
-    connection.process_data_events(time_limit=0.5)
+    pump(connection, 0.5)
     assert [b for _, b in got] == [b"0", b"1", b"2", b"3"]
 
 

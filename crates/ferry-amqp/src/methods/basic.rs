@@ -70,11 +70,20 @@ pub(crate) async fn published(session: &mut Session, id: u16, content: Content) 
         tx.publishes.push(content);
         return Ok(());
     }
-    publish_now(session, id, content).await
+    publish_now(session, id, content, false).await
 }
 
-/// Publishes a complete message (outside a transaction, or at its commit).
-pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
+/// Publishes a complete message (outside a transaction, or at its commit). The message is
+/// routed and appended now, in the order the channel sent it; with `wait` this returns once it
+/// is durable (a transaction's commit), otherwise a task waits for the disk and the confirm (in
+/// confirm mode) follows through [`Pushed::Confirmed`], so one connection's publishes share
+/// fsyncs instead of taking one each.
+pub(crate) async fn publish_now(
+    session: &mut Session,
+    id: u16,
+    content: Content,
+    wait: bool,
+) -> Result<(), AmqpError> {
     let Content { publish, properties, body } = content;
     let sequence = session.channels.get_mut(&id).and_then(|c| {
         let next = c.confirms.map(|n| n + 1);
@@ -95,40 +104,66 @@ pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content
         })?;
         msg.envelope.properties.reply_to = Some(queue);
     }
-    let outcome = session.broker().publish(exchange, routing_key, msg).await;
-    let confirmed = match outcome {
-        Ok(published) => {
-            if published.unroutable() && publish.mandatory {
-                let returned = basic::Return {
-                    reply_code: ReplyCode::NoRoute.code(),
-                    reply_text: "NO_ROUTE".into(),
-                    exchange: publish.exchange.clone(),
-                    routing_key: publish.routing_key.clone(),
-                };
-                session.send_content(
-                    id,
-                    AMQPClass::Basic(basic::AMQPMethod::Return(returned)),
-                    properties,
-                    &body,
-                );
-            }
-            true
-        }
-        Err(PublishError::Queue(QueueError::Overflow(queue))) => {
-            tracing::debug!(%queue, "publish refused by a full queue");
-            false
-        }
+    let permit = Arc::clone(&session.publishes_in_flight).acquire_owned().await.map_err(|_| {
+        ConnectionError::new(ReplyCode::InternalError, PUBLISH, "connection closing".to_owned())
+    })?;
+    let pending = match session.broker().begin_publish(exchange, routing_key, msg).await {
+        Ok(pending) => pending,
         Err(e) => return Err(publish_error(e, PUBLISH, routing_key)),
     };
-    if let Some(delivery_tag) = sequence {
-        let method = if confirmed {
-            basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
-        } else {
-            basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+    if pending.unroutable() && publish.mandatory {
+        let returned = basic::Return {
+            reply_code: ReplyCode::NoRoute.code(),
+            reply_text: "NO_ROUTE".into(),
+            exchange: publish.exchange.clone(),
+            routing_key: publish.routing_key.clone(),
         };
-        session.send(id, AMQPClass::Basic(method));
+        session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::Return(returned)), properties, &body);
     }
+    let routing_key = routing_key.to_owned();
+    let durable = async move {
+        let outcome = pending.durable().await;
+        drop(permit);
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(PublishError::Queue(QueueError::Overflow(queue))) => {
+                tracing::debug!(%queue, "publish refused by a full queue");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    if wait {
+        let confirmed = durable.await.map_err(|e| publish_error(e, PUBLISH, &routing_key))?;
+        if let Some(delivery_tag) = sequence {
+            confirm(session, id, delivery_tag, confirmed);
+        }
+        return Ok(());
+    }
+    let pushed = session.pushed.clone();
+    tokio::spawn(async move {
+        let ok = match durable.await {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(channel = id, routing_key = %routing_key, error = %e, "publish not made durable; nacked");
+                false
+            }
+        };
+        if let Some(tag) = sequence {
+            let _ = pushed.send(Pushed::Confirmed { channel: id, delivery_tag: tag, ok }).await;
+        }
+    });
     Ok(())
+}
+
+/// Sends the publisher confirm of `delivery_tag`.
+fn confirm(session: &mut Session, id: u16, delivery_tag: u64, ok: bool) {
+    let method = if ok {
+        basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
+    } else {
+        basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+    };
+    session.send(id, AMQPClass::Basic(method));
 }
 
 /// `basic.get`: one ready message, leased to the channel until settled (settled at once with
@@ -420,6 +455,12 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 properties,
                 &delivery.body,
             );
+        }
+        Pushed::Confirmed { channel: id, delivery_tag, ok } => {
+            // A channel closed since has nobody to tell.
+            if session.channels.get(&id).is_some_and(|c| c.confirms.is_some()) {
+                confirm(session, id, delivery_tag, ok);
+            }
         }
         Pushed::Cancelled { channel: id, consumer_tag } => {
             let Some(channel) = session.channels.get_mut(&id) else { return };

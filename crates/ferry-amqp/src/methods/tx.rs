@@ -30,7 +30,7 @@ pub(crate) fn select(session: &mut Session, id: u16) -> Result<(), AmqpError> {
 pub(crate) async fn commit(session: &mut Session, id: u16) -> Result<(), AmqpError> {
     let held = take(session, id, COMMIT)?;
     for content in held.publishes {
-        b::publish_now(session, id, content).await?;
+        b::publish_now(session, id, content, true).await?;
     }
     for settlement in held.settlements {
         match settlement {

@@ -259,3 +259,24 @@ async fn transient_queues_are_gone_after_a_restart_and_durable_ones_kept() {
     assert_eq!(svc.list_queues(None), ["kept"]);
     assert_eq!(svc.queue_stats("kept").unwrap().ready, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_returned_one_at_a_time_brings_as_many_deliveries() {
+    for round in 0..50 {
+        let e = env().await;
+        e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+        e.svc.enqueue("q", (0..5).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+        let mut s = e.svc.subscribe("q", SubscribeOptions { prefetch: 2, ..Default::default() }).unwrap();
+        let a = next(&mut s).await;
+        let b = next(&mut s).await;
+        // As a front-end does: the credit goes back first, then the acks are applied.
+        s.settled(1);
+        s.settled(1);
+        for d in [a, b] {
+            e.svc.ack("q", &d.receipt).await.unwrap();
+        }
+        let c = next(&mut s).await;
+        let d = tokio::time::timeout(Duration::from_secs(2), s.next()).await;
+        assert!(d.is_ok(), "round {round}: only {:?} came after two credits", c.body);
+    }
+}
