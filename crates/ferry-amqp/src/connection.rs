@@ -128,7 +128,16 @@ async fn drive(
     let mut last_read = Instant::now();
     let mut last_write = Instant::now();
     let mut closing_since = None;
+    let mut disk_alarm = session.broker().disk_alarm().subscribe();
     loop {
+        // A publisher is not read while the disk alarm is raised (RabbitMQ's blocking); it is
+        // told so when it asked, and its silence then is not held against it.
+        let alarm = *disk_alarm.borrow_and_update();
+        methods::connection::tell_blocked(session, alarm);
+        let reading = !(alarm && session.published);
+        if !reading {
+            last_read = Instant::now();
+        }
         if session.has_output() {
             let buffer = session.take_output();
             tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer))
@@ -167,7 +176,7 @@ async fn drive(
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer)).await;
                 return Ok(());
             }
-            read = reader.read_buf(&mut input) => {
+            read = reader.read_buf(&mut input), if reading => {
                 if read? == 0 {
                     return Ok(());
                 }
@@ -182,7 +191,8 @@ async fn drive(
                 }
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
-            _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() => {
+            Ok(()) = disk_alarm.changed() => {}
+            _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() && reading => {
                 tracing::warn!(timeout_s = interval.as_secs(), "missed heartbeats from client; disconnecting");
                 return Ok(());
             }

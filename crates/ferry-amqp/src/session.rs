@@ -62,6 +62,12 @@ pub(crate) struct Session {
     pub(crate) tuning: Tuning,
     /// What the client said of itself in `start-ok` (its capabilities among them).
     pub(crate) client_properties: FieldTable,
+    /// The client asked to be told when publishing is blocked (`connection.blocked` capability).
+    pub(crate) wants_blocked: bool,
+    /// Whether the client was last told it is blocked.
+    pub(crate) told_blocked: bool,
+    /// The connection has published: while the disk alarm is raised, it is not read.
+    pub(crate) published: bool,
     /// The user who logged in, once `start-ok` is accepted.
     pub(crate) user: Option<String>,
     /// Where this connection's consumer tasks push deliveries.
@@ -86,6 +92,9 @@ impl Session {
             phase: Phase::AwaitStartOk,
             tuning,
             client_properties: FieldTable::default(),
+            wants_blocked: false,
+            told_blocked: false,
+            published: false,
             pushed,
             user: None,
             channels: HashMap::new(),

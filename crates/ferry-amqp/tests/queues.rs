@@ -289,3 +289,36 @@ async fn a_transaction_applies_publishes_and_acks_at_commit_and_drops_them_at_ro
     let e = channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap_err();
     assert!(e.to_string().contains("cannot switch from tx to confirm mode"), "{e}");
 }
+
+#[tokio::test]
+async fn a_publisher_is_told_it_is_blocked_and_nothing_is_enqueued_while_the_disk_alarm_is_raised() {
+    let server = Server::start_with_disk_limit(AmqpConfig::default(), u64::MAX).await;
+    let connection = connect(&server).await;
+    let events = connection.events_listener();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    channel.queue_declare("full", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    publish(&channel, "full", b"before", BasicProperties::default()).await;
+    server.broker.disk_alarm().check().unwrap();
+    let mut events = std::pin::pin!(events);
+    let blocked = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(Event::ConnectionBlocked(reason)) = events.next().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("not told it is blocked");
+    assert_eq!(blocked, "low on disk");
+    // lapin itself holds publishes while blocked; either way nothing reaches the queue.
+    let held = tokio::time::timeout(Duration::from_millis(300), async {
+        channel
+            .basic_publish("", "full", BasicPublishOptions::default(), b"held", BasicProperties::default())
+            .await?
+            .await
+    })
+    .await;
+    assert!(held.is_err(), "confirmed while blocked: {held:?}");
+    assert_eq!(server.broker.queues().queue_stats("full").unwrap().ready, 1);
+}

@@ -46,6 +46,7 @@ pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) ->
         // RabbitMQ has refused `immediate` since 3.0, and clients no longer send it.
         return Err(ChannelError::new(ReplyCode::NotImplemented, PUBLISH, "immediate=true").into());
     }
+    session.published = true;
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.start_content(method);
     }
