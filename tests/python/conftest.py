@@ -30,7 +30,7 @@ def _die_with_parent():
 
 
 class FerryServer:
-    """A running broker. Attributes: kafka_bootstrap, sqs_endpoint, data_dir, listeners."""
+    """A running broker. Attributes: kafka_bootstrap, sqs_endpoint, amqp_address, data_dir, listeners."""
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
@@ -44,7 +44,8 @@ class FerryServer:
         # On restart, keep the ports the clients already know.
         kafka = self.listeners.get("kafka", "127.0.0.1:0")
         sqs = self.listeners.get("sqs", "127.0.0.1:0")
-        return ["--kafka-listen", kafka, "--sqs-listen", sqs]
+        amqp = self.listeners.get("amqp", "127.0.0.1:0")
+        return ["--kafka-listen", kafka, "--sqs-listen", sqs, "--amqp-listen", amqp]
 
     def start(self):
         args = [self.binary, "serve", "--data-dir", str(self.data_dir), *self._listen_args(), *self.extra_args]
@@ -108,6 +109,11 @@ class FerryServer:
     @property
     def sqs_endpoint(self):
         return "http://" + self.listeners["sqs"]
+
+    @property
+    def amqp_address(self):
+        """host:port of the AMQP 0-9-1 listener."""
+        return self.listeners["amqp"]
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,8 @@ pub(crate) struct Channel {
     pub(crate) tx: Option<Transaction>,
     /// The queue last declared on the channel, which `""` names in later methods.
     pub(crate) last_queue: Option<String>,
+    /// The queue behind this channel's direct reply-to consumer (`amq.rabbitmq.reply-to`).
+    pub(crate) reply_to: Option<String>,
     /// Prefetch count for consumers started from now on (`basic.qos`; 0: no limit of its own).
     pub(crate) prefetch: u16,
     /// Consumers by tag.
@@ -116,6 +118,7 @@ impl Channel {
             confirms: None,
             tx: None,
             last_queue: None,
+            reply_to: None,
             prefetch: 0,
             consumers: HashMap::new(),
             unacked: BTreeMap::new(),

@@ -9,7 +9,7 @@
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{AMQPValue, DecimalValue, FieldArray, FieldTable, ShortString};
 use bytes::Bytes;
-use ferry_broker::message::{Properties, Value};
+use ferry_broker::message::{Death, Properties, Value};
 use ferry_broker::queues::{AttrValue, Delivery, MessageAttribute, NewMessage, TYPED};
 
 /// A published message in ferry's terms; the exchange and routing key are set by the broker.
@@ -22,17 +22,20 @@ pub(crate) fn new_message(properties: BasicProperties, body: Bytes) -> NewMessag
             headers
                 .inner()
                 .iter()
-                .map(|(name, value)| MessageAttribute {
-                    name: name.to_string(),
-                    data_type: TYPED.to_owned(),
-                    value: AttrValue::Typed(from_amqp(value)),
-                })
+                .map(|(name, value)| attribute(name.to_string(), from_amqp(value)))
                 .collect()
         })
         .unwrap_or_default();
     let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.to_string());
-    let mut msg =
-        NewMessage { body, attributes, priority: *properties.priority(), ttl_ms, ..NewMessage::default() };
+    let mut msg = NewMessage {
+        body,
+        attributes,
+        priority: *properties.priority(),
+        ttl_ms,
+        // SQS receivers see the publisher's id as the MessageId.
+        message_id: text(properties.message_id()),
+        ..NewMessage::default()
+    };
     msg.envelope.properties = Properties {
         message_id: text(properties.message_id()),
         content_type: text(properties.content_type()),
@@ -50,8 +53,50 @@ pub(crate) fn new_message(properties: BasicProperties, body: Bytes) -> NewMessag
     msg
 }
 
-/// The basic properties of a delivery, headers included.
-pub(crate) fn properties(delivery: &Delivery) -> BasicProperties {
+/// A header as the broker keeps it: text and bytes as themselves (so SQS and Kafka receivers see
+/// plain strings and bytes), every other kind typed.
+fn attribute(name: String, value: Value) -> MessageAttribute {
+    match value {
+        Value::Text(s) => MessageAttribute { name, data_type: "String".into(), value: AttrValue::Text(s) },
+        Value::Bytes(b) => MessageAttribute { name, data_type: "Binary".into(), value: AttrValue::Binary(b) },
+        other => MessageAttribute { name, data_type: TYPED.to_owned(), value: AttrValue::Typed(other) },
+    }
+}
+
+fn is_death_header(name: &str) -> bool {
+    name == "x-death" || name.starts_with("x-first-death-") || name.starts_with("x-last-death-")
+}
+
+/// `x-death` (newest first, one table per queue and reason) and the first and last deaths, as
+/// RabbitMQ renders a message's dead-letter history.
+fn death_headers(deaths: &[Death], headers: &mut FieldTable) {
+    let entry = |d: &Death| {
+        let mut t = FieldTable::default();
+        t.insert("count".into(), AMQPValue::LongLongInt(d.count.min(i64::MAX as u64) as i64));
+        t.insert("reason".into(), AMQPValue::LongString(d.cause.name().into()));
+        t.insert("queue".into(), AMQPValue::LongString(d.queue.as_str().into()));
+        t.insert("time".into(), AMQPValue::Timestamp((d.time_ms.max(0) / 1000) as u64));
+        t.insert("exchange".into(), AMQPValue::LongString(d.exchange.as_deref().unwrap_or("").into()));
+        let keys: Vec<AMQPValue> =
+            d.routing_keys.iter().map(|k| AMQPValue::LongString(k.as_str().into())).collect();
+        t.insert("routing-keys".into(), AMQPValue::FieldArray(keys.into()));
+        AMQPValue::FieldTable(t)
+    };
+    headers
+        .insert("x-death".into(), AMQPValue::FieldArray(deaths.iter().map(entry).collect::<Vec<_>>().into()));
+    let text = |s: &str| AMQPValue::LongString(s.into());
+    for (prefix, d) in [("x-first-death-", deaths.last()), ("x-last-death-", deaths.first())] {
+        let Some(d) = d else { continue };
+        headers.insert(format!("{prefix}queue").as_str().into(), text(&d.queue));
+        headers.insert(format!("{prefix}reason").as_str().into(), text(d.cause.name()));
+        headers
+            .insert(format!("{prefix}exchange").as_str().into(), text(d.exchange.as_deref().unwrap_or("")));
+    }
+}
+
+/// The basic properties of a delivery, headers included; `delivery_limited` adds the
+/// `x-delivery-count` header quorum queues carry.
+pub(crate) fn properties(delivery: &Delivery, delivery_limited: bool) -> BasicProperties {
     let p = &delivery.envelope.properties;
     let mut out = BasicProperties::default();
     let short = |s: &Option<String>| s.as_deref().map(ShortString::from);
@@ -62,19 +107,41 @@ pub(crate) fn properties(delivery: &Delivery) -> BasicProperties {
         out = out.with_content_encoding(v);
     }
     let mut headers = FieldTable::default();
+    let deaths = &delivery.envelope.deaths;
     for attribute in &delivery.attributes {
+        // A republished dead-letter carries its old x-death as a header; the history is the truth.
+        if !deaths.is_empty() && is_death_header(&attribute.name) {
+            continue;
+        }
         let value = match &attribute.value {
             AttrValue::Typed(v) => to_amqp(v),
+            AttrValue::Text(s) if attribute.data_type.starts_with("Number") => match s.parse::<i64>() {
+                Ok(n) => AMQPValue::LongLongInt(n),
+                Err(_) => AMQPValue::LongString(s.as_str().into()),
+            },
             AttrValue::Text(s) => AMQPValue::LongString(s.as_str().into()),
             AttrValue::Binary(b) => AMQPValue::ByteArray(b.to_vec().into()),
         };
         headers.insert(attribute.name.as_str().into(), value);
     }
-    if !delivery.attributes.is_empty() {
+    if !deaths.is_empty() {
+        death_headers(deaths, &mut headers);
+    }
+    if delivery_limited && delivery.delivery_count > 1 {
+        // Quorum queues count the deliveries that came back before this one.
+        headers.insert(
+            "x-delivery-count".into(),
+            AMQPValue::LongLongInt(i64::from(delivery.delivery_count - 1)),
+        );
+    }
+    if !headers.inner().is_empty() {
         out = out.with_headers(headers);
     }
     if let Some(v) = p.delivery_mode {
         out = out.with_delivery_mode(v);
+    }
+    if delivery.priority > 0 {
+        out = out.with_priority(delivery.priority);
     }
     if let Some(v) = short(&p.correlation_id) {
         out = out.with_correlation_id(v);

@@ -203,7 +203,7 @@ impl Session {
     /// closed channel held.
     pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
         let queues = self.broker().queues();
-        for delivery in held {
+        for delivery in held.iter().filter(|d| !crate::consumer::is_stream_delivery(&d.receipt)) {
             if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, NackMode::Requeue).await {
                 tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
             }

@@ -216,15 +216,28 @@ impl Broker {
     }
 
     /// Publishes `msg` through `exchange` with `routing_key` and returns once it is durable in
-    /// every queue and stream it was routed to (all written at once). Nothing routed is
-    /// [`Published::unroutable`], not an error. Through an `x-delayed-message` exchange, the
-    /// `x-delay` header (milliseconds) delays the message in each queue it reaches.
+    /// every queue and stream it was routed to. Nothing routed is [`Published::unroutable`],
+    /// not an error. Through an `x-delayed-message` exchange, the `x-delay` header
+    /// (milliseconds) delays the message in each queue it reaches.
     pub async fn publish(
         &self,
         exchange: &str,
         routing_key: &str,
-        mut msg: NewMessage,
+        msg: NewMessage,
     ) -> Result<Published, PublishError> {
+        self.begin_publish(exchange, routing_key, msg).await?.durable().await
+    }
+
+    /// The first half of [`Broker::publish`]: routes the message and appends it to every target
+    /// (publishes begun one after the other are stored in that order), without waiting for the
+    /// disk. [`PendingPublish::durable`] waits; it must be awaited (the message stays invisible
+    /// in its queues until then), and pending publishes wait together, sharing fsyncs.
+    pub async fn begin_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        mut msg: NewMessage,
+    ) -> Result<PendingPublish, PublishError> {
         let headers = typed_headers(&msg.attributes);
         let routed = self.router.route(exchange, routing_key, &headers)?;
         if self
@@ -237,35 +250,84 @@ impl Broker {
         }
         msg.envelope.exchange = Some(exchange.to_string());
         msg.envelope.routing_key = Some(routing_key.to_string());
-        let writes = routed.targets.into_iter().map(|target| {
-            let msg = msg.clone();
-            async move {
-                match target {
-                    Target::Queue(q) => match self.queues.enqueue(&q, vec![msg]).await {
-                        Ok(mut results) => match results.pop() {
-                            Some(Err(e)) => Err(PublishError::Queue(e)),
-                            _ => Ok(Some(Written::Queue(q))),
-                        },
-                        // Bound or named, but deleted meanwhile: not a target after all.
-                        Err(QueueError::NoSuchQueue(_)) => Ok(None),
-                        Err(e) => Err(e.into()),
-                    },
-                    Target::Topic(t) => {
-                        let offset = self.append_stream(&t, msg).await?;
-                        Ok(Some(Written::Stream(t, offset)))
+        let mut pending = PendingPublish { writes: Vec::with_capacity(routed.targets.len()), refused: None };
+        for target in routed.targets {
+            match target {
+                Target::Queue(q) => match self.queues.begin_enqueue(&q, vec![msg.clone()]).await {
+                    Ok(p) => {
+                        if let Some(Err(e)) = p.results().first() {
+                            pending.refused.get_or_insert_with(|| e.clone());
+                        }
+                        pending.writes.push(Write::Queue(q, p));
                     }
+                    // Bound or named, but deleted meanwhile: not a target after all.
+                    Err(QueueError::NoSuchQueue(_)) => {}
+                    Err(e) => {
+                        pending.refused.get_or_insert(e);
+                    }
+                },
+                Target::Topic(t) => {
+                    let appended = self.begin_append_stream(&t, msg.clone()).await?;
+                    pending.writes.push(Write::Stream(t, appended));
+                }
+            }
+        }
+        Ok(pending)
+    }
+}
+
+/// A publish appended to its targets, not yet durable (see [`Broker::begin_publish`]).
+#[derive(Debug)]
+#[must_use = "a pending publish stays invisible in its queues until it is made durable"]
+pub struct PendingPublish {
+    writes: Vec<Write>,
+    /// The first refusal by a target (a full queue with reject-publish); the other targets
+    /// still take the message, as in RabbitMQ, and the publisher is told no.
+    refused: Option<QueueError>,
+}
+
+#[derive(Debug)]
+enum Write {
+    Queue(String, crate::queues::PendingEnqueue),
+    Stream(String, crate::topics::Appended),
+}
+
+impl PendingPublish {
+    /// True when the message reached no target.
+    pub fn unroutable(&self) -> bool {
+        self.writes.is_empty() && self.refused.is_none()
+    }
+
+    /// Waits until the message is durable in every target. A target's refusal is the error,
+    /// once every other target has it durably.
+    pub async fn durable(self) -> Result<Published, PublishError> {
+        let waits = self.writes.into_iter().map(|w| async move {
+            match w {
+                Write::Queue(q, p) => match p.finish().await {
+                    Ok(_) => Ok(Written::Queue(q)),
+                    Err(e) => Err(PublishError::Queue(e)),
+                },
+                Write::Stream(t, appended) => {
+                    let outcome = appended.durable().await.map_err(crate::streams::StreamError::from)?;
+                    Ok(Written::Stream(t, outcome.base_offset))
                 }
             }
         });
         let mut published = Published::default();
-        for outcome in futures::future::join_all(writes).await {
-            match outcome? {
-                Some(Written::Queue(q)) => published.queues.push(q),
-                Some(Written::Stream(t, offset)) => published.streams.push((t, offset)),
-                None => {}
+        let mut first_error = self.refused.map(PublishError::Queue);
+        for outcome in futures::future::join_all(waits).await {
+            match outcome {
+                Ok(Written::Queue(q)) => published.queues.push(q),
+                Ok(Written::Stream(t, offset)) => published.streams.push((t, offset)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(published)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(published),
+        }
     }
 }
 
@@ -467,5 +529,43 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(&dead[0].body[..], b"bad");
         assert_eq!(dead[0].envelope.deaths[0].queue, "orders");
+    }
+
+    #[tokio::test]
+    async fn pipelined_publishes_keep_their_order_and_show_only_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.declare_queue("q", QueueAttributes::default(), None).await.unwrap();
+        let first = b.begin_publish("", "q", msg("a")).await.unwrap();
+        let second = b.begin_publish("", "q", msg("b")).await.unwrap();
+        assert_eq!(b.queues().queue_stats("q").unwrap().ready, 0, "visible before durable");
+        // Finishing the later one first makes both durable (one prefix of the log) and visible.
+        second.durable().await.unwrap();
+        first.durable().await.unwrap();
+        let d = b.queues().peek("q", 2).await.unwrap();
+        let bodies: Vec<&[u8]> = d.iter().map(|d| &d.body[..]).collect();
+        assert_eq!(bodies, [b"a", b"b"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_a_publish_that_other_targets_still_take() {
+        use crate::queues::OverflowPolicy;
+        use crate::routing::ExchangeDef;
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.router().declare_exchange(ExchangeDef::new("all", ExchangeKind::Fanout), false).unwrap();
+        let full = QueueAttributes {
+            max_length: Some(0),
+            overflow: OverflowPolicy::RejectNew,
+            ..Default::default()
+        };
+        b.declare_queue("full", full, None).await.unwrap();
+        b.declare_queue("open", QueueAttributes::default(), None).await.unwrap();
+        for q in ["full", "open"] {
+            b.router().bind("all", Destination::Queue(q.into()), "", Vec::new()).unwrap();
+        }
+        let refused = b.publish("all", "", msg("x")).await;
+        assert!(matches!(refused, Err(PublishError::Queue(QueueError::Overflow(_)))), "{refused:?}");
+        assert_eq!(b.queues().queue_stats("open").unwrap().ready, 1);
     }
 }

@@ -12,7 +12,7 @@ use crate::broker::Broker;
 use crate::message::Envelope;
 use crate::queues::codec::{self, StoredMessage};
 use crate::queues::{MessageAttribute, NewMessage};
-use crate::topics::{CatalogError, FetchError, ProduceError, TopicService};
+use crate::topics::{Appended, CatalogError, FetchError, ProduceError, TopicService};
 
 /// Most bytes one read of a stream takes from its log.
 const READ_BYTES: usize = 1 << 20;
@@ -113,6 +113,12 @@ impl Broker {
 
     /// Appends `msg` to the stream and returns its offset once it is durable.
     pub async fn append_stream(&self, name: &str, msg: NewMessage) -> Result<u64, StreamError> {
+        Ok(self.begin_append_stream(name, msg).await?.durable().await?.base_offset)
+    }
+
+    /// Appends `msg` to the stream (on the blocking pool, in the order of calls) and returns the
+    /// append, whose `durable` waits for the disk.
+    pub async fn begin_append_stream(&self, name: &str, msg: NewMessage) -> Result<Appended, StreamError> {
         let now = self.topics().clock().now_ms();
         let stored = StoredMessage {
             timestamp_ms: now,
@@ -125,11 +131,15 @@ impl Broker {
             ..StoredMessage::default()
         };
         let batch = codec::encode_batch(std::slice::from_ref(&stored));
-        let appended = self.topics().produce(name, 0, &batch).map_err(|e| match e {
+        let topics = Arc::clone(self.topics());
+        let topic = name.to_string();
+        let appended = tokio::task::spawn_blocking(move || topics.produce(&topic, 0, &batch))
+            .await
+            .map_err(|e| StreamError::Produce(ProduceError::Storage(e.to_string())))?;
+        appended.map_err(|e| match e {
             ProduceError::UnknownTopicOrPartition => StreamError::NoSuchStream(name.to_string()),
             other => other.into(),
-        })?;
-        Ok(appended.durable().await?.base_offset)
+        })
     }
 
     /// Subscribes to the stream from `start` with `prefetch` unsettled deliveries at most.

@@ -1,5 +1,8 @@
 """AMQP 0-9-1 through pika's blocking adapter: queues, the default exchange, get, consume, acks."""
 
+import datetime
+import decimal
+
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
@@ -139,7 +142,8 @@ def test_properties_and_typed_headers_come_back_as_sent(channel, name):
         "neg": -7,
         "big": 2**40,
         "flag": True,
-        "float": 1.5,
+        "decimal": decimal.Decimal("1.50"),
+        "when": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
         "bytes": b"\x00\xff",
         "list": [1, "two", False],
         "table": {"nested": {"deeper": 3}},

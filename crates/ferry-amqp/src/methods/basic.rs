@@ -9,7 +9,7 @@ use ferry_broker::queues::{
 };
 
 use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
-use crate::consumer::{Consumer, Pushed, requeue};
+use crate::consumer::{Consumer, Pushed, is_stream_delivery, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
@@ -84,7 +84,18 @@ pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content
     });
     let exchange = publish.exchange.as_str();
     let routing_key = publish.routing_key.as_str();
-    let msg = message::new_message(properties.clone(), body.clone());
+    let mut msg = message::new_message(properties.clone(), body.clone());
+    if msg.envelope.properties.reply_to.as_deref() == Some(REPLY_TO) {
+        // Direct reply-to: the reply goes to the queue behind this channel's reply consumer.
+        let queue = session.channels.get(&id).and_then(|c| c.reply_to.clone()).ok_or_else(|| {
+            AmqpError::from(ChannelError::new(
+                ReplyCode::PreconditionFailed,
+                PUBLISH,
+                "fast reply consumer does not exist; consume from amq.rabbitmq.reply-to first".to_owned(),
+            ))
+        })?;
+        msg.envelope.properties.reply_to = Some(queue);
+    }
     let outcome = session.broker().publish(exchange, routing_key, msg).await;
     let confirmed = match outcome {
         Ok(published) => {
@@ -143,6 +154,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
     }
     let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
+    let limited = delivery.delivery_count > 1 && queues.delivery_limit(&name).is_some();
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let delivery_tag = if method.no_ack {
         channel.next_tag()
@@ -156,7 +168,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&name).into(),
         message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
     };
-    let properties = message::properties(&delivery);
+    let properties = message::properties(&delivery, limited);
     session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::GetOk(ok)), properties, &delivery.body);
     Ok(())
 }
@@ -181,7 +193,7 @@ pub(crate) async fn ack_now(session: &mut Session, id: u16, method: basic::Ack) 
     let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
     channel.credit(&settled);
     let queues = session.broker().queues();
-    for delivery in settled {
+    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
         if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
             // The queue went, or the lease ran out and the message was delivered again.
             tracing::debug!(queue = %delivery.queue, error = %e, "ack of a delivery no longer held");
@@ -226,7 +238,7 @@ pub(crate) async fn settle_back_now(
     channel.credit(&settled);
     let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
     let queues = session.broker().queues();
-    for delivery in settled {
+    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
         if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
             tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
         }
@@ -267,7 +279,10 @@ pub(crate) async fn recover(
 /// `basic.consume`: a push consumer of the queue with the channel's prefetch (bounded by
 /// `max_unacked_per_channel`). `consume-ok` goes out before its first delivery.
 pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consume) -> Result<(), AmqpError> {
-    let name = named(session, id, method.queue.as_str(), CONSUME)?;
+    let mut name = named(session, id, method.queue.as_str(), CONSUME)?;
+    if name == REPLY_TO {
+        name = reply_queue(session, id, &method).await?;
+    }
     check_owner(session, &name, CONSUME)?;
     let tag = if method.consumer_tag.as_str().is_empty() {
         format!("amq.ctag-{:032x}", rand::random::<u128>())
@@ -295,6 +310,9 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         .and_then(|v| message::from_amqp(v).as_i64())
         .and_then(|p| i32::try_from(p).ok())
         .unwrap_or(0);
+    if session.broker().queues().queue_stats(&name).is_err() && session.broker().stream_exists(&name) {
+        return super::stream::consume(session, id, &method, &name, tag, prefetch);
+    }
     let queues = Arc::clone(session.broker().queues());
     let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms: None };
     let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
@@ -309,6 +327,37 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         channel.consumers.insert(tag, consumer);
     }
     Ok(())
+}
+
+/// The pseudo-queue of direct reply-to: consuming from it (no-ack) gives the channel a reply
+/// queue, and a publish whose `reply-to` names it is rewritten to that queue's name.
+const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// The channel's direct reply-to queue, made on its first consume: a transient queue exclusive
+/// to the connection, named `amq.rabbitmq.reply-to.<random>` as RabbitMQ names its replies.
+async fn reply_queue(session: &mut Session, id: u16, method: &basic::Consume) -> Result<String, AmqpError> {
+    if !method.no_ack {
+        return Err(ChannelError::new(
+            ReplyCode::PreconditionFailed,
+            CONSUME,
+            "reply consumer cannot acknowledge; consume amq.rabbitmq.reply-to with no-ack".to_owned(),
+        )
+        .into());
+    }
+    if let Some(queue) = session.channels.get(&id).and_then(|c| c.reply_to.clone()) {
+        return Ok(queue);
+    }
+    let queue = format!("{REPLY_TO}.{:032x}", rand::random::<u128>());
+    let attributes = ferry_broker::queues::QueueAttributes { durable: false, ..Default::default() };
+    session
+        .broker()
+        .declare_queue(&queue, attributes, Some(session.id))
+        .await
+        .map_err(|e| queue_error(e, CONSUME, &queue))?;
+    if let Some(channel) = session.channels.get_mut(&id) {
+        channel.reply_to = Some(queue.clone());
+    }
+    Ok(queue)
 }
 
 /// `basic.cancel`: the consumer stops; what it was delivered stays unacknowledged on the
@@ -343,7 +392,9 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
             };
             let delivery_tag = if consumer.no_ack {
                 consumer.settled(1);
-                if let Err(e) = queues.ack(&queue, &delivery.receipt).await {
+                if !is_stream_delivery(&delivery.receipt)
+                    && let Err(e) = queues.ack(&queue, &delivery.receipt).await
+                {
                     tracing::debug!(%queue, error = %e, "settling a no-ack delivery failed");
                 }
                 channel.next_tag()
@@ -361,7 +412,9 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 exchange: delivery.envelope.exchange.as_deref().unwrap_or("").into(),
                 routing_key: delivery.envelope.routing_key.as_deref().unwrap_or(&queue).into(),
             };
-            let properties = message::properties(&delivery);
+            let limited =
+                delivery.delivery_count > 1 && session.broker().queues().delivery_limit(&queue).is_some();
+            let properties = message::properties(&delivery, limited);
             session.send_content(
                 id,
                 AMQPClass::Basic(basic::AMQPMethod::Deliver(deliver)),

@@ -15,6 +15,7 @@ mod confirm;
 pub(crate) mod connection;
 mod exchange;
 mod queue;
+mod stream;
 mod tx;
 
 use amq_protocol::protocol::{

@@ -51,6 +51,21 @@ pub(crate) async fn declare(session: &mut Session, id: u16, method: queue::Decla
     }
     check_owner(session, &name, DECLARE)?;
     let queues = std::sync::Arc::clone(session.broker().queues());
+    if !method.passive && super::stream::is_stream(&method.arguments) {
+        return super::stream::declare(session, id, &method, &name);
+    }
+    if queues.queue_stats(&name).is_err() && session.broker().stream_exists(&name) {
+        if !method.passive && !super::stream::is_stream(&method.arguments) {
+            return Err(precondition(
+                DECLARE,
+                format!(
+                    "inequivalent arg 'x-queue-type' for queue '{name}' in vhost '/': current is 'stream'"
+                ),
+            ));
+        }
+        super::stream::declared(session, id, method.nowait, &name);
+        return Ok(());
+    }
     if !method.passive {
         let attributes = attributes(&method)?;
         let owner = method.exclusive.then_some(session.id);
@@ -106,6 +121,12 @@ pub(crate) async fn delete(session: &mut Session, id: u16, method: queue::Delete
                 Err(e) => return Err(queue_error(e, DELETE, &name)),
             }
             stats.ready
+        }
+        Err(_) if session.broker().stream_exists(&name) => {
+            if let Err(e) = session.broker().topics().delete_topic(&name) {
+                tracing::debug!(stream = %name, error = %e, "stream already gone");
+            }
+            0
         }
         Err(_) => 0,
     };
@@ -201,6 +222,9 @@ fn server_named() -> String {
     name
 }
 
+/// The delivery limit of a quorum queue declared without `x-delivery-limit`, as in RabbitMQ 4.
+const QUORUM_DELIVERY_LIMIT: u32 = 20;
+
 /// The queue attributes a declaration asks for: the arguments ferry's engine implements are
 /// mapped onto it, every flag and argument is recorded for later comparison.
 fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
@@ -211,6 +235,7 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
         auto_delete: method.auto_delete,
         ..QueueAttributes::default()
     };
+    let (mut overflow_given, mut quorum, mut delivery_limit) = (false, false, None);
     let mut extra = BTreeMap::new();
     extra.insert(format!("{EXTRA_PREFIX}durable"), method.durable.to_string());
     extra.insert(format!("{EXTRA_PREFIX}exclusive"), method.exclusive.to_string());
@@ -229,9 +254,9 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
             }
             "x-max-length" => attributes.max_length = Some(non_negative(key, value)?),
             "x-max-length-bytes" => attributes.max_bytes = Some(non_negative(key, value)?),
+            // RabbitMQ counts the deliveries that came back: a limit of N allows N + 1 deliveries.
             "x-delivery-limit" => {
-                attributes.max_deliveries =
-                    Some(u32::try_from(non_negative(key, value)?.max(1)).unwrap_or(u32::MAX))
+                delivery_limit = Some(u32::try_from(non_negative(key, value)?).unwrap_or(u32::MAX - 1))
             }
             "x-max-priority" => {
                 let max = non_negative(key, value)?;
@@ -243,6 +268,7 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
             "x-dead-letter-exchange" => attributes.dead_letter_exchange = Some(text(key, value)?),
             "x-dead-letter-routing-key" => attributes.dead_letter_routing_key = Some(text(key, value)?),
             "x-overflow" => {
+                overflow_given = true;
                 attributes.overflow = match text(key, value)?.as_str() {
                     "drop-head" => OverflowPolicy::DropOldest,
                     "reject-publish" | "reject-publish-dlx" => OverflowPolicy::RejectNew,
@@ -255,7 +281,8 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                 }
             }
             "x-queue-type" => match text(key, value)?.as_str() {
-                "classic" | "quorum" => {}
+                "classic" => {}
+                "quorum" => quorum = true,
                 other => {
                     return Err(invalid_arg(
                         key,
@@ -266,6 +293,17 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
             _ => {}
         }
     }
+    // A length limit without x-overflow drops the head, as in RabbitMQ; a dropped head is
+    // dead-lettered when the queue has a dead-letter exchange.
+    if !overflow_given && (attributes.max_length.is_some() || attributes.max_bytes.is_some()) {
+        attributes.overflow = OverflowPolicy::DropOldest;
+    }
+    if attributes.overflow == OverflowPolicy::DropOldest && attributes.dead_letter_exchange.is_some() {
+        attributes.overflow = OverflowPolicy::DeadLetterOldest;
+    }
+    // Quorum queues have a delivery limit of 20 unless told otherwise (RabbitMQ 4).
+    let limit = delivery_limit.or(quorum.then_some(QUORUM_DELIVERY_LIMIT));
+    attributes.max_deliveries = limit.map(|n| n + 1);
     attributes.extra = extra;
     Ok(attributes)
 }
@@ -342,11 +380,23 @@ mod tests {
         let attributes = attributes(&declare).unwrap();
         assert_eq!(attributes.message_ttl_ms, Some(60_000));
         assert_eq!(attributes.max_length, Some(10));
-        assert_eq!(attributes.overflow, OverflowPolicy::DropOldest);
+        // drop-head with a dead-letter exchange dead-letters the head instead of dropping it.
+        assert_eq!(attributes.overflow, OverflowPolicy::DeadLetterOldest);
         assert_eq!(attributes.dead_letter_exchange.as_deref(), Some("dlx"));
         assert_eq!(attributes.max_priority, Some(9));
         assert_eq!(attributes.extra["amqp.durable"], "true");
         assert_eq!(attributes.extra["amqp.arg.x-message-ttl"], "60000");
+    }
+
+    #[test]
+    fn delivery_limits_count_returns_and_quorum_queues_default_to_twenty() {
+        let limited = attributes(&declare_with(&[("x-delivery-limit", AMQPValue::LongInt(1))])).unwrap();
+        assert_eq!(limited.max_deliveries, Some(2));
+        let quorum =
+            attributes(&declare_with(&[("x-queue-type", AMQPValue::LongString("quorum".into()))])).unwrap();
+        assert_eq!(quorum.max_deliveries, Some(21));
+        let classic = attributes(&declare_with(&[("x-max-length", AMQPValue::LongInt(5))])).unwrap();
+        assert_eq!((classic.max_deliveries, classic.overflow), (None, OverflowPolicy::DropOldest));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod types;
 
 pub use deadletter::DeadLetterRouter;
 pub use error::QueueError;
-pub use service::{QueueFootprint, QueueService, QueueServiceConfig, QueueStorage};
+pub use service::{PendingEnqueue, QueueFootprint, QueueService, QueueServiceConfig, QueueStorage};
 pub use subscription::{SubscribeOptions, Subscription};
 pub use types::*;
 

@@ -50,7 +50,7 @@ fn stored_of(d: &Delivery) -> StoredMessage {
         system_attributes: d.system_attributes.clone(),
         group_id: d.group_id.clone(),
         dedup_id: d.dedup_id.clone(),
-        priority: 0,
+        priority: d.priority,
         ttl_ms: None,
         delay_ms: 0,
         dead_letter_source: None,

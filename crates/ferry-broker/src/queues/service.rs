@@ -90,6 +90,57 @@ pub struct QueueFootprint {
     pub log_bytes: u64,
 }
 
+/// An enqueue appended but not yet durable nor receivable (see [`QueueService::begin_enqueue`]).
+#[derive(Debug)]
+#[must_use = "a pending enqueue's messages stay invisible until it is finished"]
+pub struct PendingEnqueue {
+    svc: Arc<QueueService>,
+    q: Arc<Queue>,
+    staged: super::queue::Staged,
+    now: i64,
+}
+
+impl PendingEnqueue {
+    /// One result per message, as known once appended (a full queue's refusal, a duplicate).
+    pub fn results(&self) -> &[Result<Enqueued, QueueError>] {
+        &self.staged.results
+    }
+
+    /// Waits until the messages (and their dedup ids) are durable and makes them receivable.
+    pub async fn finish(self) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
+        let PendingEnqueue { svc, q, staged, now } = self;
+        if let Some(end) = staged.sync_to {
+            let q2 = q.clone();
+            let ids = staged.dedup_ids.clone();
+            blocking(move || {
+                q2.sync_log(end).inspect_err(|_| {
+                    q2.abort_enqueue(end, &ids);
+                })
+            })
+            .await?;
+        }
+        // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
+        let mut dedup_result = Ok(());
+        if !staged.dedup_ops.is_empty() {
+            let meta = svc.meta.clone();
+            let ops = staged.dedup_ops;
+            dedup_result = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await;
+        }
+        if let Some(end) = staged.sync_to {
+            // The messages are durable whatever happened to their dedup ids, so they become
+            // receivable; the ids stay remembered in memory (a retry is recognised) and are
+            // recovered from the log after a restart.
+            let leaving = q.commit_enqueue(end, now)?;
+            svc.dead_letter(&q, leaving).await;
+        }
+        if let Err(e) = dedup_result {
+            tracing::warn!(queue = %q.name, error = %e, "dedup ids not persisted; enqueue answered with an error");
+            return Err(e);
+        }
+        Ok(staged.results)
+    }
+}
+
 /// Told the name of each deleted queue (see [`QueueService::set_deletion_listener`]).
 pub type DeletionListener = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -432,45 +483,31 @@ impl QueueService {
         name: &str,
         msgs: Vec<NewMessage>,
     ) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
+        self.begin_enqueue(name, msgs).await?.finish().await
+    }
+
+    /// The first half of [`QueueService::enqueue`]: validates, deduplicates and appends `msgs`
+    /// (in the order of calls: two enqueues begun one after the other are stored in that order),
+    /// without waiting for the disk. [`PendingEnqueue::finish`] waits for it and makes the
+    /// messages receivable; it must be called (the messages stay invisible until then), and
+    /// several pending enqueues may finish together, sharing one fsync.
+    pub async fn begin_enqueue(
+        &self,
+        name: &str,
+        msgs: Vec<NewMessage>,
+    ) -> Result<PendingEnqueue, QueueError> {
         if msgs.len() > MAX_ENQUEUE_MESSAGES {
             return Err(QueueError::InvalidAttribute(format!(
                 "at most {MAX_ENQUEUE_MESSAGES} messages per enqueue"
             )));
         }
         let q = self.queue(name)?;
+        let svc = self.this().ok_or_else(|| QueueError::Storage("queue service closed".into()))?;
         let now = self.clock.now_ms();
-        // The append and its fsync touch the disk: both run on the blocking pool, in one hop.
+        // The append touches the disk: it runs on the blocking pool.
         let q2 = q.clone();
-        let staged = blocking(move || {
-            let staged = q2.stage_enqueue(msgs, now)?;
-            if let Some(end) = staged.sync_to
-                && let Err(e) = q2.sync_log(end)
-            {
-                q2.abort_enqueue(end, &staged.dedup_ids);
-                return Err(e);
-            }
-            Ok(staged)
-        })
-        .await?;
-        // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
-        let mut dedup_result = Ok(());
-        if !staged.dedup_ops.is_empty() {
-            let meta = self.meta.clone();
-            let ops = staged.dedup_ops;
-            dedup_result = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await;
-        }
-        if let Some(end) = staged.sync_to {
-            // The messages are durable whatever happened to their dedup ids, so they become
-            // receivable; the ids stay remembered in memory (a retry is recognised) and are
-            // recovered from the log after a restart.
-            let leaving = q.commit_enqueue(end, now)?;
-            self.dead_letter(&q, leaving).await;
-        }
-        if let Err(e) = dedup_result {
-            tracing::warn!(queue = %name, error = %e, "dedup ids not persisted; enqueue answered with an error");
-            return Err(e);
-        }
-        Ok(staged.results)
+        let staged = blocking(move || q2.stage_enqueue(msgs, now)).await?;
+        Ok(PendingEnqueue { svc, q, staged, now })
     }
 
     /// Leases up to `max_messages`, waiting up to `wait_ms` for at least one (woken by
@@ -632,6 +669,11 @@ impl QueueService {
     pub fn queue_footprint(&self, name: &str) -> Result<QueueFootprint, QueueError> {
         let (records, settled_ranges, log_bytes) = self.queue(name)?.footprint()?;
         Ok(QueueFootprint { records, settled_ranges, log_bytes })
+    }
+
+    /// The delivery limit of `name` (`max_deliveries`), cheap enough to ask per delivery.
+    pub fn delivery_limit(&self, name: &str) -> Option<u32> {
+        self.queue(name).ok().and_then(|q| q.max_deliveries())
     }
 
     /// Queues whose dead-letter target is `name`.

@@ -247,6 +247,8 @@ pub struct Delivery {
     pub dead_letter_source: Option<String>,
     /// True when the message was delivered before (including before a restart).
     pub redelivered: bool,
+    /// Priority it was sent with (0 when none).
+    pub priority: u8,
     /// System properties, exchange and routing key.
     pub envelope: Envelope,
 }

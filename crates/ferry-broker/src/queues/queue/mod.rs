@@ -6,6 +6,7 @@
 
 mod cache;
 mod enqueue;
+pub use enqueue::Staged;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -319,6 +320,11 @@ impl Queue {
     }
 
     /// The queue's record (attributes and times).
+    /// The queue's delivery limit, without copying its record (read per delivery).
+    pub fn max_deliveries(&self) -> Option<u32> {
+        self.lock().ok().and_then(|g| g.policy.max_deliveries)
+    }
+
     pub fn record(&self) -> Result<QueueRecord, QueueError> {
         Ok(self.lock()?.rec.clone())
     }
@@ -414,6 +420,7 @@ impl Queue {
             sequence_number: fifo.then_some(m.offset),
             dead_letter_source: m.dead_letter_source.clone(),
             redelivered: l.count > 1,
+            priority: m.priority,
             envelope: m.envelope.clone(),
         })
     }
@@ -519,6 +526,7 @@ impl Queue {
                     sequence_number: inner.policy.fifo.then_some(o),
                     dead_letter_source: m.dead_letter_source.clone(),
                     redelivered: count > 0,
+                    priority: m.priority,
                     envelope: m.envelope.clone(),
                 });
             }
