@@ -40,7 +40,7 @@ use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
 use crate::frame::{self, Frame, PROTOCOL_HEADER};
 use crate::methods;
 use crate::server::Shared;
-use crate::session::{Phase, Session};
+use crate::session::{IN_FLIGHT_MAX, Phase, Session};
 
 /// How long the broker waits for `close-ok` after its `connection.close`.
 pub(crate) const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,6 +57,7 @@ const PUSHED_MAX: usize = 256;
 const READ_CHUNK_BYTES: usize = 8 * 1024;
 
 const CHANNEL_OPEN: MethodId = MethodId::new(20, 10);
+const PUBLISH: MethodId = MethodId::new(60, 40);
 const CONNECTION_CLOSE: MethodId = MethodId::new(10, 50);
 
 /// Serves one connection until it closes, its peer goes silent, or `stop`.
@@ -98,9 +99,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
         return;
     }
     let (pushed, mut pushed_rx) = mpsc::channel(PUSHED_MAX);
-    let mut session = Session::new(shared, peer, pushed);
+    let (durable_ping, mut durable_rx) = mpsc::channel(IN_FLIGHT_MAX);
+    let mut session = Session::new(shared, peer, pushed, durable_ping);
     session.send(0, AMQPClass::Connection(conn::AMQPMethod::Start(methods::connection::start())));
-    match drive(&mut session, &mut reader, &mut writer, &mut pushed_rx, handshake_deadline, &mut stop).await {
+    let queues = (&mut pushed_rx, &mut durable_rx);
+    match drive(&mut session, &mut reader, &mut writer, queues, handshake_deadline, &mut stop).await {
         Ok(()) => tracing::debug!("connection closed"),
         Err(e) => tracing::debug!(error = %e, "connection lost"),
     }
@@ -120,7 +123,7 @@ async fn drive(
     session: &mut Session,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
-    pushed: &mut mpsc::Receiver<Pushed>,
+    (pushed, durable): (&mut mpsc::Receiver<Pushed>, &mut mpsc::Receiver<()>),
     handshake_deadline: Instant,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -183,6 +186,10 @@ async fn drive(
                 last_read = Instant::now();
                 process(session, &mut input).await;
             }
+            Some(()) = durable.recv() => {
+                while durable.try_recv().is_ok() {}
+                session.confirm_durable().await;
+            }
             Some(delivery) = pushed.recv(), if session.phase == Phase::Open => {
                 methods::pushed(session, delivery).await;
                 // Deliveries come in bursts: write them together.
@@ -241,6 +248,13 @@ async fn process(session: &mut Session, input: &mut BytesMut) {
 
 /// Serves one frame where the connection is.
 async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
+    // Every method but a publish sees what the connection published before it.
+    if let Frame::Method { id, .. } = &frame
+        && *id != PUBLISH
+        && session.phase == Phase::Open
+    {
+        session.settle_publishes().await;
+    }
     match session.phase {
         Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen => {
             return handshake(session, frame).await;

@@ -2,7 +2,7 @@
 //! limits, the open channels, and the frames waiting to be written. No I/O: `connection` reads
 //! and writes, this only records.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,14 +14,32 @@ use ferry_broker::Broker;
 use ferry_broker::broker::OwnerId;
 use ferry_broker::queues::NackMode;
 
+use amq_protocol::protocol::basic;
+use ferry_broker::broker::{PendingPublish, PublishError, Published};
+use ferry_broker::queues::QueueError;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::channel::{Channel, ChannelState, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
-use crate::errors::{ChannelError, ConnectionError, ReplyCode};
+use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode, publish_error};
 use crate::frame;
 use crate::server::Shared;
+
+/// Most publishes of one connection waiting for the disk at once; one more waits for the oldest.
+pub(crate) const IN_FLIGHT_MAX: usize = 1024;
+
+const PUBLISH: MethodId = MethodId::new(60, 40);
+
+/// A publish waiting for the disk.
+struct InFlight {
+    channel: u16,
+    /// Its confirm sequence number, in confirm mode.
+    sequence: Option<u64>,
+    routing_key: String,
+    durable: JoinHandle<Result<Published, PublishError>>,
+}
 
 /// Where a connection is: the handshake steps in order, then open, then closing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +90,11 @@ pub(crate) struct Session {
     pub(crate) user: Option<String>,
     /// Where this connection's consumer tasks push deliveries.
     pub(crate) pushed: mpsc::Sender<Pushed>,
+    /// Publishes appended to their targets and waiting for the disk, oldest first (at most
+    /// [`IN_FLIGHT_MAX`]); each is confirmed, in order, once durable.
+    in_flight: VecDeque<InFlight>,
+    /// Told when an in-flight publish has become durable.
+    durable_ping: mpsc::Sender<()>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
     /// Encoded frames not yet written.
@@ -79,7 +102,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        pushed: mpsc::Sender<Pushed>,
+        durable_ping: mpsc::Sender<()>,
+    ) -> Session {
         let config = Arc::clone(&shared.config);
         // Until tune-ok the server's own limits apply, and no heartbeats.
         let tuning =
@@ -96,6 +124,8 @@ impl Session {
             told_blocked: false,
             published: false,
             pushed,
+            in_flight: VecDeque::new(),
+            durable_ping,
             user: None,
             channels: HashMap::new(),
             out: Vec::new(),
@@ -212,7 +242,89 @@ impl Session {
 
     /// The connection is over: what its channels held goes back, its exclusive queues go.
     pub(crate) async fn finish(&mut self) {
+        self.settle_publishes().await;
         self.release_channels().await;
         self.broker().release_owner(self.id).await;
+    }
+}
+
+impl Session {
+    /// Lets a publish appended to its targets become durable beside the methods that follow:
+    /// its confirm (in confirm mode) goes out once it is, in publish order.
+    pub(crate) async fn await_durable(
+        &mut self,
+        channel: u16,
+        sequence: Option<u64>,
+        routing_key: &str,
+        pending: PendingPublish,
+    ) {
+        if self.in_flight.len() >= IN_FLIGHT_MAX {
+            self.settle_oldest().await;
+        }
+        let ping = self.durable_ping.clone();
+        let durable = tokio::spawn(async move {
+            // Awaited even if the connection goes: the message is invisible in its queues until then.
+            let outcome = pending.durable().await;
+            let _ = ping.try_send(());
+            outcome
+        });
+        self.in_flight.push_back(InFlight {
+            channel,
+            sequence,
+            routing_key: routing_key.to_owned(),
+            durable,
+        });
+    }
+
+    /// Confirms the publishes that have become durable, oldest first, stopping at the first
+    /// still waiting (so confirms keep publish order).
+    pub(crate) async fn confirm_durable(&mut self) {
+        while self.in_flight.front().is_some_and(|f| f.durable.is_finished()) {
+            self.settle_oldest().await;
+        }
+    }
+
+    /// Waits until every publish so far is durable, confirming each: a method that reads what
+    /// the connection published (a get, a declare's counts, a commit, a close) sees it.
+    pub(crate) async fn settle_publishes(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await;
+        }
+    }
+
+    async fn settle_oldest(&mut self) {
+        let Some(in_flight) = self.in_flight.pop_front() else { return };
+        let outcome = match in_flight.durable.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let error =
+                    ConnectionError::new(ReplyCode::InternalError, PUBLISH, format!("publish failed: {e}"));
+                self.close_connection(&error).await;
+                return;
+            }
+        };
+        let confirmed = match outcome {
+            Ok(_) => true,
+            Err(PublishError::Queue(QueueError::Overflow(queue))) => {
+                tracing::debug!(%queue, "publish refused by a full queue");
+                false
+            }
+            Err(e) => {
+                match publish_error(e, PUBLISH, &in_flight.routing_key) {
+                    AmqpError::Channel(e) => self.close_channel(in_flight.channel, &e).await,
+                    AmqpError::Connection(e) => self.close_connection(&e).await,
+                }
+                return;
+            }
+        };
+        let open = self.channels.get(&in_flight.channel).is_some_and(|c| c.state == ChannelState::Open);
+        if let (Some(delivery_tag), true) = (in_flight.sequence, open) {
+            let method = if confirmed {
+                basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
+            } else {
+                basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+            };
+            self.send(in_flight.channel, AMQPClass::Basic(method));
+        }
     }
 }

@@ -322,3 +322,32 @@ async fn a_publisher_is_told_it_is_blocked_and_nothing_is_enqueued_while_the_dis
     assert!(held.is_err(), "confirmed while blocked: {held:?}");
     assert_eq!(server.broker.queues().queue_stats("full").unwrap().ready, 1);
 }
+
+#[tokio::test]
+async fn pipelined_publishes_are_all_confirmed_and_stored_in_order() {
+    let server = Server::start(AmqpConfig::default()).await;
+    let connection = connect(&server).await;
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    channel.queue_declare("burst", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    let mut confirms = Vec::new();
+    for n in 0..300u32 {
+        let body = n.to_be_bytes();
+        confirms.push(
+            channel
+                .basic_publish("", "burst", BasicPublishOptions::default(), &body, BasicProperties::default())
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        assert!(matches!(confirm.await.unwrap(), Confirmation::Ack(None)));
+    }
+    let declared =
+        channel.queue_declare("burst", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    assert_eq!(declared.message_count(), 300);
+    for n in 0..300u32 {
+        let message = channel.basic_get("burst", BasicGetOptions { no_ack: true }).await.unwrap().unwrap();
+        assert_eq!(message.delivery.data, n.to_be_bytes());
+    }
+}

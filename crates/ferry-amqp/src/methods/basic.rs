@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic};
 use ferry_broker::queues::{
-    NackMode, QueueError, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
+    NackMode, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
 };
 
 use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
@@ -15,7 +15,6 @@ use crate::errors::{ConnectionError, publish_error};
 use crate::message;
 use crate::methods::queue::{check_owner, named};
 use crate::session::Session;
-use ferry_broker::broker::PublishError;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
@@ -53,9 +52,10 @@ pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) ->
     Ok(())
 }
 
-/// A published message is complete: the broker routes it and returns once it is durable in
-/// every queue it reached. Unroutable and `mandatory`: returned with 312 NO_ROUTE. In confirm
-/// mode, acknowledged after that (or refused by a full queue: `basic.nack`).
+/// A published message is complete: the broker routes it and appends it to every queue it
+/// reaches; the connection goes on reading while the disk makes it durable (publishes share
+/// fsyncs). Unroutable and `mandatory`: returned with 312 NO_ROUTE at once. In confirm mode,
+/// acknowledged once durable, in publish order (or refused by a full queue: `basic.nack`).
 pub(crate) async fn published(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
     if let Some(tx) = session.channels.get_mut(&id).and_then(|c| c.tx.as_mut()) {
         let bytes = tx.bytes + content.body.len() as u64;
@@ -96,39 +96,20 @@ pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content
         })?;
         msg.envelope.properties.reply_to = Some(queue);
     }
-    let outcome = session.broker().publish(exchange, routing_key, msg).await;
-    let confirmed = match outcome {
-        Ok(published) => {
-            if published.unroutable() && publish.mandatory {
-                let returned = basic::Return {
-                    reply_code: ReplyCode::NoRoute.code(),
-                    reply_text: "NO_ROUTE".into(),
-                    exchange: publish.exchange.clone(),
-                    routing_key: publish.routing_key.clone(),
-                };
-                session.send_content(
-                    id,
-                    AMQPClass::Basic(basic::AMQPMethod::Return(returned)),
-                    properties,
-                    &body,
-                );
-            }
-            true
-        }
-        Err(PublishError::Queue(QueueError::Overflow(queue))) => {
-            tracing::debug!(%queue, "publish refused by a full queue");
-            false
-        }
+    let pending = match session.broker().begin_publish(exchange, routing_key, msg).await {
+        Ok(pending) => pending,
         Err(e) => return Err(publish_error(e, PUBLISH, routing_key)),
     };
-    if let Some(delivery_tag) = sequence {
-        let method = if confirmed {
-            basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
-        } else {
-            basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+    if pending.unroutable() && publish.mandatory {
+        let returned = basic::Return {
+            reply_code: ReplyCode::NoRoute.code(),
+            reply_text: "NO_ROUTE".into(),
+            exchange: publish.exchange.clone(),
+            routing_key: publish.routing_key.clone(),
         };
-        session.send(id, AMQPClass::Basic(method));
+        session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::Return(returned)), properties, &body);
     }
+    session.await_durable(id, sequence, routing_key, pending).await;
     Ok(())
 }
 
