@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::consumer::{self, Pushed};
-use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
+use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
 use crate::frame::{self, Frame, PROTOCOL_HEADER};
 use crate::methods;
 use crate::server::Shared;
@@ -215,6 +215,12 @@ async fn drive(
     }
 }
 
+/// Most body bytes a connection's unfinished messages may announce together: four of the
+/// largest, so a client cannot hold `channel_max` half-sent messages at once.
+fn assembly_bytes_max(max_message_bytes: u64) -> u64 {
+    max_message_bytes.saturating_mul(4)
+}
+
 /// Resolves once the listener is stopping. Cancellation-safe.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not Send; drop it here, before any other await.
@@ -297,6 +303,11 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
         )
         .into());
     }
+    // Unfinished messages of all channels together stay within the connection's bound.
+    let announced: u64 = match &frame {
+        Frame::Header { .. } => session.channels.values().map(|c| c.announced_bytes()).sum(),
+        _ => 0,
+    };
     let Some(channel) = session.channels.get_mut(&number) else {
         return match frame {
             Frame::Method { id, .. } if id == CHANNEL_OPEN => methods::channel_open(session, number).await,
@@ -333,7 +344,23 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
             }
             return methods::dispatch(session, number, id, method).await;
         }
-        Frame::Header { header, .. } => channel.content_header(header, max_message_bytes)?,
+        Frame::Header { header, .. } => {
+            let bound = assembly_bytes_max(max_message_bytes);
+            if announced.saturating_add(header.body_size) > bound && header.body_size <= max_message_bytes {
+                channel.abandon_content();
+                return Err(ChannelError::new(
+                    ReplyCode::PreconditionFailed,
+                    MethodId::new(60, 40),
+                    format!(
+                        "message size {} would take this connection's unfinished messages past {bound} bytes; \
+                         finish the others first",
+                        header.body_size
+                    ),
+                )
+                .into());
+            }
+            channel.content_header(header, max_message_bytes)?
+        }
         Frame::Body { payload, .. } => channel.content_body(payload)?,
         Frame::Heartbeat => return Err(unexpected_frame("heartbeat on a channel")),
     };
