@@ -214,6 +214,11 @@ impl Channel {
         self.assembly = Some(Assembly { publish, header: None, chunks: Vec::new(), received: 0 });
     }
 
+    /// The body size announced by the content header of the message being received, if any.
+    pub(crate) fn announced_bytes(&self) -> u64 {
+        self.assembly.as_ref().and_then(|a| a.header.as_ref()).map_or(0, |h| h.body_size)
+    }
+
     /// Drops a message half-received (the channel is closing).
     pub(crate) fn abandon_content(&mut self) {
         self.assembly = None;

@@ -36,11 +36,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::consumer::{self, Pushed};
-use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
+use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
 use crate::frame::{self, Frame, PROTOCOL_HEADER};
 use crate::methods;
 use crate::server::Shared;
-use crate::session::{Phase, Session};
+use crate::session::{IN_FLIGHT_MAX, Phase, Session};
 
 /// How long the broker waits for `close-ok` after its `connection.close`.
 pub(crate) const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,6 +57,7 @@ const PUSHED_MAX: usize = 256;
 const READ_CHUNK_BYTES: usize = 8 * 1024;
 
 const CHANNEL_OPEN: MethodId = MethodId::new(20, 10);
+const PUBLISH: MethodId = MethodId::new(60, 40);
 const CONNECTION_CLOSE: MethodId = MethodId::new(10, 50);
 
 /// Serves one connection until it closes, its peer goes silent, or `stop`.
@@ -98,9 +99,11 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
         return;
     }
     let (pushed, mut pushed_rx) = mpsc::channel(PUSHED_MAX);
-    let mut session = Session::new(shared, peer, pushed);
+    let (durable_ping, mut durable_rx) = mpsc::channel(IN_FLIGHT_MAX);
+    let mut session = Session::new(shared, peer, pushed, durable_ping);
     session.send(0, AMQPClass::Connection(conn::AMQPMethod::Start(methods::connection::start())));
-    match drive(&mut session, &mut reader, &mut writer, &mut pushed_rx, handshake_deadline, &mut stop).await {
+    let queues = (&mut pushed_rx, &mut durable_rx);
+    match drive(&mut session, &mut reader, &mut writer, queues, handshake_deadline, &mut stop).await {
         Ok(()) => tracing::debug!("connection closed"),
         Err(e) => tracing::debug!(error = %e, "connection lost"),
     }
@@ -120,7 +123,7 @@ async fn drive(
     session: &mut Session,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
-    pushed: &mut mpsc::Receiver<Pushed>,
+    (pushed, durable): (&mut mpsc::Receiver<Pushed>, &mut mpsc::Receiver<()>),
     handshake_deadline: Instant,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -128,7 +131,16 @@ async fn drive(
     let mut last_read = Instant::now();
     let mut last_write = Instant::now();
     let mut closing_since = None;
+    let mut disk_alarm = session.broker().disk_alarm().subscribe();
     loop {
+        // A publisher is not read while the disk alarm is raised (RabbitMQ's blocking); it is
+        // told so when it asked, and its silence then is not held against it.
+        let alarm = *disk_alarm.borrow_and_update();
+        methods::connection::tell_blocked(session, alarm);
+        let reading = !(alarm && session.published);
+        if !reading {
+            last_read = Instant::now();
+        }
         if session.has_output() {
             let buffer = session.take_output();
             tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer))
@@ -167,12 +179,16 @@ async fn drive(
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buffer)).await;
                 return Ok(());
             }
-            read = reader.read_buf(&mut input) => {
+            read = reader.read_buf(&mut input), if reading => {
                 if read? == 0 {
                     return Ok(());
                 }
                 last_read = Instant::now();
                 process(session, &mut input).await;
+            }
+            Some(()) = durable.recv() => {
+                while durable.try_recv().is_ok() {}
+                session.confirm_durable().await;
             }
             Some(delivery) = pushed.recv(), if session.phase == Phase::Open => {
                 methods::pushed(session, delivery).await;
@@ -182,7 +198,8 @@ async fn drive(
                 }
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
-            _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() => {
+            Ok(()) = disk_alarm.changed() => {}
+            _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() && reading => {
                 tracing::warn!(timeout_s = interval.as_secs(), "missed heartbeats from client; disconnecting");
                 return Ok(());
             }
@@ -196,6 +213,12 @@ async fn drive(
             }
         }
     }
+}
+
+/// Most body bytes a connection's unfinished messages may announce together: four of the
+/// largest, so a client cannot hold `channel_max` half-sent messages at once.
+fn assembly_bytes_max(max_message_bytes: u64) -> u64 {
+    max_message_bytes.saturating_mul(4)
 }
 
 /// Resolves once the listener is stopping. Cancellation-safe.
@@ -231,6 +254,13 @@ async fn process(session: &mut Session, input: &mut BytesMut) {
 
 /// Serves one frame where the connection is.
 async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
+    // Every method but a publish sees what the connection published before it.
+    if let Frame::Method { id, .. } = &frame
+        && *id != PUBLISH
+        && session.phase == Phase::Open
+    {
+        session.settle_publishes().await;
+    }
     match session.phase {
         Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen => {
             return handshake(session, frame).await;
@@ -273,6 +303,11 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
         )
         .into());
     }
+    // Unfinished messages of all channels together stay within the connection's bound.
+    let announced: u64 = match &frame {
+        Frame::Header { .. } => session.channels.values().map(|c| c.announced_bytes()).sum(),
+        _ => 0,
+    };
     let Some(channel) = session.channels.get_mut(&number) else {
         return match frame {
             Frame::Method { id, .. } if id == CHANNEL_OPEN => methods::channel_open(session, number).await,
@@ -309,7 +344,23 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
             }
             return methods::dispatch(session, number, id, method).await;
         }
-        Frame::Header { header, .. } => channel.content_header(header, max_message_bytes)?,
+        Frame::Header { header, .. } => {
+            let bound = assembly_bytes_max(max_message_bytes);
+            if announced.saturating_add(header.body_size) > bound && header.body_size <= max_message_bytes {
+                channel.abandon_content();
+                return Err(ChannelError::new(
+                    ReplyCode::PreconditionFailed,
+                    MethodId::new(60, 40),
+                    format!(
+                        "message size {} would take this connection's unfinished messages past {bound} bytes; \
+                         finish the others first",
+                        header.body_size
+                    ),
+                )
+                .into());
+            }
+            channel.content_header(header, max_message_bytes)?
+        }
         Frame::Body { payload, .. } => channel.content_body(payload)?,
         Frame::Heartbeat => return Err(unexpected_frame("heartbeat on a channel")),
     };

@@ -23,9 +23,6 @@ pub(crate) enum Pushed {
     Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery> },
     /// The queue went away: the client is told with a server-sent `basic.cancel`.
     Cancelled { channel: u16, consumer_tag: String },
-    /// A pipelined publish is durable in every queue it reached (`ok`), or was refused: in
-    /// confirm mode the client gets `basic.ack` or `basic.nack` for `delivery_tag`.
-    Confirmed { channel: u16, delivery_tag: u64, ok: bool },
 }
 
 /// One consumer of a channel, as the connection holds it. Dropping it stops the consumer.

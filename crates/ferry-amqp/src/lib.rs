@@ -9,7 +9,8 @@
 //!   of frames by handshake phase and channel, timers (handshake, heartbeats, close).
 //! - `session`: the state methods act on: phase, negotiated limits, channels, queued output.
 //! - `methods`: dispatch on (class, method), and one module per class
-//!   (`methods/connection.rs`, `channel.rs`, `queue.rs`, `basic.rs`, `confirm.rs`).
+//!   (`methods/connection.rs`, `channel.rs`, `exchange.rs`, `queue.rs`, `basic.rs`, `confirm.rs`,
+//!   `tx.rs`).
 //! - `channel`: one channel's state and the assembly of published content (method, header,
 //!   body frames), bounded by `max_message_bytes`.
 //! - `consumer`: push consumers: a task per `basic.consume` forwards a broker subscription's

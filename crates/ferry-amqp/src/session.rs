@@ -2,7 +2,7 @@
 //! limits, the open channels, and the frames waiting to be written. No I/O: `connection` reads
 //! and writes, this only records.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,14 +14,32 @@ use ferry_broker::Broker;
 use ferry_broker::broker::OwnerId;
 use ferry_broker::queues::NackMode;
 
+use amq_protocol::protocol::basic;
+use ferry_broker::broker::{PendingPublish, PublishError, Published};
+use ferry_broker::queues::QueueError;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::channel::{Channel, ChannelState, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
-use crate::errors::{ChannelError, ConnectionError, ReplyCode};
+use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode, publish_error};
 use crate::frame;
 use crate::server::Shared;
+
+/// Most publishes of one connection waiting for the disk at once; one more waits for the oldest.
+pub(crate) const IN_FLIGHT_MAX: usize = 1024;
+
+const PUBLISH: MethodId = MethodId::new(60, 40);
+
+/// A publish waiting for the disk.
+struct InFlight {
+    channel: u16,
+    /// Its confirm sequence number, in confirm mode.
+    sequence: Option<u64>,
+    routing_key: String,
+    durable: JoinHandle<Result<Published, PublishError>>,
+}
 
 /// Where a connection is: the handshake steps in order, then open, then closing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,24 +80,34 @@ pub(crate) struct Session {
     pub(crate) tuning: Tuning,
     /// What the client said of itself in `start-ok` (its capabilities among them).
     pub(crate) client_properties: FieldTable,
+    /// The client asked to be told when publishing is blocked (`connection.blocked` capability).
+    pub(crate) wants_blocked: bool,
+    /// Whether the client was last told it is blocked.
+    pub(crate) told_blocked: bool,
+    /// The connection has published: while the disk alarm is raised, it is not read.
+    pub(crate) published: bool,
     /// The user who logged in, once `start-ok` is accepted.
     pub(crate) user: Option<String>,
     /// Where this connection's consumer tasks push deliveries.
     pub(crate) pushed: mpsc::Sender<Pushed>,
-    /// Publishes appended but not yet durable; when all are taken, the connection reads no
-    /// more frames until one completes (a publisher faster than the disk waits).
-    pub(crate) publishes_in_flight: Arc<tokio::sync::Semaphore>,
+    /// Publishes appended to their targets and waiting for the disk, oldest first (at most
+    /// [`IN_FLIGHT_MAX`]); each is confirmed, in order, once durable.
+    in_flight: VecDeque<InFlight>,
+    /// Told when an in-flight publish has become durable.
+    durable_ping: mpsc::Sender<()>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
     /// Encoded frames not yet written.
     out: Vec<u8>,
 }
 
-/// Most publishes of one connection appended and waiting for the disk at once.
-pub(crate) const PUBLISHES_IN_FLIGHT_MAX: usize = 4_096;
-
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        pushed: mpsc::Sender<Pushed>,
+        durable_ping: mpsc::Sender<()>,
+    ) -> Session {
         let config = Arc::clone(&shared.config);
         // Until tune-ok the server's own limits apply, and no heartbeats.
         let tuning =
@@ -92,21 +120,16 @@ impl Session {
             phase: Phase::AwaitStartOk,
             tuning,
             client_properties: FieldTable::default(),
+            wants_blocked: false,
+            told_blocked: false,
+            published: false,
             pushed,
-            publishes_in_flight: Arc::new(tokio::sync::Semaphore::new(PUBLISHES_IN_FLIGHT_MAX)),
+            in_flight: VecDeque::new(),
+            durable_ping,
             user: None,
             channels: HashMap::new(),
             out: Vec::new(),
         }
-    }
-
-    /// Waits until every publish of this connection appended so far is durable and visible.
-    pub(crate) async fn drain_publishes(&self) {
-        if self.publishes_in_flight.available_permits() == PUBLISHES_IN_FLIGHT_MAX {
-            return;
-        }
-        // Taking every permit means no publish is in flight; they are given back at once.
-        let _all = self.publishes_in_flight.acquire_many(PUBLISHES_IN_FLIGHT_MAX as u32).await;
     }
 
     /// Queues a method frame for writing.
@@ -219,7 +242,89 @@ impl Session {
 
     /// The connection is over: what its channels held goes back, its exclusive queues go.
     pub(crate) async fn finish(&mut self) {
+        self.settle_publishes().await;
         self.release_channels().await;
         self.broker().release_owner(self.id).await;
+    }
+}
+
+impl Session {
+    /// Lets a publish appended to its targets become durable beside the methods that follow:
+    /// its confirm (in confirm mode) goes out once it is, in publish order.
+    pub(crate) async fn await_durable(
+        &mut self,
+        channel: u16,
+        sequence: Option<u64>,
+        routing_key: &str,
+        pending: PendingPublish,
+    ) {
+        if self.in_flight.len() >= IN_FLIGHT_MAX {
+            self.settle_oldest().await;
+        }
+        let ping = self.durable_ping.clone();
+        let durable = tokio::spawn(async move {
+            // Awaited even if the connection goes: the message is invisible in its queues until then.
+            let outcome = pending.durable().await;
+            let _ = ping.try_send(());
+            outcome
+        });
+        self.in_flight.push_back(InFlight {
+            channel,
+            sequence,
+            routing_key: routing_key.to_owned(),
+            durable,
+        });
+    }
+
+    /// Confirms the publishes that have become durable, oldest first, stopping at the first
+    /// still waiting (so confirms keep publish order).
+    pub(crate) async fn confirm_durable(&mut self) {
+        while self.in_flight.front().is_some_and(|f| f.durable.is_finished()) {
+            self.settle_oldest().await;
+        }
+    }
+
+    /// Waits until every publish so far is durable, confirming each: a method that reads what
+    /// the connection published (a get, a declare's counts, a commit, a close) sees it.
+    pub(crate) async fn settle_publishes(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await;
+        }
+    }
+
+    async fn settle_oldest(&mut self) {
+        let Some(in_flight) = self.in_flight.pop_front() else { return };
+        let outcome = match in_flight.durable.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let error =
+                    ConnectionError::new(ReplyCode::InternalError, PUBLISH, format!("publish failed: {e}"));
+                self.close_connection(&error).await;
+                return;
+            }
+        };
+        let confirmed = match outcome {
+            Ok(_) => true,
+            Err(PublishError::Queue(QueueError::Overflow(queue))) => {
+                tracing::debug!(%queue, "publish refused by a full queue");
+                false
+            }
+            Err(e) => {
+                match publish_error(e, PUBLISH, &in_flight.routing_key) {
+                    AmqpError::Channel(e) => self.close_channel(in_flight.channel, &e).await,
+                    AmqpError::Connection(e) => self.close_connection(&e).await,
+                }
+                return;
+            }
+        };
+        let open = self.channels.get(&in_flight.channel).is_some_and(|c| c.state == ChannelState::Open);
+        if let (Some(delivery_tag), true) = (in_flight.sequence, open) {
+            let method = if confirmed {
+                basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
+            } else {
+                basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
+            };
+            self.send(in_flight.channel, AMQPClass::Basic(method));
+        }
     }
 }

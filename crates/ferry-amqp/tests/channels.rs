@@ -188,3 +188,28 @@ async fn malformed_frames_close_their_connection_with_a_reason() {
     let connection = lapin(&server).await;
     connection.create_channel().await.unwrap();
 }
+
+#[tokio::test]
+async fn unfinished_messages_of_a_connection_are_bounded_together() {
+    let server = Server::start(AmqpConfig { max_message_bytes: 100, ..AmqpConfig::default() }).await;
+    let mut raw = Raw::handshake(server.addr, tune_ok()).await;
+    for channel in 1..=5 {
+        raw.send_method(channel, channel_open()).await;
+        raw.recv_method().await;
+        raw.send_method(channel, AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish::default())))
+            .await;
+        let header =
+            AMQPContentHeader { class_id: 60, body_size: 100, properties: BasicProperties::default() };
+        raw.send(&AMQPFrame::Header(channel, header)).await;
+    }
+    // Four messages of 100 bytes are the bound (4 x max_message_bytes): the fifth is refused.
+    let AMQPClass::Channel(channel::AMQPMethod::Close(close)) = raw.recv_method().await else {
+        panic!("expected channel.close");
+    };
+    assert_eq!(close.reply_code, 406);
+    assert!(close.reply_text.as_str().contains("unfinished messages"), "{}", close.reply_text);
+    // The others carry on, and the connection serves new channels.
+    raw.send(&AMQPFrame::Body(1, vec![0; 100])).await;
+    raw.send_method(6, channel_open()).await;
+    assert!(matches!(raw.recv_method().await, AMQPClass::Channel(channel::AMQPMethod::OpenOk(_))));
+}

@@ -289,3 +289,65 @@ async fn a_transaction_applies_publishes_and_acks_at_commit_and_drops_them_at_ro
     let e = channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap_err();
     assert!(e.to_string().contains("cannot switch from tx to confirm mode"), "{e}");
 }
+
+#[tokio::test]
+async fn a_publisher_is_told_it_is_blocked_and_nothing_is_enqueued_while_the_disk_alarm_is_raised() {
+    let server = Server::start_with_disk_limit(AmqpConfig::default(), u64::MAX).await;
+    let connection = connect(&server).await;
+    let events = connection.events_listener();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    channel.queue_declare("full", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    publish(&channel, "full", b"before", BasicProperties::default()).await;
+    server.broker.disk_alarm().check().unwrap();
+    let mut events = std::pin::pin!(events);
+    let blocked = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(Event::ConnectionBlocked(reason)) = events.next().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("not told it is blocked");
+    assert_eq!(blocked, "low on disk");
+    // lapin itself holds publishes while blocked; either way nothing reaches the queue.
+    let held = tokio::time::timeout(Duration::from_millis(300), async {
+        channel
+            .basic_publish("", "full", BasicPublishOptions::default(), b"held", BasicProperties::default())
+            .await?
+            .await
+    })
+    .await;
+    assert!(held.is_err(), "confirmed while blocked: {held:?}");
+    assert_eq!(server.broker.queues().queue_stats("full").unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn pipelined_publishes_are_all_confirmed_and_stored_in_order() {
+    let server = Server::start(AmqpConfig::default()).await;
+    let connection = connect(&server).await;
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    channel.queue_declare("burst", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    let mut confirms = Vec::new();
+    for n in 0..300u32 {
+        let body = n.to_be_bytes();
+        confirms.push(
+            channel
+                .basic_publish("", "burst", BasicPublishOptions::default(), &body, BasicProperties::default())
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        assert!(matches!(confirm.await.unwrap(), Confirmation::Ack(None)));
+    }
+    let declared =
+        channel.queue_declare("burst", QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    assert_eq!(declared.message_count(), 300);
+    for n in 0..300u32 {
+        let message = channel.basic_get("burst", BasicGetOptions { no_ack: true }).await.unwrap().unwrap();
+        assert_eq!(message.delivery.data, n.to_be_bytes());
+    }
+}

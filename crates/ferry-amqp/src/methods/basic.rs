@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic};
 use ferry_broker::queues::{
-    NackMode, QueueError, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
+    NackMode, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
 };
 
 use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
@@ -15,7 +15,6 @@ use crate::errors::{ConnectionError, publish_error};
 use crate::message;
 use crate::methods::queue::{check_owner, named};
 use crate::session::Session;
-use ferry_broker::broker::PublishError;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
@@ -46,15 +45,17 @@ pub(crate) fn publish(session: &mut Session, id: u16, method: basic::Publish) ->
         // RabbitMQ has refused `immediate` since 3.0, and clients no longer send it.
         return Err(ChannelError::new(ReplyCode::NotImplemented, PUBLISH, "immediate=true").into());
     }
+    session.published = true;
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.start_content(method);
     }
     Ok(())
 }
 
-/// A published message is complete: the broker routes it and returns once it is durable in
-/// every queue it reached. Unroutable and `mandatory`: returned with 312 NO_ROUTE. In confirm
-/// mode, acknowledged after that (or refused by a full queue: `basic.nack`).
+/// A published message is complete: the broker routes it and appends it to every queue it
+/// reaches; the connection goes on reading while the disk makes it durable (publishes share
+/// fsyncs). Unroutable and `mandatory`: returned with 312 NO_ROUTE at once. In confirm mode,
+/// acknowledged once durable, in publish order (or refused by a full queue: `basic.nack`).
 pub(crate) async fn published(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
     if let Some(tx) = session.channels.get_mut(&id).and_then(|c| c.tx.as_mut()) {
         let bytes = tx.bytes + content.body.len() as u64;
@@ -70,20 +71,13 @@ pub(crate) async fn published(session: &mut Session, id: u16, content: Content) 
         tx.publishes.push(content);
         return Ok(());
     }
-    publish_now(session, id, content, false).await
+    publish_now(session, id, content).await
 }
 
-/// Publishes a complete message (outside a transaction, or at its commit). The message is
-/// routed and appended now, in the order the channel sent it; with `wait` this returns once it
-/// is durable (a transaction's commit), otherwise a task waits for the disk and the confirm (in
-/// confirm mode) follows through [`Pushed::Confirmed`], so one connection's publishes share
-/// fsyncs instead of taking one each.
-pub(crate) async fn publish_now(
-    session: &mut Session,
-    id: u16,
-    content: Content,
-    wait: bool,
-) -> Result<(), AmqpError> {
+/// Publishes a complete message (outside a transaction, or at its commit): routed and appended
+/// now, in the order the channel sent it; the session waits for the disk beside the frames that
+/// follow and confirms in publish order.
+pub(crate) async fn publish_now(session: &mut Session, id: u16, content: Content) -> Result<(), AmqpError> {
     let Content { publish, properties, body } = content;
     let sequence = session.channels.get_mut(&id).and_then(|c| {
         let next = c.confirms.map(|n| n + 1);
@@ -104,9 +98,6 @@ pub(crate) async fn publish_now(
         })?;
         msg.envelope.properties.reply_to = Some(queue);
     }
-    let permit = Arc::clone(&session.publishes_in_flight).acquire_owned().await.map_err(|_| {
-        ConnectionError::new(ReplyCode::InternalError, PUBLISH, "connection closing".to_owned())
-    })?;
     let pending = match session.broker().begin_publish(exchange, routing_key, msg).await {
         Ok(pending) => pending,
         Err(e) => return Err(publish_error(e, PUBLISH, routing_key)),
@@ -120,50 +111,8 @@ pub(crate) async fn publish_now(
         };
         session.send_content(id, AMQPClass::Basic(basic::AMQPMethod::Return(returned)), properties, &body);
     }
-    let routing_key = routing_key.to_owned();
-    let durable = async move {
-        let outcome = pending.durable().await;
-        drop(permit);
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(PublishError::Queue(QueueError::Overflow(queue))) => {
-                tracing::debug!(%queue, "publish refused by a full queue");
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    };
-    if wait {
-        let confirmed = durable.await.map_err(|e| publish_error(e, PUBLISH, &routing_key))?;
-        if let Some(delivery_tag) = sequence {
-            confirm(session, id, delivery_tag, confirmed);
-        }
-        return Ok(());
-    }
-    let pushed = session.pushed.clone();
-    tokio::spawn(async move {
-        let ok = match durable.await {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::warn!(channel = id, routing_key = %routing_key, error = %e, "publish not made durable; nacked");
-                false
-            }
-        };
-        if let Some(tag) = sequence {
-            let _ = pushed.send(Pushed::Confirmed { channel: id, delivery_tag: tag, ok }).await;
-        }
-    });
+    session.await_durable(id, sequence, routing_key, pending).await;
     Ok(())
-}
-
-/// Sends the publisher confirm of `delivery_tag`.
-fn confirm(session: &mut Session, id: u16, delivery_tag: u64, ok: bool) {
-    let method = if ok {
-        basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
-    } else {
-        basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
-    };
-    session.send(id, AMQPClass::Basic(method));
 }
 
 /// `basic.get`: one ready message, leased to the channel until settled (settled at once with
@@ -455,12 +404,6 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 properties,
                 &delivery.body,
             );
-        }
-        Pushed::Confirmed { channel: id, delivery_tag, ok } => {
-            // A channel closed since has nobody to tell.
-            if session.channels.get(&id).is_some_and(|c| c.confirms.is_some()) {
-                confirm(session, id, delivery_tag, ok);
-            }
         }
         Pushed::Cancelled { channel: id, consumer_tag } => {
             let Some(channel) = session.channels.get_mut(&id) else { return };

@@ -59,6 +59,7 @@ fn long_string(s: &str) -> AMQPValue {
 /// `connection.start-ok`: the client's properties and credentials. Accepted: `connection.tune`.
 pub(crate) fn start_ok(session: &mut Session, method: connection::StartOk) -> Result<(), AmqpError> {
     session.client_properties = method.client_properties;
+    session.wants_blocked = client_capability(&session.client_properties, "connection.blocked");
     let mechanism = method.mechanism.as_str();
     let credentials = match mechanism {
         "PLAIN" => plain(method.response.as_bytes()),
@@ -229,6 +230,21 @@ pub(crate) fn close_ok(session: &mut Session) -> Result<(), AmqpError> {
         session.phase = Phase::Closed;
     }
     Ok(())
+}
+
+/// Tells the client publishing is blocked (the disk alarm is raised) or unblocked again, when it
+/// asked to know and the news is new.
+pub(crate) fn tell_blocked(session: &mut Session, blocked: bool) {
+    if !session.wants_blocked || session.told_blocked == blocked || session.phase != Phase::Open {
+        return;
+    }
+    session.told_blocked = blocked;
+    let method = if blocked {
+        connection::AMQPMethod::Blocked(connection::Blocked { reason: "low on disk".into() })
+    } else {
+        connection::AMQPMethod::Unblocked(connection::Unblocked {})
+    };
+    session.send(0, AMQPClass::Connection(method));
 }
 
 #[cfg(test)]

@@ -35,11 +35,6 @@ pub(crate) async fn dispatch(
     id: MethodId,
     method: AMQPClass,
 ) -> Result<(), AmqpError> {
-    // Publishes overlap only with each other: any other method sees their effects, as it
-    // would had each been waited for (a get right after a publish finds the message).
-    if !matches!(method, AMQPClass::Basic(b::AMQPMethod::Publish(_))) {
-        session.drain_publishes().await;
-    }
     match method {
         AMQPClass::Connection(conn::AMQPMethod::StartOk(m)) => connection::start_ok(session, m),
         AMQPClass::Connection(conn::AMQPMethod::TuneOk(m)) => connection::tune_ok(session, m),

@@ -1,5 +1,5 @@
 //! The `tx` class: transactions. In transaction mode a channel's publishes and settlements wait
-//! until `tx.commit`, which applies them in the order they were made (each publish durable in
+//! until `tx.commit`, which applies them in the order they were made (every publish durable in
 //! its queues before `commit-ok`); `tx.rollback` drops them, leaving the deliveries unsettled.
 //! A channel is in transaction mode or in confirm mode, never both (406 otherwise, as RabbitMQ).
 
@@ -30,7 +30,7 @@ pub(crate) fn select(session: &mut Session, id: u16) -> Result<(), AmqpError> {
 pub(crate) async fn commit(session: &mut Session, id: u16) -> Result<(), AmqpError> {
     let held = take(session, id, COMMIT)?;
     for content in held.publishes {
-        b::publish_now(session, id, content, true).await?;
+        b::publish_now(session, id, content).await?;
     }
     for settlement in held.settlements {
         match settlement {
@@ -42,6 +42,7 @@ pub(crate) async fn commit(session: &mut Session, id: u16) -> Result<(), AmqpErr
             }
         }
     }
+    session.settle_publishes().await;
     session.send(id, AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})));
     Ok(())
 }

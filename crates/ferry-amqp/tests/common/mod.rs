@@ -40,8 +40,14 @@ pub struct Server {
 impl Server {
     /// Starts the listener on 127.0.0.1, port 0.
     pub async fn start(config: AmqpConfig) -> Server {
+        Server::start_with_disk_limit(config, 0).await
+    }
+
+    /// Starts the listener over a broker whose disk alarm is raised below `disk_free_bytes`
+    /// free (0: never; `u64::MAX` and a `check()`: at once).
+    pub async fn start_with_disk_limit(config: AmqpConfig, disk_free_bytes: u64) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Arc::new(broker(dir.path()).await);
+        let broker = Arc::new(broker(dir.path(), disk_free_bytes).await);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -64,7 +70,7 @@ impl Server {
 }
 
 /// Every service of a node over `dir`, with an in-memory metadata store.
-async fn broker(dir: &std::path::Path) -> Broker {
+async fn broker(dir: &std::path::Path, disk_free_bytes: u64) -> Broker {
     let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     let topics = TopicService::open(
         TopicServiceConfig {
@@ -88,7 +94,7 @@ async fn broker(dir: &std::path::Path) -> Broker {
     .await
     .unwrap();
     let router = Arc::new(Router::open(Arc::clone(&store)).unwrap());
-    let alarm = Arc::new(DiskAlarm::new(dir, 0));
+    let alarm = Arc::new(DiskAlarm::new(dir, disk_free_bytes));
     Broker::new(Arc::new(topics), queues, groups, router, alarm)
 }
 
