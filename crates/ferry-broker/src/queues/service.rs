@@ -109,15 +109,11 @@ impl PendingEnqueue {
     /// Waits until the messages (and their dedup ids) are durable and makes them receivable.
     pub async fn finish(self) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
         let PendingEnqueue { svc, q, staged, now } = self;
-        if let Some(end) = staged.sync_to {
-            let q2 = q.clone();
-            let ids = staged.dedup_ids.clone();
-            blocking(move || {
-                q2.sync_log(end).inspect_err(|_| {
-                    q2.abort_enqueue(end, &ids);
-                })
-            })
-            .await?;
+        if let Some(end) = staged.sync_to
+            && let Err(e) = wait_log_durable(&q, end).await
+        {
+            q.abort_enqueue(end, &staged.dedup_ids);
+            return Err(e);
         }
         // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
         let mut dedup_result = Ok(());
@@ -138,6 +134,48 @@ impl PendingEnqueue {
             return Err(e);
         }
         Ok(staged.results)
+    }
+}
+
+/// Waits until `q`'s log is durable up to `end`. One waiter at a time fsyncs everything
+/// appended so far (on the blocking pool) and announces it; the others wait for the
+/// announcement, so concurrent enqueues share fsyncs and park no thread each.
+async fn wait_log_durable(q: &Arc<Queue>, end: u64) -> Result<(), QueueError> {
+    use std::sync::atomic::Ordering;
+    let mut announced = q.durable_upto.subscribe();
+    loop {
+        if *announced.borrow_and_update() >= end {
+            return Ok(());
+        }
+        if !q.syncing.swap(true, Ordering::AcqRel) {
+            let turn = SyncTurn(q);
+            let q2 = q.clone();
+            let synced = blocking(move || {
+                let target = q2.log_end();
+                q2.sync_log(target).map(|()| target)
+            })
+            .await;
+            if let Ok(target) = synced {
+                q.durable_upto.send_modify(|d| *d = (*d).max(target));
+            }
+            drop(turn);
+            synced?;
+            continue;
+        }
+        if announced.changed().await.is_err() {
+            return Err(QueueError::Storage("queue closed while waiting for the disk".into()));
+        }
+    }
+}
+
+/// The turn of the waiter that fsyncs: ended when dropped, even if the waiter is cancelled,
+/// and announced, so that another waiter takes a turn if the durable offset did not move.
+struct SyncTurn<'a>(&'a Arc<Queue>);
+
+impl Drop for SyncTurn<'_> {
+    fn drop(&mut self) {
+        self.0.syncing.store(false, std::sync::atomic::Ordering::Release);
+        self.0.durable_upto.send_modify(|_| {});
     }
 }
 
@@ -504,9 +542,10 @@ impl QueueService {
         let q = self.queue(name)?;
         let svc = self.this().ok_or_else(|| QueueError::Storage("queue service closed".into()))?;
         let now = self.clock.now_ms();
-        // The append touches the disk: it runs on the blocking pool.
-        let q2 = q.clone();
-        let staged = blocking(move || q2.stage_enqueue(msgs, now)).await?;
+        // The append is a write into the page cache, done here so that a connection's
+        // publishes are staged back to back (a hop to the blocking pool per message would bound
+        // a publisher to one hop's latency per message); the fsync waits on the blocking pool.
+        let staged = q.stage_enqueue(msgs, now)?;
         Ok(PendingEnqueue { svc, q, staged, now })
     }
 

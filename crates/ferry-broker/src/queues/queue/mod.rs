@@ -90,6 +90,11 @@ pub struct Queue {
     pub timers: Notify,
     /// Last time the queue was used (declared, received from, subscribed to), for `expires_ms`.
     pub last_used_ms: std::sync::atomic::AtomicI64,
+    /// How far the log is known durable; every change (a sync done, or failed) is announced,
+    /// so enqueues wait on it without a thread each.
+    pub durable_upto: tokio::sync::watch::Sender<u64>,
+    /// True while one enqueue fsyncs the log for every waiter.
+    pub syncing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Queue {
@@ -255,6 +260,8 @@ impl Queue {
             ready: Notify::new(),
             timers: Notify::new(),
             last_used_ms: std::sync::atomic::AtomicI64::new(now_ms),
+            durable_upto: tokio::sync::watch::Sender::new(0),
+            syncing: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((queue, rebuilt))
     }
@@ -345,6 +352,11 @@ impl Queue {
     }
 
     /// Log sync for the service (blocking).
+    /// The offset after the last message appended (durable or not).
+    pub fn log_end(&self) -> u64 {
+        self.log.next_offset()
+    }
+
     pub fn sync_log(&self, offset: u64) -> Result<(), QueueError> {
         self.log.sync_to(offset).map_err(QueueError::Storage)
     }
