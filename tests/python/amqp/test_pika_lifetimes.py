@@ -142,3 +142,23 @@ def test_x_delayed_message_exchange_delivers_after_the_delay(channel, name):
             return
         time.sleep(0.05)
     pytest.fail("the delayed message never arrived")
+
+
+def test_a_single_active_consumer_takes_everything_until_it_cancels(connection, channel, name):
+    channel.queue_declare(name, arguments={"x-single-active-consumer": True})
+    for i in range(4):
+        channel.basic_publish("", name, str(i).encode())
+    channel.basic_qos(prefetch_count=10)
+    first, second = [], []
+    tag = channel.basic_consume(name, lambda ch, m, p, b: (first.append(b), ch.basic_ack(m.delivery_tag)))
+    channel.basic_consume(name, lambda ch, m, p, b: (second.append(b), ch.basic_ack(m.delivery_tag)))
+    deadline = time.monotonic() + 2
+    while len(first) < 4 and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.1)
+    assert first == [b"0", b"1", b"2", b"3"] and second == []
+    channel.basic_cancel(tag)
+    channel.basic_publish("", name, b"after")
+    deadline = time.monotonic() + 2
+    while not second and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.1)
+    assert second == [b"after"]

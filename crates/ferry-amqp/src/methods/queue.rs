@@ -265,6 +265,12 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                 }
                 attributes.max_priority = Some(max as u8);
             }
+            "x-single-active-consumer" => {
+                attributes.single_active_consumer = match value {
+                    AMQPValue::Boolean(b) => *b,
+                    _ => return Err(invalid_arg(key, "must be a boolean")),
+                }
+            }
             "x-dead-letter-exchange" => attributes.dead_letter_exchange = Some(text(key, value)?),
             "x-dead-letter-routing-key" => attributes.dead_letter_routing_key = Some(text(key, value)?),
             "x-overflow" => {

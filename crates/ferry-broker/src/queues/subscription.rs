@@ -50,40 +50,51 @@ pub(super) struct Consumers {
 
 #[derive(Debug, Default)]
 struct QueueConsumers {
-    count: usize,
+    /// Consumer ids, oldest first: with a single active consumer, the first one is active.
+    ids: std::collections::VecDeque<u64>,
     exclusive: bool,
+    next_id: u64,
+    /// Woken when the consumers change (a waiting consumer may have become the active one).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Consumers {
-    fn register(&self, queue: &str, exclusive: bool) -> Result<(), QueueError> {
+    fn register(&self, queue: &str, exclusive: bool) -> Result<(u64, Arc<tokio::sync::Notify>), QueueError> {
         let mut map =
             self.by_queue.lock().map_err(|_| QueueError::Storage("consumer table poisoned".into()))?;
         let entry = map.entry(queue.to_string()).or_default();
-        if entry.exclusive || (exclusive && entry.count > 0) {
+        if entry.exclusive || (exclusive && !entry.ids.is_empty()) {
             return Err(QueueError::ConsumerExclusive(queue.to_string()));
         }
-        if entry.count >= MAX_CONSUMERS_PER_QUEUE {
+        if entry.ids.len() >= MAX_CONSUMERS_PER_QUEUE {
             return Err(QueueError::TooManyConsumers(queue.to_string()));
         }
-        entry.count += 1;
+        entry.next_id += 1;
+        entry.ids.push_back(entry.next_id);
         entry.exclusive = exclusive;
-        Ok(())
+        Ok((entry.next_id, Arc::clone(&entry.changed)))
     }
 
-    fn unregister(&self, queue: &str) {
+    fn unregister(&self, queue: &str, id: u64) {
         let Ok(mut map) = self.by_queue.lock() else { return };
         if let Some(entry) = map.get_mut(queue) {
-            entry.count = entry.count.saturating_sub(1);
+            entry.ids.retain(|&c| c != id);
             entry.exclusive = false;
-            if entry.count == 0 {
+            entry.changed.notify_waiters();
+            if entry.ids.is_empty() {
                 map.remove(queue);
             }
         }
     }
 
+    /// True when consumer `id` is the oldest live consumer of `queue`.
+    fn is_oldest(&self, queue: &str, id: u64) -> bool {
+        self.by_queue.lock().is_ok_and(|m| m.get(queue).and_then(|e| e.ids.front().copied()) == Some(id))
+    }
+
     /// Live consumers of `queue`.
     pub(super) fn count(&self, queue: &str) -> usize {
-        self.by_queue.lock().map(|m| m.get(queue).map_or(0, |e| e.count)).unwrap_or(0)
+        self.by_queue.lock().map(|m| m.get(queue).map_or(0, |e| e.ids.len())).unwrap_or(0)
     }
 }
 
@@ -93,6 +104,7 @@ impl Consumers {
 #[derive(Debug)]
 pub struct Subscription {
     queue: String,
+    id: u64,
     rx: mpsc::Receiver<Delivery>,
     credit: Arc<Semaphore>,
     stop: watch::Sender<bool>,
@@ -125,7 +137,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        self.svc.consumers.unregister(&self.queue);
+        self.svc.consumers.unregister(&self.queue, self.id);
         self.svc.consumer_gone(&self.queue);
         // Deliveries handed over but never taken go back at once, not after their lease.
         let mut back = Vec::new();
@@ -153,14 +165,16 @@ impl QueueService {
         let q = self.get(queue)?;
         let svc = self.this().ok_or_else(|| QueueError::Storage("queue service closed".into()))?;
         self.touch(&q);
-        self.consumers.register(queue, opts.exclusive)?;
+        let (id, changed) = self.consumers.register(queue, opts.exclusive)?;
+        let single = q.record().is_ok_and(|r| r.attrs.single_active_consumer);
         let prefetch = if opts.prefetch == 0 { MAX_PREFETCH } else { opts.prefetch.min(MAX_PREFETCH) };
         let credit = Arc::new(Semaphore::new(prefetch as usize));
         let (tx, rx) = mpsc::channel(MAX_GRAB);
         let (stop, stopped) = watch::channel(false);
         let lease_ms = opts.lease_ms.unwrap_or(DEFAULT_CONSUMER_LEASE_MS);
-        tokio::spawn(deal(Arc::clone(&svc), q, Arc::clone(&credit), tx, stopped, lease_ms));
-        Ok(Subscription { queue: queue.to_string(), rx, credit, stop, svc })
+        let turn = single.then_some(Turn { id, changed });
+        tokio::spawn(deal(Arc::clone(&svc), q, Arc::clone(&credit), tx, stopped, lease_ms, turn));
+        Ok(Subscription { queue: queue.to_string(), id, rx, credit, stop, svc })
     }
 
     /// Live push consumers of `queue`.
@@ -169,7 +183,14 @@ impl QueueService {
     }
 }
 
-/// The subscription's task: wait for credit and ready messages, lease them, hand them over.
+/// With a single active consumer: this consumer's id, and where the change of consumers is told.
+struct Turn {
+    id: u64,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+/// The subscription's task: wait for its turn (single active consumer), credit and ready
+/// messages, lease them, hand them over.
 async fn deal(
     svc: Arc<QueueService>,
     q: Arc<Queue>,
@@ -177,7 +198,22 @@ async fn deal(
     tx: mpsc::Sender<Delivery>,
     mut stopped: watch::Receiver<bool>,
     lease_ms: u64,
+    turn: Option<Turn>,
 ) {
+    if let Some(turn) = &turn {
+        loop {
+            let changed = turn.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if svc.consumers.is_oldest(&q.name, turn.id) {
+                break;
+            }
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+        }
+    }
     loop {
         let permit = tokio::select! {
             p = Arc::clone(&credit).acquire_owned() => p,

@@ -280,3 +280,23 @@ async fn credit_returned_one_at_a_time_brings_as_many_deliveries() {
         assert!(d.is_ok(), "round {round}: only {:?} came after two credits", c.body);
     }
 }
+
+#[tokio::test]
+async fn with_a_single_active_consumer_only_the_oldest_receives_until_it_goes() {
+    let e = env().await;
+    let attrs = QueueAttributes { single_active_consumer: true, ..QueueAttributes::default() };
+    e.svc.create_queue("q", attrs).await.unwrap();
+    e.svc.enqueue("q", (0..4).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+    let mut first = e.svc.subscribe("q", SubscribeOptions { prefetch: 1, ..Default::default() }).unwrap();
+    let mut second = e.svc.subscribe("q", SubscribeOptions { prefetch: 10, ..Default::default() }).unwrap();
+    let d = next(&mut first).await;
+    e.svc.ack("q", &d.receipt).await.unwrap();
+    first.settled(1);
+    assert_eq!(&next(&mut first).await.body[..], b"1");
+    assert!(nothing_within(&mut second, 100).await, "a waiting consumer received");
+    drop(first);
+    // The first one's unsettled delivery ("1") comes back when its lease ends; "2" and "3" go
+    // to the consumer that took over.
+    assert_eq!(&next(&mut second).await.body[..], b"2");
+    assert_eq!(&next(&mut second).await.body[..], b"3");
+}

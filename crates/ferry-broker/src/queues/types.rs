@@ -91,6 +91,9 @@ pub struct QueueAttributes {
     pub auto_delete: bool,
     /// Deleted after this long without consumers, receives or redeclares (AMQP `x-expires`).
     pub expires_ms: Option<u64>,
+    /// Only the oldest push consumer receives; the next takes over when it goes (AMQP
+    /// `x-single-active-consumer`).
+    pub single_active_consumer: bool,
     /// Opaque redrive-allow policy kept for the front-end.
     pub redrive_allow: Option<String>,
     /// Opaque tags kept for the front-end.
@@ -136,6 +139,7 @@ impl Default for QueueAttributes {
             durable: true,
             auto_delete: false,
             expires_ms: None,
+            single_active_consumer: false,
             redrive_allow: None,
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
