@@ -204,7 +204,8 @@ pub(crate) fn queue_error(error: QueueError, method: MethodId, queue: &str) -> A
 }
 
 /// A router error as RabbitMQ answers it: a missing exchange 404, a reserved or system one 403,
-/// an inequivalent redeclare or a bad argument 406, an unknown exchange type 503 (connection);
+/// an inequivalent redeclare, a bad argument or an unknown exchange type 406 (as RabbitMQ 3.x and
+/// 4.x answer, and pika's own suite checks);
 /// a failure of the metadata store closes the connection with 541.
 pub(crate) fn routing_error(error: RoutingError, method: MethodId) -> AmqpError {
     let channel = |code, text: String| AmqpError::Channel(ChannelError::new(code, method, text));
@@ -216,9 +217,6 @@ pub(crate) fn routing_error(error: RoutingError, method: MethodId) -> AmqpError 
         | RoutingError::DefaultExchange { .. }
         | RoutingError::SystemExchange { .. }
         | RoutingError::InternalExchange { .. }) => channel(ReplyCode::AccessRefused, e.to_string()),
-        e @ RoutingError::UnknownExchangeType { .. } => {
-            AmqpError::Connection(ConnectionError::new(ReplyCode::CommandInvalid, method, e.to_string()))
-        }
         e @ (RoutingError::Corrupt { .. } | RoutingError::Storage(_)) => {
             AmqpError::Connection(ConnectionError::new(ReplyCode::InternalError, method, e.to_string()))
         }

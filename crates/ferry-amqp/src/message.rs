@@ -12,6 +12,10 @@ use bytes::Bytes;
 use ferry_broker::message::{Death, Properties, Value};
 use ferry_broker::queues::{AttrValue, Delivery, MessageAttribute, NewMessage, TYPED};
 
+/// The header whose value deduplicates a message on queues declared with
+/// `x-message-deduplication` (the RabbitMQ deduplication plugin's convention).
+pub(crate) const DEDUP_HEADER: &str = "x-deduplication-header";
+
 /// A published message in ferry's terms; the exchange and routing key are set by the broker.
 pub(crate) fn new_message(properties: BasicProperties, body: Bytes) -> NewMessage {
     let ttl_ms = properties.expiration().as_ref().and_then(|e| e.as_str().parse::<u64>().ok());
@@ -27,6 +31,12 @@ pub(crate) fn new_message(properties: BasicProperties, body: Bytes) -> NewMessag
         })
         .unwrap_or_default();
     let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.to_string());
+    // The deduplication plugin's convention: the id travels in a header.
+    let dedup_id =
+        properties.headers().as_ref().and_then(|h| h.inner().get(DEDUP_HEADER)).map(|v| match from_amqp(v) {
+            Value::Text(s) => s,
+            other => other.as_i64().map_or_else(|| format!("{other:?}"), |n| n.to_string()),
+        });
     let mut msg = NewMessage {
         body,
         attributes,
@@ -34,6 +44,7 @@ pub(crate) fn new_message(properties: BasicProperties, body: Bytes) -> NewMessag
         ttl_ms,
         // SQS receivers see the publisher's id as the MessageId.
         message_id: text(properties.message_id()),
+        dedup_id,
         ..NewMessage::default()
     };
     msg.envelope.properties = Properties {

@@ -175,7 +175,7 @@ async fn exchange_declare_errors_are_rabbitmqs() {
 }
 
 #[tokio::test]
-async fn an_unknown_exchange_type_closes_the_connection_with_503() {
+async fn an_unknown_exchange_type_closes_the_channel_with_406_and_the_connection_carries_on() {
     let server = Server::start(AmqpConfig::default()).await;
     let (connection, channel) = channel(&server).await;
     let e = channel
@@ -187,6 +187,7 @@ async fn an_unknown_exchange_type_closes_the_connection_with_503() {
         )
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("COMMAND_INVALID"), "{e}");
-    assert!(!connection.status().connected());
+    assert!(e.to_string().contains("PRECONDITION_FAILED"), "{e}");
+    assert!(connection.status().connected());
+    assert!(connection.create_channel().await.is_ok());
 }

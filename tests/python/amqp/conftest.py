@@ -5,12 +5,7 @@ import uuid
 import pika
 import pytest
 
-
-def parameters(server, **kwargs):
-    """pika's connection parameters for `server` with the default guest/guest user."""
-    host, port = server.amqp_address.rsplit(":", 1)
-    kwargs.setdefault("credentials", pika.PlainCredentials("guest", "guest"))
-    return pika.ConnectionParameters(host=host, port=int(port), **kwargs)
+from amqp_helpers import parameters
 
 
 @pytest.fixture

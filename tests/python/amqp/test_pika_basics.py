@@ -8,7 +8,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
-from conftest import parameters
+from amqp_helpers import parameters
 
 
 def pump(connection, seconds):

@@ -109,3 +109,20 @@ def test_delivery_limit_dead_letters_after_the_limit_with_a_delivery_count(chann
         channel.basic_nack(method.delivery_tag, requeue=True)
     props, body = wait_get(channel, name + "-dead")
     assert body == b"poison" and props.headers["x-death"][0]["reason"] == "delivery_limit"
+
+
+def test_a_deduplicating_queue_stores_a_header_id_once(channel, name):
+    channel.queue_declare(name, arguments={"x-message-deduplication": True})
+    channel.confirm_delivery()
+    for body in (b"first", b"again"):
+        channel.basic_publish("", name, body, pika.BasicProperties(headers={"x-deduplication-header": "order-7"}))
+    channel.basic_publish("", name, b"other", pika.BasicProperties(headers={"x-deduplication-header": "order-8"}))
+    assert [wait_get(channel, name)[1] for _ in range(2)] == [b"first", b"other"]
+    assert channel.basic_get(name, auto_ack=True) == (None, None, None)
+
+
+def test_a_queue_without_deduplication_keeps_every_copy(channel, name):
+    channel.queue_declare(name)
+    for _ in range(2):
+        channel.basic_publish("", name, b"copy", pika.BasicProperties(headers={"x-deduplication-header": "same"}))
+    assert [wait_get(channel, name)[1] for _ in range(2)] == [b"copy", b"copy"]

@@ -8,7 +8,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from conftest import parameters
+from amqp_helpers import parameters
 
 
 def test_an_exclusive_queue_is_refused_to_other_connections_and_gone_with_its_owner(ferry_server, name):

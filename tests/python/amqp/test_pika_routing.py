@@ -159,3 +159,16 @@ def test_delete_if_unused_refuses_an_exchange_with_bindings(connection, name):
     with pytest.raises(ChannelClosedByBroker) as e:
         ch.exchange_delete(name, if_unused=True)
     assert e.value.reply_code == 406
+
+
+def test_an_unknown_exchange_type_closes_the_channel_with_406(connection, name):
+    with pytest.raises(ChannelClosedByBroker) as e:
+        connection.channel().exchange_declare(name, "x-no-such-type")
+    assert e.value.reply_code == 406
+    assert connection.is_open
+
+
+def test_update_secret_is_accepted(connection):
+    channel = connection.channel()
+    connection.update_secret("new-secret", "rotation")
+    assert connection.is_open and channel.is_open

@@ -212,6 +212,20 @@ pub(crate) fn open(session: &mut Session, method: connection::Open) -> Result<()
 }
 
 /// `connection.close` from the client: answered `close-ok`, then the socket closes.
+/// `connection.update-secret`: accepted, as RabbitMQ's internal user store accepts it (a
+/// password login has no token that expires); the connection keeps its user.
+pub(crate) fn update_secret(
+    session: &mut Session,
+    method: connection::UpdateSecret,
+) -> Result<(), AmqpError> {
+    tracing::info!(reason = %method.reason, "client updated its secret");
+    session.send(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(connection::UpdateSecretOk {})),
+    );
+    Ok(())
+}
+
 pub(crate) async fn close(session: &mut Session, method: connection::Close) -> Result<(), AmqpError> {
     if method.reply_code == 200 {
         tracing::debug!("client closed the connection");

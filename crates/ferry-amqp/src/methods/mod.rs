@@ -41,6 +41,7 @@ pub(crate) async fn dispatch(
         AMQPClass::Connection(conn::AMQPMethod::Open(m)) => connection::open(session, m),
         AMQPClass::Connection(conn::AMQPMethod::Close(m)) => connection::close(session, m).await,
         AMQPClass::Connection(conn::AMQPMethod::CloseOk(_)) => connection::close_ok(session),
+        AMQPClass::Connection(conn::AMQPMethod::UpdateSecret(m)) => connection::update_secret(session, m),
         AMQPClass::Channel(ch::AMQPMethod::Open(_)) => channel::open(session, channel),
         AMQPClass::Channel(ch::AMQPMethod::Close(m)) => channel::close(session, channel, m).await,
         AMQPClass::Channel(ch::AMQPMethod::CloseOk(_)) => channel::close_ok(session, channel),

@@ -265,6 +265,14 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                 }
                 attributes.max_priority = Some(max as u8);
             }
+            "x-message-deduplication" => {
+                attributes.deduplicate = match value {
+                    AMQPValue::Boolean(b) => *b,
+                    _ => return Err(invalid_arg(key, "must be a boolean")),
+                }
+            }
+            // The deduplication plugin's name for how long an id is remembered, in milliseconds.
+            "x-cache-ttl" => attributes.dedup_window_ms = non_negative(key, value)?.max(1),
             "x-single-active-consumer" => {
                 attributes.single_active_consumer = match value {
                     AMQPValue::Boolean(b) => *b,

@@ -91,6 +91,10 @@ pub struct QueueAttributes {
     pub auto_delete: bool,
     /// Deleted after this long without consumers, receives or redeclares (AMQP `x-expires`).
     pub expires_ms: Option<u64>,
+    /// Messages carrying a deduplication id are stored once per `dedup_window_ms` also on a
+    /// queue that is not FIFO (AMQP `x-message-deduplication`, with the id in the
+    /// `x-deduplication-header` header). FIFO queues always deduplicate.
+    pub deduplicate: bool,
     /// Only the oldest push consumer receives; the next takes over when it goes (AMQP
     /// `x-single-active-consumer`).
     pub single_active_consumer: bool,
@@ -140,6 +144,7 @@ impl Default for QueueAttributes {
             auto_delete: false,
             expires_ms: None,
             single_active_consumer: false,
+            deduplicate: false,
             redrive_allow: None,
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),

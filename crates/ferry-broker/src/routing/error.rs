@@ -9,7 +9,8 @@ use crate::metadata::{MetadataError, Table};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RoutingError {
-    /// The exchange type is not one ferry knows. AMQP: connection close 503 COMMAND_INVALID.
+    /// The exchange type is not one ferry knows. AMQP: channel close 406 PRECONDITION_FAILED, as
+    /// RabbitMQ answers it.
     #[error("unknown exchange type '{type_name}': use direct, fanout, topic, headers or x-delayed-message")]
     UnknownExchangeType {
         /// The type as the client sent it.

@@ -43,10 +43,14 @@ impl Queue {
                 results.push(Err(e));
                 continue;
             }
-            let dedup_id = m
-                .dedup_id
-                .clone()
-                .or_else(|| (attrs.fifo && attrs.content_based_dedup).then(|| dedup::content_id(&m.body)));
+            // Only queues that deduplicate keep ids: elsewhere an id means nothing.
+            let dedup_id = if attrs.fifo || attrs.deduplicate {
+                m.dedup_id
+                    .clone()
+                    .or_else(|| (attrs.fifo && attrs.content_based_dedup).then(|| dedup::content_id(&m.body)))
+            } else {
+                None
+            };
             if let Some(id) = &dedup_id
                 && let Some(e) = inner.dedup.get(id, now_ms)
             {
