@@ -136,21 +136,23 @@ fn describe(o: &Outcome) -> (u8, String, String, Measure) {
             format!("produce-{size}"),
             Measure::Throughput,
         ),
+        // Runs with another prefetch are another shape: they get a table of their own.
         ("e2e", None) => (
             2,
             format!(
-                "Work queue, {} producer(s) and {} consumer(s), {size} B persistent messages, each acknowledged",
-                o.producers, o.consumers
+                "Work queue, {} producer(s) and {} consumer(s), {size} B persistent messages, each acknowledged, prefetch {}",
+                o.producers, o.consumers, o.prefetch
             ),
-            format!("work-queue-{size}"),
+            format!("work-queue-{size}-prefetch-{}", o.prefetch),
             Measure::Throughput,
         ),
         ("e2e", Some(rate)) => (
             3,
             format!(
-                "Latency at {rate:.0} msg/s, {size} B, from the scheduled send to the consumer's receipt"
+                "Latency at {rate:.0} msg/s, {size} B, prefetch {}, from the scheduled send to the consumer's receipt",
+                o.prefetch
             ),
-            format!("latency-{rate:.0}-{size}"),
+            format!("latency-{rate:.0}-{size}-prefetch-{}", o.prefetch),
             Measure::Latency,
         ),
         ("fanout", _) => (
