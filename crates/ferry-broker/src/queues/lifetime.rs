@@ -51,7 +51,9 @@ impl QueueService {
             return;
         }
         let Some(svc) = self.this() else { return };
-        tokio::spawn(async move {
+        // Called from a subscription's drop, which may run as the runtime shuts down.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
             // A consumer that arrived meanwhile keeps the queue.
             if svc.consumer_count(&q.name) == 0
                 && svc.get(&q.name).is_ok_and(|live| Arc::ptr_eq(&live, &q))

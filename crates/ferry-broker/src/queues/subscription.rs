@@ -145,10 +145,13 @@ impl Drop for Subscription {
         while let Ok(d) = self.rx.try_recv() {
             back.push(d.receipt);
         }
-        if !back.is_empty() {
+        // Dropped outside a runtime (at its shutdown), they come back when their lease ends.
+        if !back.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
             let svc = Arc::clone(&self.svc);
             let queue = self.queue.clone();
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 for receipt in back {
                     if let Err(e) = svc.nack(&queue, &receipt, NackMode::Requeue).await {
                         tracing::debug!(%queue, error = %e, "returning an untaken delivery failed");
