@@ -429,6 +429,7 @@ impl QueueService {
             .remove(name)
             .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))?;
         q.mark_deleted();
+        self.consumers.kick(name);
         if let Some(listener) = self.deletion_listener.get() {
             listener(name);
         }
