@@ -11,16 +11,19 @@ use std::sync::Arc;
 
 use ferry_broker::message::Value;
 use ferry_broker::queues::{
-    AttrValue, Delivery, MessageAttribute, NackMode, QueueService, Subscription, TYPED,
+    AttrValue, Delivery, MessageAttribute, NackMode, QueueService, Receipt, Subscription, TYPED,
 };
 use ferry_broker::streams::{StreamDelivery, StreamSubscription};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::channel::Held;
+
 /// What consumer tasks send their connection.
 #[derive(Debug)]
 pub(crate) enum Pushed {
-    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`.
-    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery> },
+    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`, settled as `held`
+    /// says.
+    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery>, held: Held },
     /// The queue went away: the client is told with a server-sent `basic.cancel`.
     Cancelled { channel: u16, consumer_tag: String },
 }
@@ -52,8 +55,8 @@ impl Consumer {
         Consumer { no_ack, credit, _stop: stop }
     }
 
-    /// Starts forwarding a stream's messages to `to`; their deliveries carry no receipt
-    /// ([`is_stream_delivery`]): settling one only returns its credit.
+    /// Starts forwarding a stream's messages to `to`; their deliveries are [`Held::Stream`]:
+    /// settling one only returns its credit.
     pub(crate) fn start_stream(
         subscription: StreamSubscription,
         stream: String,
@@ -106,6 +109,7 @@ async fn forward(
             Some(permit) => {
                 let queue = subscription.queue().to_owned();
                 permit.send(Pushed::Delivery {
+                    held: Held::Queue(delivery.receipt),
                     channel,
                     consumer_tag: consumer_tag.clone(),
                     queue,
@@ -113,7 +117,7 @@ async fn forward(
                 });
             }
             None => {
-                requeue(&queues, subscription.queue(), &delivery).await;
+                requeue(&queues, subscription.queue(), Held::Queue(delivery.receipt)).await;
                 return;
             }
         }
@@ -148,6 +152,7 @@ async fn forward_stream(
             consumer_tag: consumer_tag.clone(),
             queue: stream.clone(),
             delivery: Box::new(stream_delivery(message)),
+            held: Held::Stream,
         };
         tokio::select! {
             sent = to.send(pushed) => if sent.is_err() { return },
@@ -156,7 +161,8 @@ async fn forward_stream(
     }
 }
 
-/// A stream message as a delivery: no receipt, and its offset in an `x-stream-offset` header.
+/// A stream message as a delivery, its offset in an `x-stream-offset` header. Its receipt names
+/// nothing and is never read: the delivery travels as [`Held::Stream`].
 fn stream_delivery(m: StreamDelivery) -> Delivery {
     let mut attributes = m.attributes;
     attributes.push(MessageAttribute {
@@ -166,7 +172,7 @@ fn stream_delivery(m: StreamDelivery) -> Delivery {
     });
     Delivery {
         message_id: String::new(),
-        receipt: String::new(),
+        receipt: Receipt::default(),
         body: m.body,
         attributes,
         system_attributes: Vec::new(),
@@ -183,18 +189,10 @@ fn stream_delivery(m: StreamDelivery) -> Delivery {
     }
 }
 
-/// True for a delivery from a stream: it has no receipt, and settling it changes nothing in
-/// the broker (a stream keeps its messages).
-pub(crate) fn is_stream_delivery(receipt: &str) -> bool {
-    receipt.is_empty()
-}
-
 /// Gives a delivery nobody will see back to its queue.
-pub(crate) async fn requeue(queues: &QueueService, queue: &str, delivery: &Delivery) {
-    if is_stream_delivery(&delivery.receipt) {
-        return;
-    }
-    if let Err(e) = queues.nack(queue, &delivery.receipt, NackMode::Requeue).await {
+pub(crate) async fn requeue(queues: &QueueService, queue: &str, held: Held) {
+    let Held::Queue(receipt) = held else { return };
+    if let Err(e) = queues.nack(queue, receipt, NackMode::Requeue).await {
         tracing::debug!(%queue, error = %e, "cannot requeue an undelivered message; its lease will");
     }
 }

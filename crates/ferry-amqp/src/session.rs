@@ -19,7 +19,7 @@ use ferry_broker::broker::{PendingPublish, PublishError, Published};
 use ferry_broker::queues::QueueError;
 use tokio::sync::{Notify, mpsc};
 
-use crate::channel::{Channel, ChannelState, Unacked};
+use crate::channel::{Channel, ChannelState, Held, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
 use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode, publish_error};
@@ -273,8 +273,9 @@ impl Session {
     /// closed channel held.
     pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
         let queues = self.broker().queues();
-        for delivery in held.iter().filter(|d| !crate::consumer::is_stream_delivery(&d.receipt)) {
-            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, NackMode::Requeue).await {
+        for delivery in &held {
+            let Held::Queue(receipt) = delivery.held else { continue };
+            if let Err(e) = queues.nack(&delivery.queue, receipt, NackMode::Requeue).await {
                 tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
             }
         }

@@ -519,7 +519,7 @@ pub(crate) mod tests {
             .receive("orders", ReceiveOptions { max_messages: 1, ..Default::default() })
             .await
             .unwrap();
-        b.queues().nack("orders", &d[0].receipt, NackMode::DeadLetter).await.unwrap();
+        b.queues().nack("orders", d[0].receipt, NackMode::DeadLetter).await.unwrap();
         let dead = b
             .queues()
             .receive("dead", ReceiveOptions { max_messages: 1, ..Default::default() })

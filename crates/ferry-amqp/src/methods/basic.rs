@@ -8,8 +8,8 @@ use ferry_broker::queues::{
     NackMode, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
 };
 
-use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
-use crate::consumer::{Consumer, Pushed, is_stream_delivery, requeue};
+use crate::channel::{Content, Held, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
+use crate::consumer::{Consumer, Pushed, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
@@ -134,7 +134,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         return Ok(());
     };
     if method.no_ack {
-        queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
+        queues.ack(&name, delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
     }
     let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
     let limited = delivery.delivery_count > 1 && queues.delivery_limit(&name).is_some();
@@ -142,7 +142,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let delivery_tag = if method.no_ack {
         channel.next_tag()
     } else {
-        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None })
+        channel.track(Unacked { queue: name.clone(), held: Held::Queue(delivery.receipt), consumer: None })
     };
     let ok = basic::GetOk {
         delivery_tag,
@@ -176,8 +176,9 @@ pub(crate) async fn ack_now(session: &mut Session, id: u16, method: basic::Ack) 
     let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
     channel.credit(&settled);
     let queues = session.broker().queues();
-    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
-        if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
+    for delivery in &settled {
+        let Held::Queue(receipt) = delivery.held else { continue };
+        if let Err(e) = queues.ack(&delivery.queue, receipt).await {
             // The queue went, or the lease ran out and the message was delivered again.
             tracing::debug!(queue = %delivery.queue, error = %e, "ack of a delivery no longer held");
         }
@@ -221,8 +222,9 @@ pub(crate) async fn settle_back_now(
     channel.credit(&settled);
     let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
     let queues = session.broker().queues();
-    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
-        if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
+    for delivery in &settled {
+        let Held::Queue(receipt) = delivery.held else { continue };
+        if let Err(e) = queues.nack(&delivery.queue, receipt, mode).await {
             tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
         }
     }
@@ -362,31 +364,33 @@ pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> R
 pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
     let queues = Arc::clone(session.broker().queues());
     match pushed {
-        Pushed::Delivery { channel: id, consumer_tag, queue, delivery } => {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, held } => {
             let Some(channel) = session.channels.get_mut(&id) else {
-                return requeue(&queues, &queue, &delivery).await;
+                return requeue(&queues, &queue, held).await;
             };
             if !channel.flow_active {
-                channel.paused.push_back(Pushed::Delivery { channel: id, consumer_tag, queue, delivery });
+                channel.paused.push_back(Pushed::Delivery {
+                    channel: id,
+                    consumer_tag,
+                    queue,
+                    delivery,
+                    held,
+                });
                 return;
             }
             let Some(consumer) = channel.consumers.get(&consumer_tag) else {
-                return requeue(&queues, &queue, &delivery).await;
+                return requeue(&queues, &queue, held).await;
             };
             let delivery_tag = if consumer.no_ack {
                 consumer.settled(1);
-                if !is_stream_delivery(&delivery.receipt)
-                    && let Err(e) = queues.ack(&queue, &delivery.receipt).await
+                if let Held::Queue(receipt) = held
+                    && let Err(e) = queues.ack(&queue, receipt).await
                 {
                     tracing::debug!(%queue, error = %e, "settling a no-ack delivery failed");
                 }
                 channel.next_tag()
             } else {
-                channel.track(Unacked {
-                    queue: queue.clone(),
-                    receipt: delivery.receipt.clone(),
-                    consumer: Some(consumer_tag.clone()),
-                })
+                channel.track(Unacked { queue: queue.clone(), held, consumer: Some(consumer_tag.clone()) })
             };
             let deliver = basic::Deliver {
                 consumer_tag: consumer_tag.as_str().into(),
