@@ -49,10 +49,8 @@ impl Consumer {
         to: mpsc::Sender<Pushed>,
         queues: Arc<QueueService>,
     ) -> Consumer {
-        let (credit, credit_rx) = mpsc::unbounded_channel();
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(forward(subscription, channel, consumer_tag, credit_rx, stopped, to, queues));
-        Consumer { no_ack, credit, _stop: stop }
+        let queue = subscription.queue().to_owned();
+        Consumer::spawn(subscription, queue, channel, consumer_tag, no_ack, to, queues)
     }
 
     /// Starts forwarding a stream's messages to `to`; their deliveries are [`Held::Stream`]:
@@ -64,10 +62,24 @@ impl Consumer {
         consumer_tag: String,
         no_ack: bool,
         to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
+    ) -> Consumer {
+        Consumer::spawn(subscription, stream, channel, consumer_tag, no_ack, to, queues)
+    }
+
+    fn spawn(
+        feed: impl Feed,
+        queue: String,
+        channel: u16,
+        consumer_tag: String,
+        no_ack: bool,
+        to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
     ) -> Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(forward_stream(subscription, stream, channel, consumer_tag, credit_rx, stopped, to));
+        let target = Target { channel, consumer_tag, queue, to };
+        tokio::spawn(forward(feed, target, credit_rx, stopped, queues));
         Consumer { no_ack, credit, _stop: stop }
     }
 
@@ -77,27 +89,65 @@ impl Consumer {
     }
 }
 
-async fn forward(
-    mut subscription: Subscription,
+/// Where a consumer's deliveries come from: a queue's subscription or a stream's.
+trait Feed: Send + 'static {
+    /// The next delivery and what settling it acts on; `None` once the source is gone.
+    fn next(&mut self) -> impl Future<Output = Option<(Delivery, Held)>> + Send;
+    /// Credit back for `n` settled deliveries.
+    fn settled(&self, n: u32);
+}
+
+impl Feed for Subscription {
+    async fn next(&mut self) -> Option<(Delivery, Held)> {
+        Subscription::next(self).await.map(|d| {
+            let held = Held::Queue(d.receipt);
+            (d, held)
+        })
+    }
+
+    fn settled(&self, n: u32) {
+        Subscription::settled(self, n);
+    }
+}
+
+impl Feed for StreamSubscription {
+    async fn next(&mut self) -> Option<(Delivery, Held)> {
+        StreamSubscription::next(self).await.map(|m| (stream_delivery(m), Held::Stream))
+    }
+
+    fn settled(&self, n: u32) {
+        StreamSubscription::settled(self, n);
+    }
+}
+
+/// Where a consumer's deliveries go.
+struct Target {
     channel: u16,
     consumer_tag: String,
+    queue: String,
+    to: mpsc::Sender<Pushed>,
+}
+
+async fn forward(
+    mut feed: impl Feed,
+    target: Target,
     mut credit: mpsc::UnboundedReceiver<u32>,
     mut stopped: oneshot::Receiver<()>,
-    to: mpsc::Sender<Pushed>,
     queues: Arc<QueueService>,
 ) {
+    let Target { channel, consumer_tag, queue, to } = target;
     loop {
         // Every branch is cancellation-safe: `next` keeps an untaken delivery in its channel.
-        let delivery = tokio::select! {
+        let next = tokio::select! {
             biased;
             _ = &mut stopped => return,
             Some(n) = credit.recv() => {
-                subscription.settled(n);
+                feed.settled(n);
                 continue;
             }
-            next = subscription.next() => next,
+            next = feed.next() => next,
         };
-        let Some(delivery) = delivery else {
+        let Some((delivery, held)) = next else {
             let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
             return;
         };
@@ -105,59 +155,17 @@ async fn forward(
             permit = to.reserve() => permit.ok(),
             _ = &mut stopped => None,
         };
-        match permit {
-            Some(permit) => {
-                let queue = subscription.queue().to_owned();
-                permit.send(Pushed::Delivery {
-                    held: Held::Queue(delivery.receipt),
-                    channel,
-                    consumer_tag: consumer_tag.clone(),
-                    queue,
-                    delivery: Box::new(delivery),
-                });
-            }
-            None => {
-                requeue(&queues, subscription.queue(), Held::Queue(delivery.receipt)).await;
-                return;
-            }
-        }
-    }
-}
-
-async fn forward_stream(
-    mut subscription: StreamSubscription,
-    stream: String,
-    channel: u16,
-    consumer_tag: String,
-    mut credit: mpsc::UnboundedReceiver<u32>,
-    mut stopped: oneshot::Receiver<()>,
-    to: mpsc::Sender<Pushed>,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = &mut stopped => return,
-            Some(n) = credit.recv() => {
-                subscription.settled(n);
-                continue;
-            }
-            next = subscription.next() => next,
-        };
-        let Some(message) = message else {
-            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
+        let Some(permit) = permit else {
+            requeue(&queues, &queue, held).await;
             return;
         };
-        let pushed = Pushed::Delivery {
+        permit.send(Pushed::Delivery {
             channel,
             consumer_tag: consumer_tag.clone(),
-            queue: stream.clone(),
-            delivery: Box::new(stream_delivery(message)),
-            held: Held::Stream,
-        };
-        tokio::select! {
-            sent = to.send(pushed) => if sent.is_err() { return },
-            _ = &mut stopped => return,
-        }
+            queue: queue.clone(),
+            delivery: Box::new(delivery),
+            held,
+        });
     }
 }
 

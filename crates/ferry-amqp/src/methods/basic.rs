@@ -316,10 +316,10 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
 
 /// The pseudo-queue of direct reply-to: consuming from it (no-ack) gives the channel a reply
 /// queue, and a publish whose `reply-to` names it is rewritten to that queue's name.
-const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+const REPLY_TO: &str = ferry_broker::broker::DIRECT_REPLY_TO;
 
-/// The channel's direct reply-to queue, made on its first consume: a transient queue exclusive
-/// to the connection, named `amq.rabbitmq.reply-to.<random>` as RabbitMQ names its replies.
+/// The channel's direct reply-to queue, made on its first consume (`Broker::reply_queue`:
+/// transient and exclusive to the connection).
 async fn reply_queue(session: &mut Session, id: u16, method: &basic::Consume) -> Result<String, AmqpError> {
     if !method.no_ack {
         return Err(ChannelError::new(
@@ -332,13 +332,8 @@ async fn reply_queue(session: &mut Session, id: u16, method: &basic::Consume) ->
     if let Some(queue) = session.channels.get(&id).and_then(|c| c.reply_to.clone()) {
         return Ok(queue);
     }
-    let queue = format!("{REPLY_TO}.{:032x}", rand::random::<u128>());
-    let attributes = ferry_broker::queues::QueueAttributes { durable: false, ..Default::default() };
-    session
-        .broker()
-        .declare_queue(&queue, attributes, Some(session.id))
-        .await
-        .map_err(|e| queue_error(e, CONSUME, &queue))?;
+    let queue =
+        session.broker().reply_queue(session.id).await.map_err(|e| queue_error(e, CONSUME, REPLY_TO))?;
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.reply_to = Some(queue.clone());
     }
