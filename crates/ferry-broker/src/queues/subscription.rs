@@ -217,11 +217,12 @@ impl Consumers {
         Ok(Registered { id, rx, dispatch, started })
     }
 
-    /// Ends `d` if it has no consumer left; true when it did (it is forgotten then).
-    fn retire(&self, name: &str, d: &Arc<Dispatch>) -> bool {
+    /// Ends `d` if it has no consumer left, or with its consumers when `force` (its queue is
+    /// gone: their channels close, and they see the end); true when it ended (it is forgotten).
+    fn retire(&self, name: &str, d: &Arc<Dispatch>, force: bool) -> bool {
         let Ok(mut map) = self.by_queue.lock() else { return true };
         let mut s = lock(&d.state);
-        if !s.slots.is_empty() && !s.closed {
+        if !force && !s.slots.is_empty() && !s.closed {
             return false;
         }
         s.closed = true;
@@ -363,18 +364,14 @@ async fn run_dispatch(svc: Arc<QueueService>, d: Arc<Dispatch>) {
         ready.as_mut().enable();
         kicked.as_mut().enable();
         if !svc.get(&q.name).is_ok_and(|live| Arc::ptr_eq(&live, &q)) {
-            let mut s = lock(&d.state);
-            s.closed = true;
-            s.slots.clear();
-            drop(s);
-            svc.consumers.retire(&q.name, &d);
+            svc.consumers.retire(&q.name, &d, true);
             return;
         }
         let (want, lease_ms) = {
             let s = lock(&d.state);
             if s.slots.is_empty() || s.closed {
                 drop(s);
-                if svc.consumers.retire(&q.name, &d) {
+                if svc.consumers.retire(&q.name, &d, false) {
                     return;
                 }
                 continue;
@@ -391,11 +388,7 @@ async fn run_dispatch(svc: Arc<QueueService>, d: Arc<Dispatch>) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(queue = %q.name, error = %e, "dispatcher stopped");
-                let mut s = lock(&d.state);
-                s.closed = true;
-                s.slots.clear();
-                drop(s);
-                svc.consumers.retire(&q.name, &d);
+                svc.consumers.retire(&q.name, &d, true);
                 return;
             }
         };
