@@ -140,6 +140,11 @@ impl Channel {
         tag
     }
 
+    /// Whether delivery `tag` is held unsettled.
+    pub(crate) fn holds(&self, tag: u64) -> bool {
+        self.unacked.contains_key(&tag)
+    }
+
     /// Deliveries held unsettled.
     #[cfg(test)]
     pub(crate) fn unacked_count(&self) -> usize {

@@ -26,6 +26,10 @@ pub struct AmqpConfig {
     /// Deliveries a channel may hold unacknowledged; beyond it the broker waits for acks
     /// even when the client asked for no prefetch limit.
     pub max_unacked_per_channel: u32,
+    /// How long a client may hold a delivery unacknowledged before its channel is closed with
+    /// 406 PRECONDITION_FAILED (RabbitMQ's `consumer_timeout`, 30 minutes by default), unless
+    /// the queue or the consumer sets `x-consumer-timeout`.
+    pub consumer_timeout_ms: u64,
     /// Largest message body accepted by `basic.publish`; a larger one closes its channel with
     /// 406 PRECONDITION_FAILED, as RabbitMQ's `max_message_size` does.
     pub max_message_bytes: u64,
@@ -57,6 +61,7 @@ impl Default for AmqpConfig {
             heartbeat_s: 60,
             handshake_timeout_ms: 10_000,
             max_unacked_per_channel: 10_000,
+            consumer_timeout_ms: 30 * 60_000,
             // RabbitMQ 4's default max_message_size.
             max_message_bytes: 16 * 1024 * 1024,
             users: vec![AmqpUser { name: "guest".into(), password: "guest".into(), loopback_only: true }],
@@ -82,6 +87,9 @@ impl AmqpConfig {
         }
         if self.max_connections == 0 {
             return Err("amqp.max_connections must be at least 1".into());
+        }
+        if self.consumer_timeout_ms == 0 {
+            return Err("amqp.consumer_timeout_ms must be at least 1".into());
         }
         if self.users.is_empty() {
             return Err("amqp.users is empty: no client could log in".into());
@@ -121,6 +129,7 @@ mod tests {
             (parsed.handshake_timeout_ms, parsed.max_unacked_per_channel, parsed.max_message_bytes),
             (defaults.handshake_timeout_ms, defaults.max_unacked_per_channel, defaults.max_message_bytes)
         );
+        assert_eq!(parsed.consumer_timeout_ms, defaults.consumer_timeout_ms);
     }
 
     #[test]

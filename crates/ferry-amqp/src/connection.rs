@@ -164,6 +164,7 @@ async fn drive(
         let beat_at = last_write + interval / 2;
         let silent_at = last_read + interval * 2;
         let close_ok_by = closing_since.map(|since: Instant| since + CLOSE_OK_TIMEOUT);
+        let ack_check = session.ack_timeouts.next_check().filter(|_| session.phase == Phase::Open);
         input.reserve(frame::needed(&input, session.tuning.frame_max).max(READ_CHUNK_BYTES));
         tokio::select! {
             biased;
@@ -198,6 +199,9 @@ async fn drive(
                 }
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
+            _ = tokio::time::sleep_until(ack_check.unwrap_or(handshake_deadline)), if ack_check.is_some() => {
+                methods::basic::close_timed_out(session).await;
+            }
             Ok(()) = disk_alarm.changed() => {}
             _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() && reading => {
                 tracing::warn!(timeout_s = interval.as_secs(), "missed heartbeats from client; disconnecting");

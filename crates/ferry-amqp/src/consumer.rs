@@ -30,6 +30,8 @@ pub(crate) enum Pushed {
 pub(crate) struct Consumer {
     /// Deliveries count as settled on delivery (`no-ack`).
     pub(crate) no_ack: bool,
+    /// How long the client may hold one of its deliveries unacknowledged (none for streams).
+    pub(crate) ack_timeout_ms: Option<u64>,
     /// Credit returned to the task: at most one unit per delivery outstanding, so bounded by
     /// the prefetch.
     credit: mpsc::UnboundedSender<u32>,
@@ -49,7 +51,7 @@ impl Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(forward(subscription, channel, consumer_tag, credit_rx, stopped, to, queues));
-        Consumer { no_ack, credit, _stop: stop }
+        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
     /// Starts forwarding a stream's messages to `to`; their deliveries carry no receipt
@@ -65,7 +67,7 @@ impl Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(forward_stream(subscription, stream, channel, consumer_tag, credit_rx, stopped, to));
-        Consumer { no_ack, credit, _stop: stop }
+        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
     /// `n` of this consumer's deliveries were settled: it may receive `n` more.

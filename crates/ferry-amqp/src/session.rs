@@ -20,6 +20,7 @@ use ferry_broker::queues::QueueError;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ack_timeout::AckTimeouts;
 use crate::channel::{Channel, ChannelState, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
@@ -97,6 +98,8 @@ pub(crate) struct Session {
     durable_ping: mpsc::Sender<()>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
+    /// Deliveries waiting for their acknowledgement, with their deadlines.
+    pub(crate) ack_timeouts: AckTimeouts,
     /// Encoded frames not yet written.
     out: Vec<u8>,
 }
@@ -128,6 +131,7 @@ impl Session {
             durable_ping,
             user: None,
             channels: HashMap::new(),
+            ack_timeouts: AckTimeouts::default(),
             out: Vec::new(),
         }
     }
@@ -187,6 +191,7 @@ impl Session {
             channel.consumers.clear();
             held = channel.take_unacked();
         }
+        self.ack_timeouts.forget_channel(id);
         self.requeue(held).await;
         self.send(
             id,
@@ -226,6 +231,7 @@ impl Session {
     pub(crate) async fn release_channels(&mut self) {
         let held: Vec<Unacked> = self.channels.values_mut().flat_map(Channel::take_unacked).collect();
         self.channels.clear();
+        self.ack_timeouts.clear();
         self.requeue(held).await;
     }
 

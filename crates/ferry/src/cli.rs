@@ -81,4 +81,9 @@ pub struct ServeArgs {
     /// Address of the AMQP 0-9-1 listener [default: 127.0.0.1:5672]; `[amqp]` in the file holds the rest.
     #[arg(long, env = "FERRY_AMQP_LISTEN")]
     pub amqp_listen: Option<std::net::SocketAddr>,
+
+    /// How long an AMQP client may hold a delivery unacknowledged before its channel is closed
+    /// (406), in milliseconds, unless the queue or consumer sets x-consumer-timeout [default: 1800000].
+    #[arg(long, env = "FERRY_AMQP_CONSUMER_TIMEOUT_MS")]
+    pub amqp_consumer_timeout_ms: Option<u64>,
 }

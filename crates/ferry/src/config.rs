@@ -82,6 +82,7 @@ impl Settings {
             sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
             amqp: ferry_amqp::AmqpConfig {
                 listen: args.amqp_listen.unwrap_or(file.amqp.listen),
+                consumer_timeout_ms: args.amqp_consumer_timeout_ms.unwrap_or(file.amqp.consumer_timeout_ms),
                 ..file.amqp
             },
             groups: file.groups,

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic};
-use ferry_broker::queues::{
-    NackMode, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
-};
+use ferry_broker::queues::{NackMode, ReceiveOptions, SubscribeOptions};
+use tokio::time::Instant;
 
+use crate::ack_timeout::{backstop_lease_ms, timed_out_text};
 use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
 use crate::consumer::{Consumer, Pushed, is_stream_delivery, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
-use crate::methods::queue::{check_owner, named};
+use crate::methods::queue::{check_owner, consumer_timeout_ms, named};
 use crate::session::Session;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
@@ -121,9 +121,14 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let name = named(session, id, method.queue.as_str(), GET)?;
     check_owner(session, &name, GET)?;
     let queues = session.broker().queues();
+    let timeout_ms = queues
+        .queue_attributes(&name)
+        .ok()
+        .and_then(|a| consumer_timeout_ms(&a))
+        .unwrap_or(session.config.consumer_timeout_ms);
     let options = ReceiveOptions {
         max_messages: 1,
-        lease_ms: Some(DEFAULT_CONSUMER_LEASE_MS),
+        lease_ms: Some(backstop_lease_ms(timeout_ms)),
         wait_ms: Some(0),
         receive_request_attempt_id: None,
     };
@@ -142,7 +147,10 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let delivery_tag = if method.no_ack {
         channel.next_tag()
     } else {
-        channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None })
+        let tag =
+            channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None });
+        session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
+        tag
     };
     let ok = basic::GetOk {
         delivery_tag,
@@ -297,19 +305,59 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         return super::stream::consume(session, id, &method, &name, tag, prefetch);
     }
     let queues = Arc::clone(session.broker().queues());
-    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms: None };
+    let timeout_ms = ack_timeout_ms(session, &name, &method)?;
+    let lease_ms = Some(backstop_lease_ms(timeout_ms));
+    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms };
     let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
     if !method.nowait {
         let ok = basic::ConsumeOk { consumer_tag: tag.as_str().into() };
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
     }
-    let consumer =
+    let mut consumer =
         Consumer::start(subscription, id, tag.clone(), method.no_ack, session.pushed.clone(), queues);
+    consumer.ack_timeout_ms = Some(timeout_ms);
     tracing::debug!(channel = id, queue = %name, consumer = %tag, prefetch, "consumer started");
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.consumers.insert(tag, consumer);
     }
     Ok(())
+}
+
+/// How long a consumer's deliveries may stay unacknowledged: the queue's `x-consumer-timeout`,
+/// else the consumer's, else the configured default.
+fn ack_timeout_ms(session: &Session, queue: &str, method: &basic::Consume) -> Result<u64, AmqpError> {
+    let of_queue =
+        session.broker().queues().queue_attributes(queue).ok().and_then(|a| consumer_timeout_ms(&a));
+    if let Some(ms) = of_queue {
+        return Ok(ms);
+    }
+    let Some(value) = method.arguments.inner().get("x-consumer-timeout") else {
+        return Ok(session.config.consumer_timeout_ms);
+    };
+    match message::from_amqp(value).as_i64().and_then(|n| u64::try_from(n).ok()) {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err(ChannelError::new(
+            ReplyCode::PreconditionFailed,
+            CONSUME,
+            "invalid arg 'x-consumer-timeout': must be a positive integer (milliseconds)",
+        )
+        .into()),
+    }
+}
+
+/// Closes every channel holding a delivery past its acknowledgement timeout with 406
+/// PRECONDITION_FAILED, as RabbitMQ does; what the channel held goes back to its queues.
+pub(crate) async fn close_timed_out(session: &mut Session) {
+    let channels = &session.channels;
+    let expired = session
+        .ack_timeouts
+        .expired(Instant::now(), |id, tag| channels.get(&id).is_some_and(|c| c.holds(tag)));
+    for (id, timeout_ms) in expired {
+        tracing::warn!(channel = id, timeout_ms, "delivery acknowledgement timed out; closing the channel");
+        let error =
+            ChannelError::new(ReplyCode::PreconditionFailed, MethodId::NONE, timed_out_text(id, timeout_ms));
+        session.close_channel(id, &error).await;
+    }
 }
 
 /// The pseudo-queue of direct reply-to: consuming from it (no-ack) gives the channel a reply
@@ -382,11 +430,16 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 }
                 channel.next_tag()
             } else {
-                channel.track(Unacked {
+                let timeout_ms = consumer.ack_timeout_ms;
+                let tag = channel.track(Unacked {
                     queue: queue.clone(),
                     receipt: delivery.receipt.clone(),
                     consumer: Some(consumer_tag.clone()),
-                })
+                });
+                if let Some(timeout_ms) = timeout_ms {
+                    session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
+                }
+                tag
             };
             let deliver = basic::Deliver {
                 consumer_tag: consumer_tag.as_str().into(),

@@ -279,6 +279,9 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                     _ => return Err(invalid_arg(key, "must be a boolean")),
                 }
             }
+            "x-consumer-timeout" => {
+                positive(key, value)?;
+            }
             "x-dead-letter-exchange" => attributes.dead_letter_exchange = Some(text(key, value)?),
             "x-dead-letter-routing-key" => attributes.dead_letter_routing_key = Some(text(key, value)?),
             "x-overflow" => {
@@ -354,6 +357,18 @@ fn non_negative(key: &str, value: &AMQPValue) -> Result<u64, AmqpError> {
         .as_i64()
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(|| invalid_arg(key, "must be a non-negative integer"))
+}
+
+fn positive(key: &str, value: &AMQPValue) -> Result<u64, AmqpError> {
+    match non_negative(key, value)? {
+        0 => Err(invalid_arg(key, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// The queue's `x-consumer-timeout` argument, in milliseconds (checked at its declaration).
+pub(crate) fn consumer_timeout_ms(attributes: &QueueAttributes) -> Option<u64> {
+    attributes.extra.get(&format!("{EXTRA_PREFIX}arg.x-consumer-timeout")).and_then(|v| v.parse().ok())
 }
 
 fn text(key: &str, value: &AMQPValue) -> Result<String, AmqpError> {
