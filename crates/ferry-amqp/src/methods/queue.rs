@@ -288,7 +288,8 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                 overflow_given = true;
                 attributes.overflow = match text(key, value)?.as_str() {
                     "drop-head" => OverflowPolicy::DropOldest,
-                    "reject-publish" | "reject-publish-dlx" => OverflowPolicy::RejectNew,
+                    "reject-publish" => OverflowPolicy::RejectNew,
+                    "reject-publish-dlx" => OverflowPolicy::RejectNewDeadLetter,
                     _ => {
                         return Err(invalid_arg(
                             key,

@@ -108,7 +108,9 @@ impl PendingEnqueue {
 
     /// Waits until the messages (and their dedup ids) are durable and makes them receivable.
     pub async fn finish(self) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
-        let PendingEnqueue { svc, q, staged, now } = self;
+        let PendingEnqueue { svc, q, mut staged, now } = self;
+        let refused = std::mem::take(&mut staged.refused);
+        svc.dead_letter_refused(&q, refused).await;
         if let Some(end) = staged.sync_to
             && let Err(e) = wait_log_durable(&q, end).await
         {

@@ -37,6 +37,17 @@ pub enum OverflowPolicy {
     DropOldest,
     /// The oldest ready message is moved to the dead-letter target (dropped when there is none).
     DeadLetterOldest,
+    /// The new message is refused with [`super::QueueError::Overflow`] and moved to the
+    /// dead-letter target with reason `maxlen` (dropped when there is none): AMQP's
+    /// `reject-publish-dlx`.
+    RejectNewDeadLetter,
+}
+
+impl OverflowPolicy {
+    /// True when a full queue refuses the new message rather than making room for it.
+    pub fn refuses_new(self) -> bool {
+        matches!(self, OverflowPolicy::RejectNew | OverflowPolicy::RejectNewDeadLetter)
+    }
 }
 
 /// A queue's configuration. Durations in milliseconds, sizes in bytes.
