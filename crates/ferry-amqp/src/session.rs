@@ -12,7 +12,6 @@ use amq_protocol::types::FieldTable;
 use amq_protocol::protocol::BasicProperties;
 use ferry_broker::Broker;
 use ferry_broker::broker::OwnerId;
-use ferry_broker::queues::NackMode;
 
 use amq_protocol::protocol::basic;
 use ferry_broker::broker::{PendingPublish, PublishError, Published};
@@ -236,11 +235,19 @@ impl Session {
     }
 
     /// Gives deliveries back to their queues, flagged redelivered, as RabbitMQ does with what a
-    /// closed channel held.
+    /// closed channel held (failed deliveries, for a queue's delayed retry).
     pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
+        self.requeue_returned(held, true).await;
+    }
+
+    /// Gives deliveries back to their queues, flagged redelivered; `failed` says which kind of
+    /// return a queue's delayed retry sees.
+    pub(crate) async fn requeue_returned(&self, held: Vec<Unacked>, failed: bool) {
         let queues = self.broker().queues();
+        let mut modes = crate::methods::basic::RequeueModes::new(failed);
         for delivery in held.iter().filter(|d| !crate::consumer::is_stream_delivery(&d.receipt)) {
-            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, NackMode::Requeue).await {
+            let mode = modes.of(queues, &delivery.queue);
+            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
                 tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
             }
         }

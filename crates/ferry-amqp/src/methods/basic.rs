@@ -13,13 +13,36 @@ use crate::consumer::{Consumer, Pushed, is_stream_delivery, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
-use crate::methods::queue::{check_owner, consumer_timeout_ms, named};
+use crate::methods::queue::{check_owner, consumer_timeout_ms, named, requeue_mode};
 use crate::session::Session;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
 const ACK: MethodId = MethodId::new(60, 80);
 const CONSUME: MethodId = MethodId::new(60, 20);
+const REJECT: MethodId = MethodId::new(60, 90);
+
+/// How each queue takes back a batch of deliveries of one kind (see [`requeue_mode`]), looked
+/// up once per queue.
+pub(crate) struct RequeueModes<'a> {
+    failed: bool,
+    by_queue: std::collections::HashMap<&'a str, NackMode>,
+}
+
+impl<'a> RequeueModes<'a> {
+    /// For deliveries that failed (reject, a closed channel) or were returned (nack, recover).
+    pub(crate) fn new(failed: bool) -> Self {
+        RequeueModes { failed, by_queue: std::collections::HashMap::new() }
+    }
+
+    /// How `queue` takes one back.
+    pub(crate) fn of(&mut self, queues: &ferry_broker::queues::QueueService, queue: &'a str) -> NackMode {
+        let failed = self.failed;
+        *self.by_queue.entry(queue).or_insert_with(|| {
+            queues.queue_attributes(queue).map_or(NackMode::Requeue, |a| requeue_mode(&a, failed))
+        })
+    }
+}
 
 /// `basic.qos`: the prefetch of consumers started on the channel from now on. A global
 /// prefetch (shared by a channel's consumers) is accepted and applied per consumer, as
@@ -227,9 +250,11 @@ pub(crate) async fn settle_back_now(
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let settled = channel.settle(delivery_tag, multiple, method)?;
     channel.credit(&settled);
-    let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
     let queues = session.broker().queues();
+    // A reject is a failed delivery, a nack a return (RabbitMQ 4.3's delayed retry types).
+    let mut modes = RequeueModes::new(method == REJECT);
     for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
+        let mode = if requeue { modes.of(queues, &delivery.queue) } else { NackMode::DeadLetter };
         if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
             tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
         }
@@ -260,7 +285,7 @@ pub(crate) async fn recover(
             held
         })
         .unwrap_or_default();
-    session.requeue(held).await;
+    session.requeue_returned(held, false).await;
     if answer {
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
     }

@@ -250,7 +250,11 @@ fn validate_attrs(name: &str, a: &QueueAttributes) -> Result<(), QueueError> {
 /// The delay before redelivering a message nacked after `count` deliveries.
 pub fn backoff_ms(b: &Backoff, count: u32) -> u64 {
     let exp = count.saturating_sub(1).min(63);
-    let d = b.base_ms.saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX)).min(b.cap_ms);
+    let d = if b.linear {
+        b.base_ms.saturating_mul(u64::from(count.max(1))).min(b.cap_ms)
+    } else {
+        b.base_ms.saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX)).min(b.cap_ms)
+    };
     if b.jitter && d > 0 { rand::rng().random_range(0..=d) } else { d }
 }
 

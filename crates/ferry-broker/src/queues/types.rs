@@ -16,7 +16,8 @@ pub const DEFAULT_VISIBILITY_TIMEOUT_MS: u64 = 30_000;
 /// The default deduplication window of FIFO queues.
 pub const DEFAULT_DEDUP_WINDOW_MS: u64 = 300_000;
 
-/// Retry backoff for nacked messages: `min(cap, base * 2^(deliveries-1))`, with full jitter when set.
+/// Retry backoff for nacked messages: `min(cap, base * 2^(deliveries-1))`, or with `linear`
+/// `min(cap, base * deliveries)`, with full jitter when set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backoff {
     /// Delay after the first failed delivery.
@@ -25,6 +26,10 @@ pub struct Backoff {
     pub cap_ms: u64,
     /// Full jitter: the delay is drawn uniformly from `[0, computed]`.
     pub jitter: bool,
+    /// The delay grows by `base_ms` per delivery instead of doubling (RabbitMQ's quorum queue
+    /// delayed retry).
+    #[serde(default)]
+    pub linear: bool,
 }
 
 /// What happens when an enqueue would exceed `max_length` or `max_bytes`.
