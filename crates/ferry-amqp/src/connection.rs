@@ -132,12 +132,16 @@ async fn drive(
     let mut last_write = Instant::now();
     let mut closing_since = None;
     let mut disk_alarm = session.broker().disk_alarm().subscribe();
+    let mut memory_alarm = session.broker().memory_alarm().subscribe();
     loop {
-        // A publisher is not read while the disk alarm is raised (RabbitMQ's blocking); it is
-        // told so when it asked, and its silence then is not held against it.
-        let alarm = *disk_alarm.borrow_and_update();
+        // A publisher is not read while the disk or memory alarm is raised (RabbitMQ's
+        // blocking); it is told so when it asked, and its silence then is not held against it.
+        let alarm = methods::connection::Alarm {
+            disk: *disk_alarm.borrow_and_update(),
+            memory: *memory_alarm.borrow_and_update(),
+        };
         methods::connection::tell_blocked(session, alarm);
-        let reading = !(alarm && session.published);
+        let reading = !(alarm.raised() && session.published);
         if !reading {
             last_read = Instant::now();
         }
@@ -203,6 +207,7 @@ async fn drive(
                 methods::basic::close_timed_out(session).await;
             }
             Ok(()) = disk_alarm.changed() => {}
+            Ok(()) = memory_alarm.changed() => {}
             _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() && reading => {
                 tracing::warn!(timeout_s = interval.as_secs(), "missed heartbeats from client; disconnecting");
                 return Ok(());

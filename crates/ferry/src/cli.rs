@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker: open the data directory and serve every protocol listener.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load generator for ferry and the brokers it is compared with (`ferry bench --help`).
     ///
     /// Runs the `ferry-bench` binary installed beside `ferry` (build it with
@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// Size at which a log segment is closed and a new one started, in bytes [default: 1073741824].
     #[arg(long, env = "FERRY_SEGMENT_BYTES")]
     pub segment_bytes: Option<u64>,
+
+    /// Resident memory above which publishers are blocked (AMQP `connection.blocked`), in bytes;
+    /// overrides `[memory] high_watermark` [default: 0.6 of the memory available].
+    #[arg(long, env = "FERRY_MEMORY_HIGH_WATERMARK_BYTES")]
+    pub memory_high_watermark_bytes: Option<u64>,
 
     /// Address of the Kafka listener [default: 127.0.0.1:9092]; `[kafka]` in the file holds the rest.
     #[arg(long, env = "FERRY_KAFKA_LISTEN")]
