@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amq_protocol::protocol::{AMQPClass, channel as ch, connection as conn};
+use amq_protocol::protocol::{AMQPClass, basic as b, channel as ch, connection as conn};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -277,7 +277,7 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
         Phase::Closing => {
             // Only the close handshake matters now; everything else is dropped, as the spec asks.
             return match frame {
-                Frame::Method { channel: 0, id, method: method @ AMQPClass::Connection(_) }
+                Frame::Method { channel: 0, id, method: method @ AMQPClass::Connection(_), .. }
                     if matches!(
                         method,
                         AMQPClass::Connection(conn::AMQPMethod::Close(_) | conn::AMQPMethod::CloseOk(_))
@@ -338,7 +338,7 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     }
     let max_message_bytes = session.config.max_message_bytes;
     let content = match frame {
-        Frame::Method { id, method, .. } => {
+        Frame::Method { id, method, qos_prefetch_size, .. } => {
             if id.class_id == 10 {
                 return Err(command_invalid(
                     id,
@@ -350,6 +350,9 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
                     "expected content for basic.publish on channel {number}, got {}",
                     frame::method_name(id).unwrap_or("a method")
                 )));
+            }
+            if let AMQPClass::Basic(b::AMQPMethod::Qos(qos)) = &method {
+                methods::basic::qos_size(channel, qos.global, qos_prefetch_size);
             }
             return methods::dispatch(session, number, id, method).await;
         }
@@ -388,7 +391,7 @@ async fn handshake(session: &mut Session, frame: Frame) -> Result<(), AmqpError>
     };
     match frame {
         Frame::Heartbeat => Ok(()),
-        Frame::Method { channel: 0, id, method } if id == expected || id == CONNECTION_CLOSE => {
+        Frame::Method { channel: 0, id, method, .. } if id == expected || id == CONNECTION_CLOSE => {
             methods::dispatch(session, 0, id, method).await
         }
         Frame::Method { id, .. } => Err(ConnectionError::new(

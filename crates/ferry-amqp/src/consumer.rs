@@ -8,6 +8,7 @@
 //! returns the ones it had not handed out (see `Subscription`'s drop).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_broker::message::Value;
 use ferry_broker::queues::{
@@ -19,8 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 /// What consumer tasks send their connection.
 #[derive(Debug)]
 pub(crate) enum Pushed {
-    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`.
-    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery> },
+    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`; `bytes` of it count
+    /// against the consumer's and the channel's `prefetch_size` until it is settled.
+    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery>, bytes: u64 },
     /// The queue went away: the client is told with a server-sent `basic.cancel`.
     Cancelled { channel: u16, consumer_tag: String },
 }
@@ -34,8 +36,60 @@ pub(crate) struct Consumer {
     pub(crate) ack_timeout_ms: Option<u64>,
     /// Credit returned to the task: at most one unit per delivery outstanding, so bounded by
     /// the prefetch.
-    credit: mpsc::UnboundedSender<u32>,
+    credit: mpsc::UnboundedSender<Credit>,
     _stop: oneshot::Sender<()>,
+}
+
+/// Settled deliveries of a consumer: how many, and their body bytes counted against its
+/// `prefetch_size`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Credit {
+    pub(crate) count: u32,
+    pub(crate) bytes: u64,
+}
+
+/// The body bytes a channel's consumers hold unacknowledged, against the channel's global
+/// `prefetch_size` (0: none). Consumers add what they receive; the channel subtracts what is
+/// settled and wakes them.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelBytes {
+    pub(crate) max: AtomicU64,
+    held: AtomicU64,
+    released: tokio::sync::Notify,
+}
+
+impl ChannelBytes {
+    /// Settled deliveries gave back `bytes`.
+    pub(crate) fn release(&self, bytes: u64) {
+        if bytes > 0 {
+            let _ = self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| Some(h.saturating_sub(bytes)));
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Whether one more delivery fits: always while the channel holds nothing.
+    fn has_room(&self) -> bool {
+        let (max, held) = (self.max.load(Ordering::Acquire), self.held.load(Ordering::Acquire));
+        max == 0 || held == 0 || held < max
+    }
+}
+
+/// What bounds a consumer by body bytes (`basic.qos` `prefetch_size`).
+#[derive(Clone, Debug)]
+pub(crate) struct ByteWindow {
+    /// Its own bound (0: none).
+    pub(crate) consumer_max: u64,
+    /// Its channel's.
+    pub(crate) channel: Arc<ChannelBytes>,
+}
+
+impl ByteWindow {
+    /// True when either bound is set: the consumer then takes its messages one at a time.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.consumer_max > 0 || self.channel.max.load(Ordering::Acquire) > 0
+    }
 }
 
 impl Consumer {
@@ -51,6 +105,33 @@ impl Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(forward(subscription, channel, consumer_tag, credit_rx, stopped, to, queues));
+        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
+    }
+
+    /// Starts forwarding `subscription`'s deliveries to `to` within `window` and `prefetch`
+    /// unsettled deliveries. `subscription` must have been made with a prefetch of 1: the
+    /// task hands it credit one message at a time, while there is room.
+    pub(crate) fn start_bounded(
+        subscription: Subscription,
+        (channel, consumer_tag): (u16, String),
+        (no_ack, prefetch): (bool, u32),
+        window: ByteWindow,
+        to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
+    ) -> Consumer {
+        let (credit, credit_rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
+        let bounds = Bounds { window, prefetch };
+        tokio::spawn(forward_bounded(
+            subscription,
+            channel,
+            consumer_tag,
+            bounds,
+            credit_rx,
+            stopped,
+            to,
+            queues,
+        ));
         Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
@@ -70,9 +151,9 @@ impl Consumer {
         Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
-    /// `n` of this consumer's deliveries were settled: it may receive `n` more.
-    pub(crate) fn settled(&self, n: u32) {
-        let _ = self.credit.send(n);
+    /// Deliveries of this consumer were settled: it may receive as many more.
+    pub(crate) fn settled(&self, credit: Credit) {
+        let _ = self.credit.send(credit);
     }
 }
 
@@ -80,7 +161,7 @@ async fn forward(
     mut subscription: Subscription,
     channel: u16,
     consumer_tag: String,
-    mut credit: mpsc::UnboundedReceiver<u32>,
+    mut credit: mpsc::UnboundedReceiver<Credit>,
     mut stopped: oneshot::Receiver<()>,
     to: mpsc::Sender<Pushed>,
     queues: Arc<QueueService>,
@@ -90,8 +171,8 @@ async fn forward(
         let delivery = tokio::select! {
             biased;
             _ = &mut stopped => return,
-            Some(n) = credit.recv() => {
-                subscription.settled(n);
+            Some(c) = credit.recv() => {
+                subscription.settled(c.count);
                 continue;
             }
             next = subscription.next() => next,
@@ -112,6 +193,7 @@ async fn forward(
                     consumer_tag: consumer_tag.clone(),
                     queue,
                     delivery: Box::new(delivery),
+                    bytes: 0,
                 });
             }
             None => {
@@ -122,12 +204,88 @@ async fn forward(
     }
 }
 
+/// A bounded consumer's limits.
+struct Bounds {
+    window: ByteWindow,
+    /// Most unsettled deliveries.
+    prefetch: u32,
+}
+
+/// [`forward`] for a consumer bounded by body bytes: one credit at a time is handed to the
+/// subscription, and only while the consumer holds fewer than its prefetch and fewer bytes
+/// than its `prefetch_size` (or nothing), and its channel fewer than the channel's.
+#[allow(clippy::too_many_arguments)]
+async fn forward_bounded(
+    mut subscription: Subscription,
+    channel: u16,
+    consumer_tag: String,
+    bounds: Bounds,
+    mut credit: mpsc::UnboundedReceiver<Credit>,
+    mut stopped: oneshot::Receiver<()>,
+    to: mpsc::Sender<Pushed>,
+    queues: Arc<QueueService>,
+) {
+    let (mut held_count, mut held_bytes) = (0u32, 0u64);
+    // The subscription was made with one credit.
+    let mut granted = true;
+    let window = &bounds.window;
+    loop {
+        let released = window.channel.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        let own_room = held_count == 0
+            || (held_count < bounds.prefetch
+                && (window.consumer_max == 0 || held_bytes < window.consumer_max));
+        if !granted && own_room && window.channel.has_room() {
+            subscription.add_credit(1);
+            granted = true;
+        }
+        let delivery = tokio::select! {
+            biased;
+            _ = &mut stopped => return,
+            Some(c) = credit.recv() => {
+                held_count = held_count.saturating_sub(c.count);
+                held_bytes = held_bytes.saturating_sub(c.bytes);
+                continue;
+            }
+            _ = &mut released, if !granted => continue,
+            next = subscription.next(), if granted => next,
+        };
+        let Some(delivery) = delivery else {
+            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
+            return;
+        };
+        granted = false;
+        let bytes = delivery.body.len() as u64;
+        held_count += 1;
+        held_bytes += bytes;
+        window.channel.held.fetch_add(bytes, Ordering::AcqRel);
+        let permit = tokio::select! {
+            permit = to.reserve() => permit.ok(),
+            _ = &mut stopped => None,
+        };
+        let Some(permit) = permit else {
+            window.channel.release(bytes);
+            requeue(&queues, subscription.queue(), &delivery).await;
+            return;
+        };
+        let queue = subscription.queue().to_owned();
+        permit.send(Pushed::Delivery {
+            channel,
+            consumer_tag: consumer_tag.clone(),
+            queue,
+            delivery: Box::new(delivery),
+            bytes,
+        });
+    }
+}
+
 async fn forward_stream(
     mut subscription: StreamSubscription,
     stream: String,
     channel: u16,
     consumer_tag: String,
-    mut credit: mpsc::UnboundedReceiver<u32>,
+    mut credit: mpsc::UnboundedReceiver<Credit>,
     mut stopped: oneshot::Receiver<()>,
     to: mpsc::Sender<Pushed>,
 ) {
@@ -135,8 +293,8 @@ async fn forward_stream(
         let message = tokio::select! {
             biased;
             _ = &mut stopped => return,
-            Some(n) = credit.recv() => {
-                subscription.settled(n);
+            Some(c) = credit.recv() => {
+                subscription.settled(c.count);
                 continue;
             }
             next = subscription.next() => next,
@@ -150,6 +308,7 @@ async fn forward_stream(
             consumer_tag: consumer_tag.clone(),
             queue: stream.clone(),
             delivery: Box::new(stream_delivery(message)),
+            bytes: 0,
         };
         tokio::select! {
             sent = to.send(pushed) => if sent.is_err() { return },

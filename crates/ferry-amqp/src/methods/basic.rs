@@ -8,8 +8,8 @@ use ferry_broker::queues::{NackMode, ReceiveOptions, SubscribeOptions};
 use tokio::time::Instant;
 
 use crate::ack_timeout::{backstop_lease_ms, timed_out_text};
-use crate::channel::{Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
-use crate::consumer::{Consumer, Pushed, is_stream_delivery, requeue};
+use crate::channel::{Channel, Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
+use crate::consumer::{ByteWindow, Consumer, Credit, Pushed, is_stream_delivery, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
@@ -60,6 +60,18 @@ pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<
     }
     session.send(id, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
     Ok(())
+}
+
+/// The `prefetch-size` of a `basic.qos` (read from the frame: amq-protocol drops it). RabbitMQ
+/// refuses a non-zero one; ferry bounds the body bytes held unacknowledged by each consumer
+/// started from now on, or with `global` by the channel's consumers together (at least one
+/// message is always delivered, so a large message cannot stall a consumer).
+pub(crate) fn qos_size(channel: &mut Channel, global: bool, prefetch_size: u32) {
+    if global {
+        channel.bytes.max.store(u64::from(prefetch_size), std::sync::atomic::Ordering::Release);
+    } else {
+        channel.prefetch_size = prefetch_size;
+    }
 }
 
 /// `basic.publish`: the content header and body follow on the channel.
@@ -170,8 +182,9 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let delivery_tag = if method.no_ack {
         channel.next_tag()
     } else {
-        let tag =
-            channel.track(Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None });
+        let unacked =
+            Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None, bytes: 0 };
+        let tag = channel.track(unacked);
         session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
         tag
     };
@@ -332,14 +345,30 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
     let queues = Arc::clone(session.broker().queues());
     let timeout_ms = ack_timeout_ms(session, &name, &method)?;
     let lease_ms = Some(backstop_lease_ms(timeout_ms));
-    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms };
+    let window =
+        ByteWindow { consumer_max: u64::from(channel.prefetch_size), channel: Arc::clone(&channel.bytes) };
+    // A consumer bounded by bytes takes one message at a time, so none waits leased for it.
+    let bounded = window.is_bounded();
+    let subscribed = if bounded { 1 } else { prefetch };
+    let options = SubscribeOptions { prefetch: subscribed, exclusive: method.exclusive, priority, lease_ms };
     let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
     if !method.nowait {
         let ok = basic::ConsumeOk { consumer_tag: tag.as_str().into() };
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
     }
-    let mut consumer =
-        Consumer::start(subscription, id, tag.clone(), method.no_ack, session.pushed.clone(), queues);
+    let to = session.pushed.clone();
+    let mut consumer = if bounded {
+        Consumer::start_bounded(
+            subscription,
+            (id, tag.clone()),
+            (method.no_ack, prefetch),
+            window,
+            to,
+            queues,
+        )
+    } else {
+        Consumer::start(subscription, id, tag.clone(), method.no_ack, to, queues)
+    };
     consumer.ack_timeout_ms = Some(timeout_ms);
     tracing::debug!(channel = id, queue = %name, consumer = %tag, prefetch, "consumer started");
     if let Some(channel) = session.channels.get_mut(&id) {
@@ -435,19 +464,27 @@ pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> R
 pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
     let queues = Arc::clone(session.broker().queues());
     match pushed {
-        Pushed::Delivery { channel: id, consumer_tag, queue, delivery } => {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, bytes } => {
             let Some(channel) = session.channels.get_mut(&id) else {
                 return requeue(&queues, &queue, &delivery).await;
             };
             if !channel.flow_active {
-                channel.paused.push_back(Pushed::Delivery { channel: id, consumer_tag, queue, delivery });
+                channel.paused.push_back(Pushed::Delivery {
+                    channel: id,
+                    consumer_tag,
+                    queue,
+                    delivery,
+                    bytes,
+                });
                 return;
             }
             let Some(consumer) = channel.consumers.get(&consumer_tag) else {
+                channel.bytes.release(bytes);
                 return requeue(&queues, &queue, &delivery).await;
             };
             let delivery_tag = if consumer.no_ack {
-                consumer.settled(1);
+                consumer.settled(Credit { count: 1, bytes });
+                channel.bytes.release(bytes);
                 if !is_stream_delivery(&delivery.receipt)
                     && let Err(e) = queues.ack(&queue, &delivery.receipt).await
                 {
@@ -460,6 +497,7 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                     queue: queue.clone(),
                     receipt: delivery.receipt.clone(),
                     consumer: Some(consumer_tag.clone()),
+                    bytes,
                 });
                 if let Some(timeout_ms) = timeout_ms {
                     session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
