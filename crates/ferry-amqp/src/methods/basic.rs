@@ -319,6 +319,17 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         method.consumer_tag.to_string()
     };
     let limit = session.config.max_unacked_per_channel;
+    let consumers: usize = session.channels.values().map(|c| c.consumers.len()).sum();
+    let consumers_max = session.config.max_consumers_per_connection;
+    if consumers >= consumers_max {
+        // RabbitMQ's words for its per-channel bound (which it sends as 530, closing the connection).
+        return Err(ChannelError::new(
+            ReplyCode::PreconditionFailed,
+            CONSUME,
+            format!("reached maximum ({consumers_max}) of consumers per connection; cancel some first"),
+        )
+        .into());
+    }
     let Some(channel) = session.channels.get(&id) else { return Ok(()) };
     if channel.consumers.contains_key(&tag) {
         return Err(ConnectionError::new(
