@@ -83,3 +83,17 @@ def test_invalid_delayed_retry_arguments_are_refused(connection, name, args):
     with pytest.raises(ChannelClosedByBroker) as e:
         channel.queue_declare(name, durable=True, arguments={"x-queue-type": "quorum", **args})
     assert e.value.reply_code == 406
+
+
+def test_a_consumer_timeout_returns_its_deliveries_as_returned_not_failed(connection, name):
+    channel = connection.channel()
+    declare(channel, name, "returned", **{"x-consumer-timeout": 200, "x-delayed-retry-min": 600})
+    closed = []
+    channel._impl.add_on_close_callback(lambda *_: closed.append(time.monotonic()))
+    channel.basic_consume(name, lambda *_: None)
+    deadline = time.monotonic() + 5.0
+    while not closed and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+    assert closed, "the consumer timeout did not close the channel"
+    waited, _ = ready_after(connection.channel(), name)
+    assert waited >= 0.45, waited

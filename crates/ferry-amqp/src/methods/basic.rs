@@ -421,6 +421,9 @@ pub(crate) async fn close_timed_out(session: &mut Session) {
         tracing::warn!(channel = id, timeout_ms, "delivery acknowledgement timed out; closing the channel");
         let error =
             ChannelError::new(ReplyCode::PreconditionFailed, MethodId::NONE, timed_out_text(id, timeout_ms));
+        // Its deliveries come back as returned, not failed, as RabbitMQ 4.3 counts a timeout.
+        let held = session.channels.get_mut(&id).map(Channel::take_unacked).unwrap_or_default();
+        session.requeue_returned(held, false).await;
         session.close_channel(id, &error).await;
     }
 }
