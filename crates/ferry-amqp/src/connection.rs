@@ -40,7 +40,7 @@ use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCod
 use crate::frame::{self, Frame, PROTOCOL_HEADER};
 use crate::methods;
 use crate::server::Shared;
-use crate::session::{IN_FLIGHT_MAX, Phase, Session};
+use crate::session::{Phase, Session};
 
 /// How long the broker waits for `close-ok` after its `connection.close`.
 pub(crate) const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -99,11 +99,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
         return;
     }
     let (pushed, mut pushed_rx) = mpsc::channel(PUSHED_MAX);
-    let (durable_ping, mut durable_rx) = mpsc::channel(IN_FLIGHT_MAX);
-    let mut session = Session::new(shared, peer, pushed, durable_ping);
+    let mut session = Session::new(shared, peer, pushed);
     session.send(0, AMQPClass::Connection(conn::AMQPMethod::Start(methods::connection::start())));
-    let queues = (&mut pushed_rx, &mut durable_rx);
-    match drive(&mut session, &mut reader, &mut writer, queues, handshake_deadline, &mut stop).await {
+    match drive(&mut session, &mut reader, &mut writer, &mut pushed_rx, handshake_deadline, &mut stop).await {
         Ok(()) => tracing::debug!("connection closed"),
         Err(e) => tracing::debug!(error = %e, "connection lost"),
     }
@@ -123,7 +121,7 @@ async fn drive(
     session: &mut Session,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
-    (pushed, durable): (&mut mpsc::Receiver<Pushed>, &mut mpsc::Receiver<()>),
+    pushed: &mut mpsc::Receiver<Pushed>,
     handshake_deadline: Instant,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -133,6 +131,7 @@ async fn drive(
     let mut closing_since = None;
     let mut disk_alarm = session.broker().disk_alarm().subscribe();
     let mut memory_alarm = session.broker().memory_alarm().subscribe();
+    let durable = std::sync::Arc::clone(&session.confirmer.ready);
     loop {
         // A publisher is not read while the disk or memory alarm is raised (RabbitMQ's
         // blocking); it is told so when it asked, and its silence then is not held against it.
@@ -191,10 +190,7 @@ async fn drive(
                 last_read = Instant::now();
                 process(session, &mut input).await;
             }
-            Some(()) = durable.recv() => {
-                while durable.try_recv().is_ok() {}
-                session.confirm_durable().await;
-            }
+            () = durable.notified() => session.confirm_durable().await,
             Some(delivery) = pushed.recv(), if session.phase == Phase::Open => {
                 methods::pushed(session, delivery).await;
                 // Deliveries come in bursts: write them together.

@@ -16,8 +16,7 @@ use ferry_broker::broker::OwnerId;
 use amq_protocol::protocol::basic;
 use ferry_broker::broker::{PendingPublish, PublishError, Published};
 use ferry_broker::queues::QueueError;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, mpsc};
 
 use crate::ack_timeout::AckTimeouts;
 use crate::channel::{Channel, ChannelState, Unacked};
@@ -38,7 +37,49 @@ struct InFlight {
     /// Its confirm sequence number, in confirm mode.
     sequence: Option<u64>,
     routing_key: String,
-    durable: JoinHandle<Result<Published, PublishError>>,
+}
+
+type Outcome = Result<Published, PublishError>;
+
+/// Waits for a connection's publishes to become durable, one after the other in publish order,
+/// and hands their outcomes back in that order. One task per connection rather than one per
+/// publish: once the oldest is durable, the ones appended before its fsync began are too, and
+/// they are collected without waiting again.
+#[derive(Clone)]
+pub(crate) struct Confirmer {
+    publishes: mpsc::UnboundedSender<PendingPublish>,
+    outcomes: Arc<std::sync::Mutex<VecDeque<Outcome>>>,
+    /// Told when an outcome is ready (a permit is kept if nobody waits).
+    pub(crate) ready: Arc<Notify>,
+}
+
+impl Confirmer {
+    fn start() -> Confirmer {
+        let (publishes, mut rx) = mpsc::unbounded_channel::<PendingPublish>();
+        let outcomes = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+        let ready = Arc::new(Notify::new());
+        let (done, told) = (Arc::clone(&outcomes), Arc::clone(&ready));
+        // Runs until the session is gone and every publish handed over has been awaited: a
+        // message stays invisible in its queues until then.
+        tokio::spawn(async move {
+            while let Some(pending) = rx.recv().await {
+                let outcome = pending.durable().await;
+                if let Ok(mut done) = done.lock() {
+                    done.push_back(outcome);
+                }
+                told.notify_one();
+            }
+        });
+        Confirmer { publishes, outcomes, ready }
+    }
+
+    fn pop(&self) -> Option<Outcome> {
+        self.outcomes.lock().ok().and_then(|mut o| o.pop_front())
+    }
+
+    fn has_outcome(&self) -> bool {
+        self.outcomes.lock().is_ok_and(|o| !o.is_empty())
+    }
 }
 
 /// Where a connection is: the handshake steps in order, then open, then closing.
@@ -93,8 +134,11 @@ pub(crate) struct Session {
     /// Publishes appended to their targets and waiting for the disk, oldest first (at most
     /// [`IN_FLIGHT_MAX`]); each is confirmed, in order, once durable.
     in_flight: VecDeque<InFlight>,
-    /// Told when an in-flight publish has become durable.
-    durable_ping: mpsc::Sender<()>,
+    /// Waits for the disk on the in-flight publishes' behalf.
+    pub(crate) confirmer: Confirmer,
+    /// A run of confirms not yet sent: (channel, highest delivery tag), acked together with
+    /// `multiple` as RabbitMQ does.
+    acks: Option<(u16, u64)>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
     /// Deliveries waiting for their acknowledgement, with their deadlines.
@@ -104,12 +148,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        peer: SocketAddr,
-        pushed: mpsc::Sender<Pushed>,
-        durable_ping: mpsc::Sender<()>,
-    ) -> Session {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr, pushed: mpsc::Sender<Pushed>) -> Session {
         let config = Arc::clone(&shared.config);
         // Until tune-ok the server's own limits apply, and no heartbeats.
         let tuning =
@@ -127,7 +166,8 @@ impl Session {
             published: false,
             pushed,
             in_flight: VecDeque::new(),
-            durable_ping,
+            confirmer: Confirmer::start(),
+            acks: None,
             user: None,
             channels: HashMap::new(),
             ack_timeouts: AckTimeouts::default(),
@@ -273,28 +313,24 @@ impl Session {
     ) {
         if self.in_flight.len() >= IN_FLIGHT_MAX {
             self.settle_oldest().await;
+            self.flush_acks();
         }
-        let ping = self.durable_ping.clone();
-        let durable = tokio::spawn(async move {
-            // Awaited even if the connection goes: the message is invisible in its queues until then.
-            let outcome = pending.durable().await;
-            let _ = ping.try_send(());
-            outcome
-        });
-        self.in_flight.push_back(InFlight {
-            channel,
-            sequence,
-            routing_key: routing_key.to_owned(),
-            durable,
-        });
+        if self.confirmer.publishes.send(pending).is_err() {
+            let error =
+                ConnectionError::new(ReplyCode::InternalError, PUBLISH, "publish failed: confirmer gone");
+            self.close_connection(&error).await;
+            return;
+        }
+        self.in_flight.push_back(InFlight { channel, sequence, routing_key: routing_key.to_owned() });
     }
 
     /// Confirms the publishes that have become durable, oldest first, stopping at the first
     /// still waiting (so confirms keep publish order).
     pub(crate) async fn confirm_durable(&mut self) {
-        while self.in_flight.front().is_some_and(|f| f.durable.is_finished()) {
+        while !self.in_flight.is_empty() && self.confirmer.has_outcome() {
             self.settle_oldest().await;
         }
+        self.flush_acks();
     }
 
     /// Waits until every publish so far is durable, confirming each: a method that reads what
@@ -303,18 +339,25 @@ impl Session {
         while !self.in_flight.is_empty() {
             self.settle_oldest().await;
         }
+        self.flush_acks();
+    }
+
+    /// Sends the run of acks held back, as one `basic.ack` with `multiple`: every earlier
+    /// publish of its channel has been confirmed already, in order.
+    fn flush_acks(&mut self) {
+        if let Some((channel, delivery_tag)) = self.acks.take() {
+            let ack = basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: true });
+            self.send(channel, AMQPClass::Basic(ack));
+        }
     }
 
     async fn settle_oldest(&mut self) {
         let Some(in_flight) = self.in_flight.pop_front() else { return };
-        let outcome = match in_flight.durable.await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                let error =
-                    ConnectionError::new(ReplyCode::InternalError, PUBLISH, format!("publish failed: {e}"));
-                self.close_connection(&error).await;
-                return;
+        let outcome = loop {
+            if let Some(outcome) = self.confirmer.pop() {
+                break outcome;
             }
+            self.confirmer.ready.notified().await;
         };
         let confirmed = match outcome {
             Ok(_) => true,
@@ -323,6 +366,7 @@ impl Session {
                 false
             }
             Err(e) => {
+                self.flush_acks();
                 match publish_error(e, PUBLISH, &in_flight.routing_key) {
                     AmqpError::Channel(e) => self.close_channel(in_flight.channel, &e).await,
                     AmqpError::Connection(e) => self.close_connection(&e).await,
@@ -331,13 +375,19 @@ impl Session {
             }
         };
         let open = self.channels.get(&in_flight.channel).is_some_and(|c| c.state == ChannelState::Open);
-        if let (Some(delivery_tag), true) = (in_flight.sequence, open) {
-            let method = if confirmed {
-                basic::AMQPMethod::Ack(basic::Ack { delivery_tag, multiple: false })
-            } else {
-                basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false })
-            };
-            self.send(in_flight.channel, AMQPClass::Basic(method));
+        let (Some(delivery_tag), true) = (in_flight.sequence, open) else { return };
+        if confirmed {
+            match &mut self.acks {
+                Some((channel, tag)) if *channel == in_flight.channel => *tag = delivery_tag,
+                _ => {
+                    self.flush_acks();
+                    self.acks = Some((in_flight.channel, delivery_tag));
+                }
+            }
+        } else {
+            self.flush_acks();
+            let nack = basic::AMQPMethod::Nack(basic::Nack { delivery_tag, multiple: false, requeue: false });
+            self.send(in_flight.channel, AMQPClass::Basic(nack));
         }
     }
 }

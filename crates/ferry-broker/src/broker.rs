@@ -14,7 +14,7 @@ use crate::queues::{
     AttrValue, CreateOutcome, DeadLetterRouter, MessageAttribute, NewMessage, QueueAttributes, QueueError,
     QueueService,
 };
-use crate::routing::{Destination, ExchangeKind, Router, RoutingError, Target};
+use crate::routing::{Destination, Router, RoutingError, Target};
 use crate::topics::TopicService;
 
 /// Every service of one node.
@@ -90,7 +90,7 @@ impl Broker {
         router.set_default_exchange_resolver(move |key| {
             if key.is_empty() {
                 None
-            } else if q.upgrade().is_some_and(|q| q.queue_stats(key).is_ok()) {
+            } else if q.upgrade().is_some_and(|q| q.exists(key)) {
                 Some(Target::Queue(key.to_string()))
             } else if t.upgrade().is_some_and(|t| t.topic(key).is_some()) {
                 Some(Target::Topic(key.to_string()))
@@ -155,7 +155,7 @@ impl Broker {
         let mut map = self.lock_exclusive();
         match map.get(queue) {
             // Gone by other means (auto-delete, expiry): the name is free again.
-            Some(_) if self.queues.queue_stats(queue).is_err() => {
+            Some(_) if !self.queues.exists(queue) => {
                 map.remove(queue);
                 Ok(())
             }
@@ -254,10 +254,7 @@ impl Broker {
     ) -> Result<PendingPublish, PublishError> {
         let headers = typed_headers(&msg.attributes);
         let routed = self.router.route(exchange, routing_key, &headers)?;
-        if self
-            .router
-            .exchange(exchange)
-            .is_some_and(|x| matches!(x.kind, ExchangeKind::DelayedMessage { .. }))
+        if routed.delayed
             && let Some(delay) = lookup(&headers, X_DELAY).and_then(Value::as_i64)
         {
             msg.delay_ms = Some(delay.max(0) as u64);
@@ -398,6 +395,7 @@ pub(crate) mod tests {
     use crate::groups::GroupConfig;
     use crate::metadata::{MemoryStore, MetadataStore};
     use crate::queues::QueueServiceConfig;
+    use crate::routing::ExchangeKind;
     use crate::topics::{TopicConfig, TopicServiceConfig};
 
     /// A broker over a temporary directory and an in-memory metadata store.

@@ -95,6 +95,8 @@ def test_unacked_messages_return_when_their_channel_closes(connection, name):
 
 def test_unacked_messages_return_when_their_connection_closes(ferry_server, channel, name):
     channel.queue_declare(name)
+    # Confirmed: another connection's get must find it (ferry shows a message once durable).
+    channel.confirm_delivery()
     channel.basic_publish("", name, b"held")
     other = pika.BlockingConnection(parameters(ferry_server))
     method, _, _ = other.channel().basic_get(name)

@@ -350,7 +350,7 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         .and_then(|v| message::from_amqp(v).as_i64())
         .and_then(|p| i32::try_from(p).ok())
         .unwrap_or(0);
-    if session.broker().queues().queue_stats(&name).is_err() && session.broker().stream_exists(&name) {
+    if !session.broker().queues().exists(&name) && session.broker().stream_exists(&name) {
         return super::stream::consume(session, id, &method, &name, tag, prefetch);
     }
     let queues = Arc::clone(session.broker().queues());

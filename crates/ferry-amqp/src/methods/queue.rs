@@ -54,7 +54,7 @@ pub(crate) async fn declare(session: &mut Session, id: u16, method: queue::Decla
     if !method.passive && super::stream::is_stream(&method.arguments) {
         return super::stream::declare(session, id, &method, &name);
     }
-    if queues.queue_stats(&name).is_err() && session.broker().stream_exists(&name) {
+    if !queues.exists(&name) && session.broker().stream_exists(&name) {
         if !method.passive && !super::stream::is_stream(&method.arguments) {
             return Err(precondition(
                 DECLARE,

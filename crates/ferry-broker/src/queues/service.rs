@@ -97,7 +97,6 @@ pub struct PendingEnqueue {
     svc: Arc<QueueService>,
     q: Arc<Queue>,
     staged: super::queue::Staged,
-    now: i64,
 }
 
 impl PendingEnqueue {
@@ -106,43 +105,38 @@ impl PendingEnqueue {
         &self.staged.results
     }
 
-    /// Waits until the messages (and their dedup ids) are durable and makes them receivable.
+    /// Waits until the messages (and their dedup ids) are durable; they are receivable then.
     pub async fn finish(self) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
-        let PendingEnqueue { svc, q, mut staged, now } = self;
+        let PendingEnqueue { svc, q, mut staged } = self;
         let refused = std::mem::take(&mut staged.refused);
         svc.dead_letter_refused(&q, refused).await;
         if let Some(end) = staged.sync_to
-            && let Err(e) = wait_log_durable(&q, end).await
+            && let Err(e) = wait_log_durable(&svc, &q, end).await
         {
             q.abort_enqueue(end, &staged.dedup_ids);
             return Err(e);
         }
         // An answer waits for the dedup ids too: a retry after a crash must still be recognised.
-        let mut dedup_result = Ok(());
+        // The messages are durable (and receivable) whatever happens to their ids: the ids stay
+        // remembered in memory (a retry is recognised) and are recovered from the log after a
+        // restart.
         if !staged.dedup_ops.is_empty() {
             let meta = svc.meta.clone();
             let ops = staged.dedup_ops;
-            dedup_result = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await;
-        }
-        if let Some(end) = staged.sync_to {
-            // The messages are durable whatever happened to their dedup ids, so they become
-            // receivable; the ids stay remembered in memory (a retry is recognised) and are
-            // recovered from the log after a restart.
-            let leaving = q.commit_enqueue(end, now)?;
-            svc.dead_letter(&q, leaving).await;
-        }
-        if let Err(e) = dedup_result {
-            tracing::warn!(queue = %q.name, error = %e, "dedup ids not persisted; enqueue answered with an error");
-            return Err(e);
+            if let Err(e) = blocking(move || meta.commit(&ops).map_err(QueueError::storage)).await {
+                tracing::warn!(queue = %q.name, error = %e, "dedup ids not persisted; enqueue answered with an error");
+                return Err(e);
+            }
         }
         Ok(staged.results)
     }
 }
 
-/// Waits until `q`'s log is durable up to `end`. One waiter at a time fsyncs everything
-/// appended so far (on the blocking pool) and announces it; the others wait for the
-/// announcement, so concurrent enqueues share fsyncs and park no thread each.
-async fn wait_log_durable(q: &Arc<Queue>, end: u64) -> Result<(), QueueError> {
+/// Waits until `q`'s log is durable up to `end` and what was appended below it is receivable.
+/// One waiter at a time fsyncs everything appended so far (on the blocking pool), makes it
+/// receivable and announces it; the others wait for the announcement. Concurrent enqueues so
+/// share one fsync and one commit under the queue lock, and park no thread each.
+async fn wait_log_durable(svc: &QueueService, q: &Arc<Queue>, end: u64) -> Result<(), QueueError> {
     use std::sync::atomic::Ordering;
     let mut announced = q.durable_upto.subscribe();
     loop {
@@ -157,11 +151,16 @@ async fn wait_log_durable(q: &Arc<Queue>, end: u64) -> Result<(), QueueError> {
                 q2.sync_log(target).map(|()| target)
             })
             .await;
-            if let Ok(target) = synced {
+            let mut leaving = Vec::new();
+            let outcome = synced.and_then(|target| {
+                leaving = q.commit_enqueue(target, svc.clock().now_ms())?;
                 q.durable_upto.send_modify(|d| *d = (*d).max(target));
-            }
+                Ok(())
+            });
             drop(turn);
-            synced?;
+            // After the turn: a dead-letter may go to this very queue and wait for its disk.
+            svc.dead_letter(q, leaving).await;
+            outcome?;
             continue;
         }
         if announced.changed().await.is_err() {
@@ -367,6 +366,11 @@ impl QueueService {
             .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))
     }
 
+    /// Whether a queue named `name` is open (a catalog lookup: no lock of the queue taken).
+    pub fn exists(&self, name: &str) -> bool {
+        self.queues.read().is_ok_and(|m| m.contains_key(name))
+    }
+
     /// The clock the service runs on.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -431,6 +435,7 @@ impl QueueService {
             .remove(name)
             .ok_or_else(|| QueueError::NoSuchQueue(name.to_string()))?;
         q.mark_deleted();
+        self.consumers.kick(name);
         if let Some(listener) = self.deletion_listener.get() {
             listener(name);
         }
@@ -552,7 +557,7 @@ impl QueueService {
         // publishes are staged back to back (a hop to the blocking pool per message would bound
         // a publisher to one hop's latency per message); the fsync waits on the blocking pool.
         let staged = q.stage_enqueue(msgs, now)?;
-        Ok(PendingEnqueue { svc, q, staged, now })
+        Ok(PendingEnqueue { svc, q, staged })
     }
 
     /// Leases up to `max_messages`, waiting up to `wait_ms` for at least one (woken by

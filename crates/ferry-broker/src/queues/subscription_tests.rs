@@ -300,3 +300,61 @@ async fn with_a_single_active_consumer_only_the_oldest_receives_until_it_goes() 
     assert_eq!(&next(&mut second).await.body[..], b"2");
     assert_eq!(&next(&mut second).await.body[..], b"3");
 }
+
+/// Every delivery waiting in `s` now (after giving the dispatcher a moment).
+async fn drain(s: &mut Subscription) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(200), s.next()).await {
+        got.push(String::from_utf8_lossy(&d.body).into_owned());
+    }
+    got
+}
+
+#[tokio::test]
+async fn messages_are_dealt_round_robin_one_at_a_time() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let opts = SubscribeOptions { prefetch: 100, ..Default::default() };
+    let mut subs: Vec<Subscription> = (0..3).map(|_| e.svc.subscribe("q", opts.clone()).unwrap()).collect();
+    e.svc.enqueue("q", (0..30).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+    let mut got = Vec::new();
+    for s in &mut subs {
+        got.push(drain(s).await);
+    }
+    // Consumer k gets messages k, k+3, k+6...: one at a time in turn, not a run each.
+    let mut turns: Vec<Vec<String>> = got.clone();
+    turns.sort_by_key(|g| g.first().and_then(|m| m.parse::<u32>().ok()));
+    for (k, g) in turns.iter().enumerate() {
+        let expected: Vec<String> = (0..10).map(|i| (k + 3 * i).to_string()).collect();
+        assert_eq!(g, &expected, "consumer {k}'s share: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_higher_priority_consumer_receives_while_it_has_credit() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let mut low = e.svc.subscribe("q", SubscribeOptions { prefetch: 10, ..Default::default() }).unwrap();
+    let mut high =
+        e.svc.subscribe("q", SubscribeOptions { prefetch: 2, priority: 5, ..Default::default() }).unwrap();
+    e.svc.enqueue("q", (0..5).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+    assert_eq!(drain(&mut high).await, ["0", "1"]);
+    assert_eq!(drain(&mut low).await, ["2", "3", "4"]);
+    // Credit back to the high one: the next messages are its again.
+    high.settled(2);
+    e.svc.enqueue("q", vec![msg("5"), msg("6")]).await.unwrap();
+    assert_eq!(drain(&mut high).await, ["5", "6"]);
+    assert!(nothing_within(&mut low, 100).await);
+}
+
+#[tokio::test]
+async fn consumers_without_credit_leave_messages_ready_and_get_them_with_credit() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let mut s = e.svc.subscribe("q", SubscribeOptions { prefetch: 1, ..Default::default() }).unwrap();
+    e.svc.enqueue("q", (0..3).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+    assert_eq!(drain(&mut s).await, ["0"]);
+    assert_eq!(e.svc.queue_stats("q").unwrap().ready, 2, "messages beyond the credit stay ready");
+    s.settled(1);
+    assert_eq!(drain(&mut s).await, ["1"]);
+}

@@ -82,6 +82,9 @@ impl Default for RouterLimits {
 pub struct Routed {
     /// The final targets, each once, in a stable order (queues by name, then topics by name).
     pub targets: Vec<Target>,
+    /// The exchange published to is of type `x-delayed-message` (its `x-delay` header holds
+    /// the message back).
+    pub delayed: bool,
 }
 
 impl Routed {
@@ -434,6 +437,7 @@ impl Router {
         if first.def.internal {
             return Err(RoutingError::InternalExchange { exchange: exchange.to_string() });
         }
+        let delayed = matches!(first.def.kind, ExchangeKind::DelayedMessage { .. });
         let mut work: Vec<&ExchangeEntry> = vec![first];
         // Exchanges queued so far besides the first; allocates only when a chain goes on.
         let mut seen: HashSet<&str> = HashSet::new();
@@ -476,7 +480,7 @@ impl Router {
             targets.sort_unstable();
             targets.dedup();
         }
-        Ok(Routed { targets })
+        Ok(Routed { targets, delayed })
     }
 
     /// The definition of exchange `name`, if it exists.
