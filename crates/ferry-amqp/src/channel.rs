@@ -12,6 +12,7 @@ use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::protocol::basic::Publish;
 use bytes::{Bytes, BytesMut};
+use ferry_broker::queues::Receipt;
 
 use std::sync::Arc;
 
@@ -88,11 +89,21 @@ pub(crate) enum Settlement {
     Back { method: MethodId, tag: u64, multiple: bool, requeue: bool },
 }
 
+/// What settling a delivery acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// A queue's delivery: settled in the queue under its receipt.
+    Queue(Receipt),
+    /// A stream's message: a stream keeps its messages, so settling one only returns the
+    /// consumer's credit.
+    Stream,
+}
+
 /// A delivery the client holds: where to settle it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Unacked {
     pub(crate) queue: String,
-    pub(crate) receipt: String,
+    pub(crate) held: Held,
     /// The consumer it was pushed to, whose credit its settlement returns; `None` for `get`.
     pub(crate) consumer: Option<String>,
     /// Body bytes counted against `prefetch_size` (0 for a consumer without one).
@@ -220,8 +231,8 @@ impl Channel {
     pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
         let mut held: Vec<Unacked> = std::mem::take(&mut self.unacked).into_values().collect();
         for pushed in self.paused.drain(..) {
-            if let Pushed::Delivery { consumer_tag, queue, delivery, bytes, .. } = pushed {
-                held.push(Unacked { queue, receipt: delivery.receipt, consumer: Some(consumer_tag), bytes });
+            if let Pushed::Delivery { consumer_tag, queue, held: what, bytes, .. } = pushed {
+                held.push(Unacked { queue, held: what, consumer: Some(consumer_tag), bytes });
             }
         }
         held
@@ -383,17 +394,17 @@ mod tests {
         let ack = MethodId::new(60, 80);
         for n in 1..=4 {
             let tag = channel.track(Unacked {
-                queue: "q".into(),
-                receipt: format!("r{n}"),
+                queue: format!("q{n}"),
+                held: Held::Stream,
                 consumer: None,
                 bytes: 0,
             });
             assert_eq!(tag, n);
         }
-        assert_eq!(channel.settle(2, false, ack).unwrap()[0].receipt, "r2");
+        assert_eq!(channel.settle(2, false, ack).unwrap()[0].queue, "q2");
         assert_eq!(channel.settle(2, false, ack).unwrap_err().code, ReplyCode::PreconditionFailed);
-        let upto3: Vec<_> = channel.settle(3, true, ack).unwrap().into_iter().map(|d| d.receipt).collect();
-        assert_eq!(upto3, ["r1", "r3"]);
+        let upto3: Vec<_> = channel.settle(3, true, ack).unwrap().into_iter().map(|d| d.queue).collect();
+        assert_eq!(upto3, ["q1", "q3"]);
         assert_eq!(channel.settle(0, true, ack).unwrap().len(), 1);
         assert_eq!(channel.unacked_count(), 0);
     }

@@ -109,8 +109,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut sto
     // Consumers are stopped; what they pushed and nobody wrote goes back to its queue.
     pushed_rx.close();
     while let Some(pushed) = pushed_rx.recv().await {
-        if let Pushed::Delivery { queue, delivery, .. } = pushed {
-            consumer::requeue(session.broker().queues(), &queue, &delivery).await;
+        if let Pushed::Delivery { queue, held, .. } = pushed {
+            consumer::requeue(session.broker().queues(), &queue, held).await;
         }
     }
     linger(reader, writer).await;

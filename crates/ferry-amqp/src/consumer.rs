@@ -12,17 +12,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_broker::message::Value;
 use ferry_broker::queues::{
-    AttrValue, Delivery, MessageAttribute, NackMode, QueueService, Subscription, TYPED,
+    AttrValue, Delivery, MessageAttribute, NackMode, QueueService, Receipt, Subscription, TYPED,
 };
 use ferry_broker::streams::{StreamDelivery, StreamSubscription};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::channel::Held;
+
 /// What consumer tasks send their connection.
 #[derive(Debug)]
 pub(crate) enum Pushed {
-    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`; `bytes` of it count
-    /// against the consumer's and the channel's `prefetch_size` until it is settled.
-    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery>, bytes: u64 },
+    /// A delivery from `queue` for the consumer `consumer_tag` on `channel`, settled as `held`
+    /// says; `bytes` of it count against the consumer's and the channel's `prefetch_size` until
+    /// it is settled.
+    Delivery {
+        channel: u16,
+        consumer_tag: String,
+        queue: String,
+        delivery: Box<Delivery>,
+        held: Held,
+        bytes: u64,
+    },
     /// The queue went away: the client is told with a server-sent `basic.cancel`.
     Cancelled { channel: u16, consumer_tag: String },
 }
@@ -92,6 +102,13 @@ impl ByteWindow {
     }
 }
 
+/// A bounded consumer's limits.
+struct Bounds {
+    window: ByteWindow,
+    /// Most unsettled deliveries.
+    prefetch: u32,
+}
+
 impl Consumer {
     /// Starts forwarding `subscription`'s deliveries to `to`.
     pub(crate) fn start(
@@ -102,9 +119,37 @@ impl Consumer {
         to: mpsc::Sender<Pushed>,
         queues: Arc<QueueService>,
     ) -> Consumer {
+        let queue = subscription.queue().to_owned();
+        Consumer::spawn(subscription, queue, channel, consumer_tag, no_ack, to, queues)
+    }
+
+    /// Starts forwarding a stream's messages to `to`; their deliveries are [`Held::Stream`]:
+    /// settling one only returns its credit.
+    pub(crate) fn start_stream(
+        subscription: StreamSubscription,
+        stream: String,
+        channel: u16,
+        consumer_tag: String,
+        no_ack: bool,
+        to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
+    ) -> Consumer {
+        Consumer::spawn(subscription, stream, channel, consumer_tag, no_ack, to, queues)
+    }
+
+    fn spawn(
+        feed: impl Feed,
+        queue: String,
+        channel: u16,
+        consumer_tag: String,
+        no_ack: bool,
+        to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
+    ) -> Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(forward(subscription, channel, consumer_tag, credit_rx, stopped, to, queues));
+        let target = Target { channel, consumer_tag, queue, to };
+        tokio::spawn(forward(feed, target, credit_rx, stopped, queues));
         Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
@@ -121,33 +166,10 @@ impl Consumer {
     ) -> Consumer {
         let (credit, credit_rx) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel();
+        let queue = subscription.queue().to_owned();
+        let target = Target { channel, consumer_tag, queue, to };
         let bounds = Bounds { window, prefetch };
-        tokio::spawn(forward_bounded(
-            subscription,
-            channel,
-            consumer_tag,
-            bounds,
-            credit_rx,
-            stopped,
-            to,
-            queues,
-        ));
-        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
-    }
-
-    /// Starts forwarding a stream's messages to `to`; their deliveries carry no receipt
-    /// ([`is_stream_delivery`]): settling one only returns its credit.
-    pub(crate) fn start_stream(
-        subscription: StreamSubscription,
-        stream: String,
-        channel: u16,
-        consumer_tag: String,
-        no_ack: bool,
-        to: mpsc::Sender<Pushed>,
-    ) -> Consumer {
-        let (credit, credit_rx) = mpsc::unbounded_channel();
-        let (stop, stopped) = oneshot::channel();
-        tokio::spawn(forward_stream(subscription, stream, channel, consumer_tag, credit_rx, stopped, to));
+        tokio::spawn(forward_bounded(subscription, target, bounds, credit_rx, stopped, queues));
         Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
@@ -157,27 +179,65 @@ impl Consumer {
     }
 }
 
-async fn forward(
-    mut subscription: Subscription,
+/// Where a consumer's deliveries come from: a queue's subscription or a stream's.
+trait Feed: Send + 'static {
+    /// The next delivery and what settling it acts on; `None` once the source is gone.
+    fn next(&mut self) -> impl Future<Output = Option<(Delivery, Held)>> + Send;
+    /// Credit back for `n` settled deliveries.
+    fn settled(&self, n: u32);
+}
+
+impl Feed for Subscription {
+    async fn next(&mut self) -> Option<(Delivery, Held)> {
+        Subscription::next(self).await.map(|d| {
+            let held = Held::Queue(d.receipt);
+            (d, held)
+        })
+    }
+
+    fn settled(&self, n: u32) {
+        Subscription::settled(self, n);
+    }
+}
+
+impl Feed for StreamSubscription {
+    async fn next(&mut self) -> Option<(Delivery, Held)> {
+        StreamSubscription::next(self).await.map(|m| (stream_delivery(m), Held::Stream))
+    }
+
+    fn settled(&self, n: u32) {
+        StreamSubscription::settled(self, n);
+    }
+}
+
+/// Where a consumer's deliveries go.
+struct Target {
     channel: u16,
     consumer_tag: String,
+    queue: String,
+    to: mpsc::Sender<Pushed>,
+}
+
+async fn forward(
+    mut feed: impl Feed,
+    target: Target,
     mut credit: mpsc::UnboundedReceiver<Credit>,
     mut stopped: oneshot::Receiver<()>,
-    to: mpsc::Sender<Pushed>,
     queues: Arc<QueueService>,
 ) {
+    let Target { channel, consumer_tag, queue, to } = target;
     loop {
         // Every branch is cancellation-safe: `next` keeps an untaken delivery in its channel.
-        let delivery = tokio::select! {
+        let next = tokio::select! {
             biased;
             _ = &mut stopped => return,
             Some(c) = credit.recv() => {
-                subscription.settled(c.count);
+                feed.settled(c.count);
                 continue;
             }
-            next = subscription.next() => next,
+            next = feed.next() => next,
         };
-        let Some(delivery) = delivery else {
+        let Some((delivery, held)) = next else {
             let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
             return;
         };
@@ -185,46 +245,33 @@ async fn forward(
             permit = to.reserve() => permit.ok(),
             _ = &mut stopped => None,
         };
-        match permit {
-            Some(permit) => {
-                let queue = subscription.queue().to_owned();
-                permit.send(Pushed::Delivery {
-                    channel,
-                    consumer_tag: consumer_tag.clone(),
-                    queue,
-                    delivery: Box::new(delivery),
-                    bytes: 0,
-                });
-            }
-            None => {
-                requeue(&queues, subscription.queue(), &delivery).await;
-                return;
-            }
-        }
+        let Some(permit) = permit else {
+            requeue(&queues, &queue, held).await;
+            return;
+        };
+        permit.send(Pushed::Delivery {
+            channel,
+            consumer_tag: consumer_tag.clone(),
+            queue: queue.clone(),
+            delivery: Box::new(delivery),
+            held,
+            bytes: 0,
+        });
     }
-}
-
-/// A bounded consumer's limits.
-struct Bounds {
-    window: ByteWindow,
-    /// Most unsettled deliveries.
-    prefetch: u32,
 }
 
 /// [`forward`] for a consumer bounded by body bytes: one credit at a time is handed to the
 /// subscription, and only while the consumer holds fewer than its prefetch and fewer bytes
 /// than its `prefetch_size` (or nothing), and its channel fewer than the channel's.
-#[allow(clippy::too_many_arguments)]
 async fn forward_bounded(
     mut subscription: Subscription,
-    channel: u16,
-    consumer_tag: String,
+    target: Target,
     bounds: Bounds,
     mut credit: mpsc::UnboundedReceiver<Credit>,
     mut stopped: oneshot::Receiver<()>,
-    to: mpsc::Sender<Pushed>,
     queues: Arc<QueueService>,
 ) {
+    let Target { channel, consumer_tag, queue, to } = target;
     let (mut held_count, mut held_bytes) = (0u32, 0u64);
     // The subscription was made with one credit.
     let mut granted = true;
@@ -240,7 +287,8 @@ async fn forward_bounded(
             subscription.add_credit(1);
             granted = true;
         }
-        let delivery = tokio::select! {
+        // Every branch is cancellation-safe: `next` keeps an untaken delivery in its channel.
+        let next = tokio::select! {
             biased;
             _ = &mut stopped => return,
             Some(c) = credit.recv() => {
@@ -251,7 +299,7 @@ async fn forward_bounded(
             _ = &mut released, if !granted => continue,
             next = subscription.next(), if granted => next,
         };
-        let Some(delivery) = delivery else {
+        let Some(delivery) = next else {
             let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
             return;
         };
@@ -260,64 +308,29 @@ async fn forward_bounded(
         held_count += 1;
         held_bytes += bytes;
         window.channel.held.fetch_add(bytes, Ordering::AcqRel);
+        let held = Held::Queue(delivery.receipt);
         let permit = tokio::select! {
             permit = to.reserve() => permit.ok(),
             _ = &mut stopped => None,
         };
         let Some(permit) = permit else {
             window.channel.release(bytes);
-            requeue(&queues, subscription.queue(), &delivery).await;
+            requeue(&queues, &queue, held).await;
             return;
         };
-        let queue = subscription.queue().to_owned();
         permit.send(Pushed::Delivery {
             channel,
             consumer_tag: consumer_tag.clone(),
-            queue,
+            queue: queue.clone(),
             delivery: Box::new(delivery),
+            held,
             bytes,
         });
     }
 }
 
-async fn forward_stream(
-    mut subscription: StreamSubscription,
-    stream: String,
-    channel: u16,
-    consumer_tag: String,
-    mut credit: mpsc::UnboundedReceiver<Credit>,
-    mut stopped: oneshot::Receiver<()>,
-    to: mpsc::Sender<Pushed>,
-) {
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = &mut stopped => return,
-            Some(c) = credit.recv() => {
-                subscription.settled(c.count);
-                continue;
-            }
-            next = subscription.next() => next,
-        };
-        let Some(message) = message else {
-            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
-            return;
-        };
-        let pushed = Pushed::Delivery {
-            channel,
-            consumer_tag: consumer_tag.clone(),
-            queue: stream.clone(),
-            delivery: Box::new(stream_delivery(message)),
-            bytes: 0,
-        };
-        tokio::select! {
-            sent = to.send(pushed) => if sent.is_err() { return },
-            _ = &mut stopped => return,
-        }
-    }
-}
-
-/// A stream message as a delivery: no receipt, and its offset in an `x-stream-offset` header.
+/// A stream message as a delivery, its offset in an `x-stream-offset` header. Its receipt names
+/// nothing and is never read: the delivery travels as [`Held::Stream`].
 fn stream_delivery(m: StreamDelivery) -> Delivery {
     let mut attributes = m.attributes;
     attributes.push(MessageAttribute {
@@ -327,7 +340,7 @@ fn stream_delivery(m: StreamDelivery) -> Delivery {
     });
     Delivery {
         message_id: String::new(),
-        receipt: String::new(),
+        receipt: Receipt::default(),
         body: m.body,
         attributes,
         system_attributes: Vec::new(),
@@ -344,18 +357,10 @@ fn stream_delivery(m: StreamDelivery) -> Delivery {
     }
 }
 
-/// True for a delivery from a stream: it has no receipt, and settling it changes nothing in
-/// the broker (a stream keeps its messages).
-pub(crate) fn is_stream_delivery(receipt: &str) -> bool {
-    receipt.is_empty()
-}
-
 /// Gives a delivery nobody will see back to its queue.
-pub(crate) async fn requeue(queues: &QueueService, queue: &str, delivery: &Delivery) {
-    if is_stream_delivery(&delivery.receipt) {
-        return;
-    }
-    if let Err(e) = queues.nack(queue, &delivery.receipt, NackMode::Requeue).await {
+pub(crate) async fn requeue(queues: &QueueService, queue: &str, held: Held) {
+    let Held::Queue(receipt) = held else { return };
+    if let Err(e) = queues.nack(queue, receipt, NackMode::Requeue).await {
         tracing::debug!(%queue, error = %e, "cannot requeue an undelivered message; its lease will");
     }
 }

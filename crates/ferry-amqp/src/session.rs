@@ -19,7 +19,7 @@ use ferry_broker::queues::QueueError;
 use tokio::sync::{Notify, mpsc};
 
 use crate::ack_timeout::AckTimeouts;
-use crate::channel::{Channel, ChannelState, Unacked};
+use crate::channel::{Channel, ChannelState, Held, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
 use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode, publish_error};
@@ -285,9 +285,10 @@ impl Session {
     pub(crate) async fn requeue_returned(&self, held: Vec<Unacked>, failed: bool) {
         let queues = self.broker().queues();
         let mut modes = crate::methods::basic::RequeueModes::new(failed);
-        for delivery in held.iter().filter(|d| !crate::consumer::is_stream_delivery(&d.receipt)) {
+        for delivery in &held {
+            let Held::Queue(receipt) = delivery.held else { continue };
             let mode = modes.of(queues, &delivery.queue);
-            if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
+            if let Err(e) = queues.nack(&delivery.queue, receipt, mode).await {
                 tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
             }
         }

@@ -72,6 +72,9 @@ pub enum PublishError {
 
 /// The AMQP header a delayed-message exchange reads the delay from, in milliseconds.
 pub const X_DELAY: &str = "x-delay";
+/// The pseudo-queue of direct reply-to (RabbitMQ's name, which clients know): a requester
+/// consumes from it, and a `reply-to` naming it stands for the requester's reply queue.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 impl Broker {
     /// Puts the opened services together.
@@ -128,6 +131,16 @@ impl Broker {
     /// connection ends.
     pub fn new_owner(&self) -> OwnerId {
         self.next_owner.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new reply queue for `owner` (direct reply-to): transient, exclusive to it and gone
+    /// with it, named `amq.rabbitmq.reply-to.<random>` as RabbitMQ names replies, so that any
+    /// front-end can hand it out as a reply address.
+    pub async fn reply_queue(&self, owner: OwnerId) -> Result<String, QueueError> {
+        let name = format!("{DIRECT_REPLY_TO}.{}", uuid::Uuid::new_v4().simple());
+        let attrs = QueueAttributes { durable: false, ..QueueAttributes::default() };
+        self.declare_queue(&name, attrs, Some(owner)).await?;
+        Ok(name)
     }
 
     /// Declares a queue; with `owner`, exclusive to that connection (and transient: it ends
@@ -533,7 +546,7 @@ pub(crate) mod tests {
             .receive("orders", ReceiveOptions { max_messages: 1, ..Default::default() })
             .await
             .unwrap();
-        b.queues().nack("orders", &d[0].receipt, NackMode::DeadLetter).await.unwrap();
+        b.queues().nack("orders", d[0].receipt, NackMode::DeadLetter).await.unwrap();
         let dead = b
             .queues()
             .receive("dead", ReceiveOptions { max_messages: 1, ..Default::default() })

@@ -201,3 +201,33 @@ def test_properties_and_typed_headers_come_back_as_sent(channel, name):
     ):
         assert getattr(got, field) == getattr(props, field), field
     assert got.headers == headers
+
+
+def test_consumers_of_a_queue_get_its_messages_in_turn_one_at_a_time(connection, channel, name):
+    channel.queue_declare(name)
+    got = {tag: [] for tag in ("a", "b", "c")}
+    for tag in got:
+        channel.basic_consume(name, lambda ch, m, p, b: got[m.consumer_tag].append(int(b)), consumer_tag=tag)
+    channel.confirm_delivery()
+    for i in range(30):
+        channel.basic_publish("", name, str(i).encode())
+    pump(connection, 1.0)
+    shares = sorted(got.values())
+    assert shares == [list(range(k, 30, 3)) for k in range(3)], got
+
+
+def test_a_consumer_of_higher_x_priority_receives_while_it_has_room(connection, name):
+    ch = connection.channel()
+    ch.queue_declare(name)
+    ch.confirm_delivery()
+    low, high = connection.channel(), connection.channel()
+    low.basic_qos(prefetch_count=10)
+    high.basic_qos(prefetch_count=2)
+    got = {"low": [], "high": []}
+    low.basic_consume(name, lambda c, m, p, b: got["low"].append(b))
+    high.basic_consume(name, lambda c, m, p, b: got["high"].append(b), arguments={"x-priority": 5})
+    for i in range(5):
+        ch.basic_publish("", name, str(i).encode())
+    pump(connection, 1.0)
+    # The higher one fills its prefetch first; only the overflow goes to the lower one.
+    assert got == {"high": [b"0", b"1"], "low": [b"2", b"3", b"4"]}

@@ -8,8 +8,8 @@ use ferry_broker::queues::{NackMode, ReceiveOptions, SubscribeOptions};
 use tokio::time::Instant;
 
 use crate::ack_timeout::{backstop_lease_ms, timed_out_text};
-use crate::channel::{Channel, Content, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
-use crate::consumer::{ByteWindow, Consumer, Credit, Pushed, is_stream_delivery, requeue};
+use crate::channel::{Channel, Content, Held, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
+use crate::consumer::{ByteWindow, Consumer, Credit, Pushed, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
@@ -174,7 +174,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         return Ok(());
     };
     if method.no_ack {
-        queues.ack(&name, &delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
+        queues.ack(&name, delivery.receipt).await.map_err(|e| queue_error(e, GET, &name))?;
     }
     let remaining = queues.queue_stats(&name).map(|s| s.ready).unwrap_or(0);
     let limited = delivery.delivery_count > 1 && queues.delivery_limit(&name).is_some();
@@ -183,7 +183,7 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
         channel.next_tag()
     } else {
         let unacked =
-            Unacked { queue: name.clone(), receipt: delivery.receipt.clone(), consumer: None, bytes: 0 };
+            Unacked { queue: name.clone(), held: Held::Queue(delivery.receipt), consumer: None, bytes: 0 };
         let tag = channel.track(unacked);
         session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
         tag
@@ -220,8 +220,9 @@ pub(crate) async fn ack_now(session: &mut Session, id: u16, method: basic::Ack) 
     let settled = channel.settle(method.delivery_tag, method.multiple, ACK)?;
     channel.credit(&settled);
     let queues = session.broker().queues();
-    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
-        if let Err(e) = queues.ack(&delivery.queue, &delivery.receipt).await {
+    for delivery in &settled {
+        let Held::Queue(receipt) = delivery.held else { continue };
+        if let Err(e) = queues.ack(&delivery.queue, receipt).await {
             // The queue went, or the lease ran out and the message was delivered again.
             tracing::debug!(queue = %delivery.queue, error = %e, "ack of a delivery no longer held");
         }
@@ -266,9 +267,10 @@ pub(crate) async fn settle_back_now(
     let queues = session.broker().queues();
     // A reject is a failed delivery, a nack a return (RabbitMQ 4.3's delayed retry types).
     let mut modes = RequeueModes::new(method == REJECT);
-    for delivery in settled.iter().filter(|d| !is_stream_delivery(&d.receipt)) {
+    for delivery in &settled {
+        let Held::Queue(receipt) = delivery.held else { continue };
         let mode = if requeue { modes.of(queues, &delivery.queue) } else { NackMode::DeadLetter };
-        if let Err(e) = queues.nack(&delivery.queue, &delivery.receipt, mode).await {
+        if let Err(e) = queues.nack(&delivery.queue, receipt, mode).await {
             tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
         }
     }
@@ -430,10 +432,10 @@ pub(crate) async fn close_timed_out(session: &mut Session) {
 
 /// The pseudo-queue of direct reply-to: consuming from it (no-ack) gives the channel a reply
 /// queue, and a publish whose `reply-to` names it is rewritten to that queue's name.
-const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+const REPLY_TO: &str = ferry_broker::broker::DIRECT_REPLY_TO;
 
-/// The channel's direct reply-to queue, made on its first consume: a transient queue exclusive
-/// to the connection, named `amq.rabbitmq.reply-to.<random>` as RabbitMQ names its replies.
+/// The channel's direct reply-to queue, made on its first consume (`Broker::reply_queue`:
+/// transient and exclusive to the connection).
 async fn reply_queue(session: &mut Session, id: u16, method: &basic::Consume) -> Result<String, AmqpError> {
     if !method.no_ack {
         return Err(ChannelError::new(
@@ -446,13 +448,8 @@ async fn reply_queue(session: &mut Session, id: u16, method: &basic::Consume) ->
     if let Some(queue) = session.channels.get(&id).and_then(|c| c.reply_to.clone()) {
         return Ok(queue);
     }
-    let queue = format!("{REPLY_TO}.{:032x}", rand::random::<u128>());
-    let attributes = ferry_broker::queues::QueueAttributes { durable: false, ..Default::default() };
-    session
-        .broker()
-        .declare_queue(&queue, attributes, Some(session.id))
-        .await
-        .map_err(|e| queue_error(e, CONSUME, &queue))?;
+    let queue =
+        session.broker().reply_queue(session.id).await.map_err(|e| queue_error(e, CONSUME, REPLY_TO))?;
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.reply_to = Some(queue.clone());
     }
@@ -478,9 +475,9 @@ pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> R
 pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
     let queues = Arc::clone(session.broker().queues());
     match pushed {
-        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, bytes } => {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, held, bytes } => {
             let Some(channel) = session.channels.get_mut(&id) else {
-                return requeue(&queues, &queue, &delivery).await;
+                return requeue(&queues, &queue, held).await;
             };
             if !channel.flow_active {
                 channel.paused.push_back(Pushed::Delivery {
@@ -488,19 +485,20 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                     consumer_tag,
                     queue,
                     delivery,
+                    held,
                     bytes,
                 });
                 return;
             }
             let Some(consumer) = channel.consumers.get(&consumer_tag) else {
                 channel.bytes.release(bytes);
-                return requeue(&queues, &queue, &delivery).await;
+                return requeue(&queues, &queue, held).await;
             };
             let delivery_tag = if consumer.no_ack {
                 consumer.settled(Credit { count: 1, bytes });
                 channel.bytes.release(bytes);
-                if !is_stream_delivery(&delivery.receipt)
-                    && let Err(e) = queues.ack(&queue, &delivery.receipt).await
+                if let Held::Queue(receipt) = held
+                    && let Err(e) = queues.ack(&queue, receipt).await
                 {
                     tracing::debug!(%queue, error = %e, "settling a no-ack delivery failed");
                 }
@@ -509,7 +507,7 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 let timeout_ms = consumer.ack_timeout_ms;
                 let tag = channel.track(Unacked {
                     queue: queue.clone(),
-                    receipt: delivery.receipt.clone(),
+                    held,
                     consumer: Some(consumer_tag.clone()),
                     bytes,
                 });

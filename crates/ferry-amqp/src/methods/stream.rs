@@ -95,6 +95,7 @@ pub(crate) fn consume(
         tag.clone(),
         method.no_ack,
         session.pushed.clone(),
+        std::sync::Arc::clone(session.broker().queues()),
     );
     tracing::debug!(channel = id, stream = %name, consumer = %tag, ?start, "stream consumer started");
     if let Some(channel) = session.channels.get_mut(&id) {

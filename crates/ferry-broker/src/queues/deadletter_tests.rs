@@ -56,7 +56,7 @@ async fn a_rejected_message_reaches_the_queue_its_dead_letter_exchange_routes_to
     e.svc.create_queue("work", attrs).await.unwrap();
     e.svc.enqueue("work", vec![published("order", "shop", "orders.new")]).await.unwrap();
     let d = one(&e.svc, "work").await;
-    e.svc.nack("work", &d.receipt, NackMode::DeadLetter).await.unwrap();
+    e.svc.nack("work", d.receipt, NackMode::DeadLetter).await.unwrap();
 
     let dead = one(&e.svc, "dead").await;
     assert_eq!(&dead.body[..], b"order");
@@ -131,7 +131,7 @@ async fn a_queue_named_as_target_keeps_counting_deaths_per_queue_and_cause() {
     e.svc.create_queue("q", attrs).await.unwrap();
     e.svc.enqueue("q", vec![msg("poison")]).await.unwrap();
     let d = one(&e.svc, "q").await;
-    e.svc.nack("q", &d.receipt, NackMode::Requeue).await.unwrap();
+    e.svc.nack("q", d.receipt, NackMode::Requeue).await.unwrap();
     let dead = one(&e.svc, "dlq").await;
     assert_eq!(dead.dead_letter_source.as_deref(), Some("q"));
     assert_eq!(dead.envelope.deaths.len(), 1);

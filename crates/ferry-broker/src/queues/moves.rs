@@ -141,19 +141,19 @@ async fn step_all(svc: &QueueService, task: &MoveTask, info: &MoveTaskInfo) -> R
         for d in deliveries {
             if failed.is_some() || task.cancelled.load(Ordering::Relaxed) {
                 // Hand the rest back at once rather than after their lease.
-                let _ = src.change_lease(&d.receipt, 0, clock.now_ms());
+                let _ = src.change_lease(d.receipt, 0, clock.now_ms());
                 continue;
             }
             let dest_name = info.destination.clone().or_else(|| d.dead_letter_source.clone());
             let dest = match dest_name.as_deref().map(|n| svc.get(n)) {
                 Some(Ok(q)) => q,
                 Some(Err(e)) => {
-                    let _ = src.change_lease(&d.receipt, 0, clock.now_ms());
+                    let _ = src.change_lease(d.receipt, 0, clock.now_ms());
                     failed = Some(e);
                     continue;
                 }
                 None => {
-                    let _ = src.change_lease(&d.receipt, 0, clock.now_ms());
+                    let _ = src.change_lease(d.receipt, 0, clock.now_ms());
                     failed =
                         Some(QueueError::MoveTask(format!("message {} has no source queue", d.message_id)));
                     continue;
@@ -161,7 +161,7 @@ async fn step_all(svc: &QueueService, task: &MoveTask, info: &MoveTaskInfo) -> R
             };
             let onward = svc.put_stored(&dest, vec![stored_of(&d)]).await?;
             svc.dead_letter(&dest, onward).await;
-            svc.ack(&info.source, &d.receipt).await?;
+            svc.ack(&info.source, d.receipt).await?;
             moved += 1;
             task.update(|i| i.moved = moved);
             if let Some(rate) = info.max_per_second {

@@ -58,7 +58,7 @@ async fn in_flight_messages_come_back_redelivered_after_a_restart() {
     svc.create_queue("q", QueueAttributes::default()).await.unwrap();
     svc.enqueue("q", vec![msg("a"), msg("b"), msg("c")]).await.unwrap();
     let d = svc.receive("q", recv(2)).await.unwrap();
-    svc.ack("q", &d[0].receipt).await.unwrap();
+    svc.ack("q", d[0].receipt).await.unwrap();
     svc.close().await.unwrap();
 
     let svc = node.start().await.unwrap();
@@ -80,7 +80,7 @@ async fn acknowledged_deletes_stay_deleted_across_checkpoints_and_restarts() {
     let all = svc.receive("q", recv(300)).await.unwrap();
     assert_eq!(all.len(), 300);
     for d in all.iter().filter(|d| text(d).ends_with(['0', '2', '4', '6', '8'])) {
-        svc.ack("q", &d.receipt).await.unwrap();
+        svc.ack("q", d.receipt).await.unwrap();
     }
     let before = svc.queue_footprint("q").unwrap();
     svc.close().await.unwrap();
@@ -90,7 +90,7 @@ async fn acknowledged_deletes_stay_deleted_across_checkpoints_and_restarts() {
     assert_eq!(left.len(), 150);
     assert!(left.iter().all(|b| b.ends_with(['1', '3', '5', '7', '9'])));
     for d in svc.receive("q", recv(1)).await.unwrap() {
-        svc.ack("q", &d.receipt).await.unwrap();
+        svc.ack("q", d.receipt).await.unwrap();
     }
     assert!(before.log_bytes > 0);
 }
@@ -115,7 +115,7 @@ async fn settled_segments_are_deleted() {
             break;
         }
         for x in d {
-            svc.ack("q", &x.receipt).await.unwrap();
+            svc.ack("q", x.receipt).await.unwrap();
         }
     }
     // Deletes of a standard queue are synced, and the journal checkpointed, in the background.
@@ -135,7 +135,7 @@ async fn the_dedup_window_survives_a_restart() {
     let m = || NewMessage { group_id: Some("g".into()), dedup_id: Some("once".into()), ..msg("x") };
     let first = svc.enqueue("q.fifo", vec![m()]).await.unwrap().remove(0).unwrap();
     let d = svc.receive("q.fifo", recv(1)).await.unwrap();
-    svc.ack("q.fifo", &d[0].receipt).await.unwrap();
+    svc.ack("q.fifo", d[0].receipt).await.unwrap();
     svc.close().await.unwrap();
 
     node.clock.advance(60_000);
@@ -184,7 +184,7 @@ async fn drain(svc: &QueueService, queue: &str) -> Vec<String> {
         }
         for d in ds {
             got.push(text(&d));
-            svc.ack(queue, &d.receipt).await.unwrap();
+            svc.ack(queue, d.receipt).await.unwrap();
         }
     }
 }
@@ -335,7 +335,7 @@ async fn workload(svc: &QueueService, acked: &mut Acked) {
         let Ok(ds) = svc.receive("q", recv(3)).await else { return };
         for d in ds.iter().step_by(2) {
             acked.attempted.insert(text(d));
-            match svc.ack("q", &d.receipt).await {
+            match svc.ack("q", d.receipt).await {
                 Ok(()) => {
                     acked.deleted.insert(text(d));
                 }
@@ -344,7 +344,7 @@ async fn workload(svc: &QueueService, acked: &mut Acked) {
         }
         // A failed delivery goes back with a delay: it must survive as any other message.
         if let Some(d) = ds.get(1)
-            && svc.nack("q", &d.receipt, NackMode::Delay(500)).await.is_err()
+            && svc.nack("q", d.receipt, NackMode::Delay(500)).await.is_err()
         {
             return;
         }
@@ -379,12 +379,12 @@ async fn deferred_deletes_reach_the_disk_without_a_close() {
     assert!(!svc.queue_attributes("q").unwrap().settles_synchronously());
     svc.enqueue("q", (0..20).map(|i| msg(&format!("m{i}"))).collect()).await.unwrap();
     let ds = svc.receive("q", recv(20)).await.unwrap();
-    let receipts: Vec<&str> = ds.iter().take(15).map(|d| d.receipt.as_str()).collect();
+    let receipts: Vec<Receipt> = ds.iter().take(15).map(|d| d.receipt).collect();
     for r in svc.ack_batch("q", &receipts[..10]).await.unwrap() {
         r.unwrap();
     }
     for r in &receipts[10..] {
-        svc.ack("q", r).await.unwrap();
+        svc.ack("q", *r).await.unwrap();
     }
     svc.sync_settlements().await.unwrap();
     // Power cut without closing anything: only what reached the disk counts.
@@ -503,7 +503,7 @@ async fn run_with_restarts(ops: Vec<ROp>) {
         QueueAttributes { max_priority: Some(5), visibility_timeout_ms: 1_000, ..QueueAttributes::default() };
     svc.create_queue("q", attrs).await.unwrap();
     let mut live: BTreeSet<String> = BTreeSet::new();
-    let mut receipts: Vec<(String, String)> = Vec::new();
+    let mut receipts: Vec<(String, Receipt)> = Vec::new();
     let mut n = 0;
     for op in ops {
         match op {
@@ -522,14 +522,14 @@ async fn run_with_restarts(ops: Vec<ROp>) {
             }
             ROp::Ack(i) => {
                 if let Some((body, r)) = receipts.get(i % receipts.len().max(1)).cloned()
-                    && svc.ack("q", &r).await.is_ok()
+                    && svc.ack("q", r).await.is_ok()
                 {
                     live.remove(&body);
                 }
             }
             ROp::Nack(i) => {
                 if let Some((_, r)) = receipts.get(i % receipts.len().max(1)).cloned() {
-                    let _ = svc.nack("q", &r, NackMode::Requeue).await;
+                    let _ = svc.nack("q", r, NackMode::Requeue).await;
                 }
             }
             ROp::Advance(ms) => node.clock.advance(ms),
@@ -551,7 +551,7 @@ async fn run_with_restarts(ops: Vec<ROp>) {
         }
         for x in d {
             drained.insert(text(&x));
-            svc.ack("q", &x.receipt).await.unwrap();
+            svc.ack("q", x.receipt).await.unwrap();
         }
     }
     assert_eq!(drained, live);

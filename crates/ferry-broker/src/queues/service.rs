@@ -19,7 +19,7 @@ use super::queue::{Queue, QueueRecord};
 use super::storage::{MemoryLog, MessageLog};
 use super::types::{
     Backoff, CreateOutcome, Delivery, Enqueued, MoveTaskInfo, NackMode, NewMessage, QueueAttributes,
-    QueueStats, ReceiveOptions,
+    QueueStats, Receipt, ReceiveOptions,
 };
 use crate::clock::Clock;
 use crate::metadata::{MetaOp, MetadataStore, Table};
@@ -593,7 +593,7 @@ impl QueueService {
 
     /// Deletes the message leased under `receipt`. Durable when it returns if the queue settles
     /// synchronously, within a few milliseconds otherwise (see `QueueAttributes::sync_settlements`).
-    pub async fn ack(&self, name: &str, receipt: &str) -> Result<(), QueueError> {
+    pub async fn ack(&self, name: &str, receipt: Receipt) -> Result<(), QueueError> {
         let q = self.queue(name)?;
         let seq = q.ack(receipt)?;
         self.settle(&q, seq).await
@@ -604,14 +604,14 @@ impl QueueService {
     pub async fn ack_batch(
         &self,
         name: &str,
-        receipts: &[&str],
+        receipts: &[Receipt],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         let q = self.queue(name)?;
         let mut seq = 0;
         let results = receipts
             .iter()
             .map(|r| {
-                q.ack(r).map(|s| {
+                q.ack(*r).map(|s| {
                     seq = seq.max(s);
                 })
             })
@@ -666,7 +666,7 @@ impl QueueService {
     }
 
     /// Gives a leased message back (see [`NackMode`]).
-    pub async fn nack(&self, name: &str, receipt: &str, mode: NackMode) -> Result<(), QueueError> {
+    pub async fn nack(&self, name: &str, receipt: Receipt, mode: NackMode) -> Result<(), QueueError> {
         let q = self.queue(name)?;
         let now = self.clock.now_ms();
         let (seq, leaving) = match mode {
@@ -687,7 +687,7 @@ impl QueueService {
     }
 
     /// Sets the lease of a leased message to end `lease_ms` from now (0: ready at once).
-    pub async fn change_lease(&self, name: &str, receipt: &str, lease_ms: u64) -> Result<(), QueueError> {
+    pub async fn change_lease(&self, name: &str, receipt: Receipt, lease_ms: u64) -> Result<(), QueueError> {
         let q = self.queue(name)?;
         let leaving = q.change_lease(receipt, lease_ms, self.clock.now_ms())?;
         self.dead_letter(&q, leaving).await;

@@ -323,7 +323,7 @@ impl Drop for Subscription {
             let queue = self.queue.clone();
             runtime.spawn(async move {
                 for receipt in back {
-                    if let Err(e) = svc.nack(&queue, &receipt, NackMode::Requeue).await {
+                    if let Err(e) = svc.nack(&queue, receipt, NackMode::Requeue).await {
                         tracing::debug!(%queue, error = %e, "returning an untaken delivery failed");
                     }
                 }
@@ -410,7 +410,7 @@ async fn run_dispatch(svc: Arc<QueueService>, d: Arc<Dispatch>) {
         let dealt = deliveries.len();
         let back = lock(&d.state).deal(deliveries);
         for delivery in back {
-            let _ = svc.nack(&q.name, &delivery.receipt, NackMode::Requeue).await;
+            let _ = svc.nack(&q.name, delivery.receipt, NackMode::Requeue).await;
         }
         if dealt >= MAX_GRAB {
             // A long backlog: let the consumers' tasks run between grabs.

@@ -31,7 +31,7 @@ async fn a_subscription_holds_at_most_its_prefetch_until_deliveries_are_settled(
     let b = next(&mut s).await;
     assert_eq!((&a.body[..], &b.body[..]), (&b"m0"[..], &b"m1"[..]));
     assert!(nothing_within(&mut s, 100).await, "a third delivery arrived past a prefetch of 2");
-    e.svc.ack("q", &a.receipt).await.unwrap();
+    e.svc.ack("q", a.receipt).await.unwrap();
     s.settled(1);
     assert_eq!(&next(&mut s).await.body[..], b"m2");
     let st = e.svc.queue_stats("q").unwrap();
@@ -60,8 +60,8 @@ async fn two_consumers_of_one_queue_share_its_messages_without_duplicates() {
     let (mut from_a, mut from_b) = (0, 0);
     while seen.len() < 10 {
         tokio::select! {
-            d = a.next() => { let d = d.unwrap(); e.svc.ack("q", &d.receipt).await.unwrap(); a.settled(1); from_a += 1; seen.push(d.body) }
-            d = b.next() => { let d = d.unwrap(); e.svc.ack("q", &d.receipt).await.unwrap(); b.settled(1); from_b += 1; seen.push(d.body) }
+            d = a.next() => { let d = d.unwrap(); e.svc.ack("q", d.receipt).await.unwrap(); a.settled(1); from_a += 1; seen.push(d.body) }
+            d = b.next() => { let d = d.unwrap(); e.svc.ack("q", d.receipt).await.unwrap(); b.settled(1); from_b += 1; seen.push(d.body) }
         }
     }
     seen.sort();
@@ -78,7 +78,7 @@ async fn a_nacked_delivery_comes_back_redelivered() {
     let mut s = e.svc.subscribe("q", SubscribeOptions::default()).unwrap();
     let d = next(&mut s).await;
     assert!(!d.redelivered);
-    e.svc.nack("q", &d.receipt, NackMode::Requeue).await.unwrap();
+    e.svc.nack("q", d.receipt, NackMode::Requeue).await.unwrap();
     s.settled(1);
     let d = next(&mut s).await;
     assert!(d.redelivered && d.delivery_count == 2);
@@ -273,7 +273,7 @@ async fn credit_returned_one_at_a_time_brings_as_many_deliveries() {
         s.settled(1);
         s.settled(1);
         for d in [a, b] {
-            e.svc.ack("q", &d.receipt).await.unwrap();
+            e.svc.ack("q", d.receipt).await.unwrap();
         }
         let c = next(&mut s).await;
         let d = tokio::time::timeout(Duration::from_secs(2), s.next()).await;
@@ -290,7 +290,7 @@ async fn with_a_single_active_consumer_only_the_oldest_receives_until_it_goes() 
     let mut first = e.svc.subscribe("q", SubscribeOptions { prefetch: 1, ..Default::default() }).unwrap();
     let mut second = e.svc.subscribe("q", SubscribeOptions { prefetch: 10, ..Default::default() }).unwrap();
     let d = next(&mut first).await;
-    e.svc.ack("q", &d.receipt).await.unwrap();
+    e.svc.ack("q", d.receipt).await.unwrap();
     first.settled(1);
     assert_eq!(&next(&mut first).await.body[..], b"1");
     assert!(nothing_within(&mut second, 100).await, "a waiting consumer received");

@@ -54,7 +54,7 @@ async fn messages_are_received_in_order_and_deleted_by_ack() {
     assert_eq!(bodies(&d), ["a", "b"]);
     assert!(d.iter().all(|d| d.delivery_count == 1 && !d.redelivered));
     for x in &d {
-        e.svc.ack("q", &x.receipt).await.unwrap();
+        e.svc.ack("q", x.receipt).await.unwrap();
     }
     let s = e.svc.queue_stats("q").unwrap();
     assert_eq!((s.ready, s.in_flight), (1, 0));
@@ -98,15 +98,15 @@ async fn lease_expiry_redelivers_and_counts() {
     assert!(second[0].redelivered);
     assert_eq!(second[0].first_received_ms, first[0].first_received_ms);
     assert_eq!(
-        e.svc.ack("q", &first[0].receipt).await,
-        Err(QueueError::ReceiptSuperseded(first[0].receipt.clone()))
+        e.svc.ack("q", first[0].receipt).await,
+        Err(QueueError::ReceiptSuperseded(first[0].receipt.to_string()))
     );
     // The superseded receipt deleted nothing: the message stays leased under the latest one.
     assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 1);
-    e.svc.ack("q", &second[0].receipt).await.unwrap();
+    e.svc.ack("q", second[0].receipt).await.unwrap();
     assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 0);
     // Deleting twice with the latest receipt is harmless.
-    e.svc.ack("q", &second[0].receipt).await.unwrap();
+    e.svc.ack("q", second[0].receipt).await.unwrap();
 }
 
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn backoff_delays_a_nacked_message() {
     put(&e, "q", &["a"]).await;
     for expected_delay in [1_000, 2_000, 3_000, 3_000] {
         let d = e.svc.receive("q", recv(1)).await.unwrap();
-        e.svc.nack("q", &d[0].receipt, NackMode::Backoff).await.unwrap();
+        e.svc.nack("q", d[0].receipt, NackMode::Backoff).await.unwrap();
         assert_eq!(e.svc.queue_stats("q").unwrap().delayed, 1);
         e.clock.advance(expected_delay - 1);
         assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
@@ -159,7 +159,7 @@ async fn nack_requeue_makes_the_message_ready_at_once() {
     e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
     put(&e, "q", &["a", "b"]).await;
     let d = e.svc.receive("q", recv(1)).await.unwrap();
-    e.svc.nack("q", &d[0].receipt, NackMode::Requeue).await.unwrap();
+    e.svc.nack("q", d[0].receipt, NackMode::Requeue).await.unwrap();
     let again = e.svc.receive("q", recv(2)).await.unwrap();
     assert_eq!(bodies(&again), ["a", "b"]);
     assert!(again[0].redelivered);
@@ -172,17 +172,17 @@ async fn change_lease_extends_or_releases_a_message() {
     e.svc.create_queue("q", attrs).await.unwrap();
     put(&e, "q", &["a"]).await;
     let d = e.svc.receive("q", recv(1)).await.unwrap();
-    e.svc.change_lease("q", &d[0].receipt, 5_000).await.unwrap();
+    e.svc.change_lease("q", d[0].receipt, 5_000).await.unwrap();
     e.clock.advance(4_999);
     assert!(e.svc.receive("q", recv(1)).await.unwrap().is_empty());
-    e.svc.change_lease("q", &d[0].receipt, 0).await.unwrap();
+    e.svc.change_lease("q", d[0].receipt, 0).await.unwrap();
     let again = e.svc.receive("q", recv(1)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
-        e.svc.change_lease("q", &d[0].receipt, 10).await,
-        Err(QueueError::ReceiptSuperseded(d[0].receipt.clone()))
+        e.svc.change_lease("q", d[0].receipt, 10).await,
+        Err(QueueError::ReceiptSuperseded(d[0].receipt.to_string()))
     );
-    assert!(matches!(e.svc.ack("q", "garbage").await, Err(QueueError::InvalidReceipt(_))));
+    assert!(matches!(Receipt::parse("garbage"), Err(QueueError::InvalidReceipt(_))));
 }
 
 #[tokio::test]
@@ -219,7 +219,7 @@ async fn long_poll_is_woken_by_a_lease_expiry_and_times_out_empty() {
     e.clock.advance(1_000);
     let d = waiter.await.unwrap().unwrap();
     assert_eq!(d[0].delivery_count, 2);
-    e.svc.ack("q", &d[0].receipt).await.unwrap();
+    e.svc.ack("q", d[0].receipt).await.unwrap();
 
     let svc = e.svc.clone();
     let empty = tokio::spawn(async move {
@@ -370,7 +370,7 @@ async fn fifo_order_holds_across_deletes() {
         // Only after deleting everything received does the group deliver again.
         assert!(e.svc.receive("q.fifo", recv(2)).await.unwrap().is_empty());
         for x in &d {
-            e.svc.ack("q.fifo", &x.receipt).await.unwrap();
+            e.svc.ack("q.fifo", x.receipt).await.unwrap();
         }
         seen.extend(bodies(&d));
     }
@@ -405,7 +405,7 @@ async fn dedup_window_holds_after_the_first_copy_is_deleted() {
     let first = e.svc.enqueue("q.fifo", vec![fifo_msg("x", "g")]).await.unwrap().remove(0).unwrap();
     assert!(!first.duplicate);
     let d = e.svc.receive("q.fifo", recv(1)).await.unwrap();
-    e.svc.ack("q.fifo", &d[0].receipt).await.unwrap();
+    e.svc.ack("q.fifo", d[0].receipt).await.unwrap();
     e.clock.advance(299_999);
     let dup = e.svc.enqueue("q.fifo", vec![fifo_msg("x", "g")]).await.unwrap().remove(0).unwrap();
     assert!(dup.duplicate);
@@ -439,7 +439,7 @@ async fn purge_removes_ready_and_in_flight_messages() {
     let s = e.svc.queue_stats("q").unwrap();
     assert_eq!((s.ready, s.in_flight), (0, 0));
     assert!(e.svc.receive("q", recv(10)).await.unwrap().is_empty());
-    e.svc.ack("q", &d[0].receipt).await.unwrap();
+    e.svc.ack("q", d[0].receipt).await.unwrap();
     put(&e, "q", &["d"]).await;
     assert_eq!(bodies(&e.svc.receive("q", recv(10)).await.unwrap()), ["d"]);
 }
@@ -466,7 +466,7 @@ async fn a_move_task_redrives_dead_letters_to_their_source() {
     e.svc.create_queue("q", attrs).await.unwrap();
     put(&e, "q", &["a", "b"]).await;
     for d in e.svc.receive("q", recv(10)).await.unwrap() {
-        e.svc.nack("q", &d.receipt, NackMode::Requeue).await.unwrap();
+        e.svc.nack("q", d.receipt, NackMode::Requeue).await.unwrap();
     }
     assert_eq!(e.svc.queue_stats("dlq").unwrap().ready, 2);
     let task = e.svc.start_move("dlq", None, None).unwrap();
@@ -509,12 +509,22 @@ async fn a_receipt_naming_a_delivery_that_never_happened_is_invalid() {
     put(&e, "q", &["a"]).await;
     let d = e.svc.receive("q", recv(1)).await.unwrap();
     // Same queue and offset, but a delivery count from the future.
-    let (prefix, _) = d[0].receipt.rsplit_once('-').unwrap();
-    let forged = format!("{prefix}-9");
-    assert!(matches!(e.svc.ack("q", &forged).await, Err(QueueError::InvalidReceipt(_))));
-    let zero = format!("{prefix}-0");
-    assert!(matches!(e.svc.ack("q", &zero).await, Err(QueueError::InvalidReceipt(_))));
+    let forged = Receipt { count: 9, ..d[0].receipt };
+    assert!(matches!(e.svc.ack("q", forged).await, Err(QueueError::InvalidReceipt(_))));
+    let zero = Receipt { count: 0, ..d[0].receipt };
+    assert!(matches!(e.svc.ack("q", zero).await, Err(QueueError::InvalidReceipt(_))));
+    let other = Receipt { incarnation: d[0].receipt.incarnation + 1, ..d[0].receipt };
+    assert!(matches!(e.svc.ack("q", other).await, Err(QueueError::InvalidReceipt(_))));
     assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 1);
+}
+
+#[test]
+fn receipts_read_back_what_they_write_and_refuse_anything_else() {
+    let r = Receipt { incarnation: 0x1f, offset: 42, count: 3 };
+    assert_eq!(Receipt::parse(&r.to_string()).unwrap(), r);
+    for bad in ["", "junk", "1-2", "1-2-3-4", "1-x-3", "1-2-100000000"] {
+        assert!(matches!(Receipt::parse(bad), Err(QueueError::InvalidReceipt(_))), "{bad:?} was read");
+    }
 }
 
 #[tokio::test]
@@ -523,7 +533,8 @@ async fn ack_batch_deletes_each_and_reports_bad_receipts() {
     e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
     put(&e, "q", &["a", "b"]).await;
     let d = e.svc.receive("q", recv(2)).await.unwrap();
-    let r = e.svc.ack_batch("q", &[&d[0].receipt, "junk", &d[1].receipt]).await.unwrap();
+    let junk = Receipt { incarnation: d[0].receipt.incarnation + 1, ..d[0].receipt };
+    let r = e.svc.ack_batch("q", &[d[0].receipt, junk, d[1].receipt]).await.unwrap();
     assert!(r[0].is_ok() && r[2].is_ok());
     assert!(matches!(r[1], Err(QueueError::InvalidReceipt(_))));
     assert_eq!(e.svc.queue_stats("q").unwrap().in_flight, 0);
@@ -559,7 +570,7 @@ async fn fifo_order_holds_across_retries_dead_letters_and_redrive() {
     // for the dead-letter queue in group order.
     for _ in 0..4 {
         let d = e.svc.receive("q.fifo", recv(1)).await.unwrap();
-        e.svc.nack("q.fifo", &d[0].receipt, NackMode::Requeue).await.unwrap();
+        e.svc.nack("q.fifo", d[0].receipt, NackMode::Requeue).await.unwrap();
         let again = e.svc.receive("q.fifo", recv(1)).await.unwrap();
         assert_eq!(again[0].message_id, d[0].message_id, "a retry comes before the rest of its group");
         e.clock.advance(1_000);
@@ -580,7 +591,7 @@ async fn fifo_order_holds_across_retries_dead_letters_and_redrive() {
             break;
         }
         for x in &d {
-            e.svc.ack("q.fifo", &x.receipt).await.unwrap();
+            e.svc.ack("q.fifo", x.receipt).await.unwrap();
         }
         seen.extend(bodies(&d));
     }
@@ -688,7 +699,7 @@ async fn concurrent_producers_and_consumers_see_each_message_exactly_once() {
                     }
                     idle = 0;
                     for x in d {
-                        svc.ack("q", &x.receipt).await.unwrap();
+                        svc.ack("q", x.receipt).await.unwrap();
                         seen.lock().unwrap().push(String::from_utf8_lossy(&x.body).into_owned());
                     }
                 }

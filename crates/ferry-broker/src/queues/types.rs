@@ -1,5 +1,6 @@
 //! The queue vocabulary shared with front-ends: attributes, messages, deliveries, outcomes.
 
+use super::error::QueueError;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -243,13 +244,47 @@ pub struct ReceiveOptions {
     pub receive_request_attempt_id: Option<String>,
 }
 
+/// Names one delivery of a leased message: the queue's incarnation, the message's offset and
+/// its delivery count. Settling takes it as it is; front-ends that hand receipts out as text
+/// (SQS's receipt handles) write it with `Display` (`<incarnation>-<offset>-<count>` in hex)
+/// and read it back with [`Receipt::parse`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Receipt {
+    pub(crate) incarnation: u64,
+    pub(crate) offset: u64,
+    pub(crate) count: u32,
+}
+
+impl Receipt {
+    /// Reads a receipt written with `Display`.
+    pub fn parse(s: &str) -> Result<Receipt, QueueError> {
+        let malformed = || QueueError::InvalidReceipt(format!("{s} is malformed"));
+        let mut it = s.split('-');
+        let mut field = || it.next().ok_or_else(malformed);
+        let incarnation = u64::from_str_radix(field()?, 16).map_err(|_| malformed())?;
+        let offset = u64::from_str_radix(field()?, 16).map_err(|_| malformed())?;
+        let count = u32::from_str_radix(field()?, 16).map_err(|_| malformed())?;
+        if it.next().is_some() {
+            return Err(malformed());
+        }
+        Ok(Receipt { incarnation, offset, count })
+    }
+}
+
+impl std::fmt::Display for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}-{:x}-{:x}", self.incarnation, self.offset, self.count)
+    }
+}
+
 /// A received (or peeked) message.
 #[derive(Clone, Debug)]
 pub struct Delivery {
     /// Message id.
     pub message_id: String,
-    /// Receipt to ack, nack or change the lease with (empty for a peek).
-    pub receipt: String,
+    /// Receipt to ack, nack or change the lease with (`Receipt::default()`, which names no
+    /// delivery, for a peek).
+    pub receipt: Receipt,
     /// The payload.
     pub body: Bytes,
     /// User attributes.

@@ -1,11 +1,11 @@
 //! DeleteMessage and DeleteMessageBatch: acknowledging receipts.
 
-use ferry_broker::queues::QueueError;
+use ferry_broker::queues::{QueueError, Receipt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::batch::{Failed, Succeeded, entry_ids};
-use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
+use super::{Ctx, Output, invalid_receipt, map_queue_error, output, read_receipt};
 use crate::error::{ErrorCode, SqsError, SqsResult};
 use crate::params::{parse, required};
 
@@ -25,7 +25,8 @@ async fn delete_one(ctx: &Ctx, name: &str, receipt: &str) -> SqsResult<()> {
     if receipt.is_empty() {
         return Err(invalid_receipt(receipt));
     }
-    ack_outcome(receipt, ctx.queues.ack(name, receipt).await)
+    let parsed = read_receipt(&ctx.queues, name, receipt)?;
+    ack_outcome(receipt, ctx.queues.ack(name, parsed).await)
 }
 
 #[derive(Deserialize)]
@@ -76,25 +77,28 @@ pub(super) async fn delete_message_batch(ctx: &Ctx, params: Map<String, Value>) 
     let mut slots = Vec::with_capacity(entries.len());
     for entry in entries {
         match entry.receipt_handle.filter(|r| !r.is_empty()) {
-            Some(receipt) => {
-                slots.push(Ok(receipts.len()));
-                receipts.push(receipt);
-            }
+            Some(handle) => match read_receipt(&ctx.queues, name, &handle) {
+                Ok(receipt) => {
+                    slots.push(Ok(receipts.len()));
+                    receipts.push((handle, receipt));
+                }
+                Err(e) => slots.push(Err(e)),
+            },
             None => slots.push(Err(SqsError::missing("ReceiptHandle"))),
         }
     }
     let acked = if receipts.is_empty() {
         Vec::new()
     } else {
-        let refs: Vec<&str> = receipts.iter().map(String::as_str).collect();
-        ctx.queues.ack_batch(name, &refs).await.map_err(map_queue_error)?
+        let typed: Vec<Receipt> = receipts.iter().map(|(_, r)| *r).collect();
+        ctx.queues.ack_batch(name, &typed).await.map_err(map_queue_error)?
     };
     let mut acked = acked.into_iter();
     let mut outcomes = Vec::with_capacity(slots.len());
     for slot in slots {
         outcomes.push(match slot {
             Ok(k) => match acked.next() {
-                Some(result) => ack_outcome(&receipts[k], result),
+                Some(result) => ack_outcome(&receipts[k].0, result),
                 None => Err(SqsError::new(ErrorCode::InternalError, "The broker returned too few results.")),
             },
             Err(e) => Err(e),

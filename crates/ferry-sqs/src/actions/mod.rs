@@ -15,7 +15,7 @@ mod visibility;
 
 use std::sync::Arc;
 
-use ferry_broker::queues::{QueueError, QueueService};
+use ferry_broker::queues::{QueueError, QueueService, Receipt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -146,6 +146,18 @@ pub(crate) fn map_queue_error(error: QueueError) -> SqsError {
             SqsError::new(ErrorCode::InternalError, format!("The broker failed: {other}."))
         }
     }
+}
+
+/// The receipt a receipt handle of queue `name` names: a handle that is not one is
+/// `ReceiptHandleIsInvalid`, once the queue is known to exist (a missing queue is told first).
+pub(crate) fn read_receipt(queues: &QueueService, name: &str, handle: &str) -> SqsResult<Receipt> {
+    Receipt::parse(handle).map_err(|_| {
+        if queues.exists(name) {
+            invalid_receipt(handle)
+        } else {
+            map_queue_error(QueueError::NoSuchQueue(name.to_owned()))
+        }
+    })
 }
 
 /// `ReceiptHandleIsInvalid` worded as SQS words it.

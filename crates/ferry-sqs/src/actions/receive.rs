@@ -157,7 +157,7 @@ fn shape(ctx: &Ctx, req_system: &[String], req_user: &[String], d: Delivery) -> 
     Message {
         md5_of_body: md5_of_body(body.as_bytes()),
         message_id: d.message_id,
-        receipt_handle: d.receipt,
+        receipt_handle: d.receipt.to_string(),
         body,
         attributes,
         md5_of_message_attributes,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::batch::{Failed, Succeeded, entry_ids};
-use super::{Ctx, Output, invalid_receipt, map_queue_error, output};
+use super::{Ctx, Output, invalid_receipt, map_queue_error, output, read_receipt};
 use crate::error::SqsResult;
 use crate::params::{in_range, opt_int, parse, required};
 
@@ -19,7 +19,8 @@ async fn change_one(ctx: &Ctx, name: &str, receipt: Option<String>, timeout: Opt
     if receipt.is_empty() {
         return Err(invalid_receipt(&receipt));
     }
-    ctx.queues.change_lease(name, &receipt, seconds as u64 * 1000).await.map_err(|e| match e {
+    let parsed = read_receipt(&ctx.queues, name, &receipt)?;
+    ctx.queues.change_lease(name, parsed, seconds as u64 * 1000).await.map_err(|e| match e {
         QueueError::InvalidReceipt(_) | QueueError::ReceiptSuperseded(_) => invalid_receipt(&receipt),
         e => map_queue_error(e),
     })

@@ -22,7 +22,7 @@ use super::error::QueueError;
 use super::journal::{Journal, Snapshot};
 use super::state::{DeliveryState, Incoming, Leased, Outgoing, Policy, ReceiptError, SettleReason};
 use super::storage::MessageLog;
-use super::types::{Delivery, QueueAttributes, QueueStats};
+use super::types::{Delivery, QueueAttributes, QueueStats, Receipt};
 use crate::metadata::MetaOp;
 use cache::{ReadCache, Source};
 
@@ -150,23 +150,7 @@ fn incoming_of(m: &StoredMessage, attrs: &QueueAttributes, count: u32) -> Incomi
     }
 }
 
-/// A receipt: `<incarnation>-<offset>-<delivery count>` in hex.
-pub fn receipt(incarnation: u64, offset: u64, count: u32) -> String {
-    format!("{incarnation:x}-{offset:x}-{count:x}")
-}
-
-fn parse_receipt(s: &str) -> Option<(u64, u64, u32)> {
-    let mut it = s.split('-');
-    let inc = u64::from_str_radix(it.next()?, 16).ok()?;
-    let off = u64::from_str_radix(it.next()?, 16).ok()?;
-    let cnt = u32::from_str_radix(it.next()?, 16).ok()?;
-    if it.next().is_some() {
-        return None;
-    }
-    Some((inc, off, cnt))
-}
-
-fn receipt_error(e: ReceiptError, r: &str) -> QueueError {
+fn receipt_error(e: ReceiptError, r: Receipt) -> QueueError {
     match e {
         ReceiptError::Superseded => QueueError::ReceiptSuperseded(r.to_string()),
         ReceiptError::Unknown => QueueError::InvalidReceipt(format!("{r} names no delivery of its message")),
@@ -420,7 +404,7 @@ impl Queue {
         };
         Some(Delivery {
             message_id: m.message_id.clone(),
-            receipt: receipt(self.incarnation, l.offset, l.count),
+            receipt: Receipt { incarnation: self.incarnation, offset: l.offset, count: l.count },
             body: m.body.clone(),
             attributes: m.attributes.clone(),
             system_attributes: m.system_attributes.clone(),
@@ -437,17 +421,15 @@ impl Queue {
         })
     }
 
-    fn parse(&self, r: &str) -> Result<(u64, u32), QueueError> {
-        let (inc, offset, count) =
-            parse_receipt(r).ok_or_else(|| QueueError::InvalidReceipt(format!("{r} is malformed")))?;
-        if inc != self.incarnation {
+    fn parse(&self, r: Receipt) -> Result<(u64, u32), QueueError> {
+        if r.incarnation != self.incarnation {
             return Err(QueueError::InvalidReceipt(format!("{r} belongs to another queue")));
         }
-        Ok((offset, count))
+        Ok((r.offset, r.count))
     }
 
     /// Deletes the message leased under `r`; returns the journal sequence to sync.
-    pub fn ack(&self, r: &str) -> Result<u64, QueueError> {
+    pub fn ack(&self, r: Receipt) -> Result<u64, QueueError> {
         let (offset, count) = self.parse(r)?;
         let mut g = self.lock()?;
         g.state.ack(offset, count).map_err(|e| receipt_error(e, r))?;
@@ -458,7 +440,7 @@ impl Queue {
     /// Returns a leased message after `delay_ms` (None: now) or dead-letters it (`reject`).
     pub fn nack(
         &self,
-        r: &str,
+        r: Receipt,
         delay_ms: Option<u64>,
         reject: bool,
         now_ms: i64,
@@ -482,13 +464,13 @@ impl Queue {
     }
 
     /// The delivery count of the message leased under `r` (for backoff).
-    pub fn delivery_count(&self, r: &str) -> Result<u32, QueueError> {
+    pub fn delivery_count(&self, r: Receipt) -> Result<u32, QueueError> {
         let (_, count) = self.parse(r)?;
         Ok(count)
     }
 
     /// Sets the lease of the message under `r` to end `lease_ms` from now.
-    pub fn change_lease(&self, r: &str, lease_ms: u64, now_ms: i64) -> Result<Vec<Leaving>, QueueError> {
+    pub fn change_lease(&self, r: Receipt, lease_ms: u64, now_ms: i64) -> Result<Vec<Leaving>, QueueError> {
         let (offset, count) = self.parse(r)?;
         let mut g = self.lock()?;
         let inner = &mut *g;
@@ -526,7 +508,7 @@ impl Queue {
             if let Some(m) = inner.cache.get(self.log.as_ref(), o) {
                 out.push(Delivery {
                     message_id: m.message_id.clone(),
-                    receipt: String::new(),
+                    receipt: Receipt::default(),
                     body: m.body.clone(),
                     attributes: m.attributes.clone(),
                     system_attributes: m.system_attributes.clone(),
