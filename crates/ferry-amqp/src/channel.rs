@@ -14,7 +14,9 @@ use amq_protocol::protocol::basic::Publish;
 use bytes::{Bytes, BytesMut};
 use ferry_broker::queues::Receipt;
 
-use crate::consumer::{Consumer, Pushed};
+use std::sync::Arc;
+
+use crate::consumer::{ChannelBytes, Consumer, Credit, Pushed};
 use crate::errors::{AmqpError, ChannelError, ConnectionError, MethodId, ReplyCode};
 
 /// The class id of `basic`, the only class whose methods carry content.
@@ -51,6 +53,11 @@ pub(crate) struct Channel {
     pub(crate) reply_to: Option<String>,
     /// Prefetch count for consumers started from now on (`basic.qos`; 0: no limit of its own).
     pub(crate) prefetch: u16,
+    /// Body bytes each consumer started from now on may hold unacknowledged (`basic.qos`
+    /// `prefetch_size`; 0: no limit).
+    pub(crate) prefetch_size: u32,
+    /// Body bytes the channel's bounded consumers hold, against its global `prefetch_size`.
+    pub(crate) bytes: Arc<ChannelBytes>,
     /// Consumers by tag.
     pub(crate) consumers: HashMap<String, Consumer>,
     /// Deliveries handed to the client and not yet settled, by delivery tag.
@@ -99,6 +106,8 @@ pub(crate) struct Unacked {
     pub(crate) held: Held,
     /// The consumer it was pushed to, whose credit its settlement returns; `None` for `get`.
     pub(crate) consumer: Option<String>,
+    /// Body bytes counted against `prefetch_size` (0 for a consumer without one).
+    pub(crate) bytes: u64,
 }
 
 /// A published message whose method, header and body have all arrived.
@@ -131,6 +140,8 @@ impl Channel {
             last_queue: None,
             reply_to: None,
             prefetch: 0,
+            prefetch_size: 0,
+            bytes: Arc::default(),
             consumers: HashMap::new(),
             unacked: BTreeMap::new(),
             last_tag: 0,
@@ -149,6 +160,11 @@ impl Channel {
         let tag = self.next_tag();
         self.unacked.insert(tag, delivery);
         tag
+    }
+
+    /// Whether delivery `tag` is held unsettled.
+    pub(crate) fn holds(&self, tag: u64) -> bool {
+        self.unacked.contains_key(&tag)
     }
 
     /// Deliveries held unsettled.
@@ -192,13 +208,20 @@ impl Channel {
     pub(crate) fn credit(&self, settled: &[Unacked]) {
         // One message per consumer, however many deliveries an `ack multiple` settled, so
         // that the consumer takes its next messages in one turn.
-        let mut per_consumer: HashMap<&str, u32> = HashMap::new();
-        for tag in settled.iter().filter_map(|d| d.consumer.as_deref()) {
-            *per_consumer.entry(tag).or_default() += 1;
+        let mut per_consumer: HashMap<&str, Credit> = HashMap::new();
+        let mut bytes = 0;
+        for d in settled {
+            if let Some(tag) = d.consumer.as_deref() {
+                let credit = per_consumer.entry(tag).or_default();
+                credit.count += 1;
+                credit.bytes += d.bytes;
+                bytes += d.bytes;
+            }
         }
-        for (tag, n) in per_consumer {
+        self.bytes.release(bytes);
+        for (tag, credit) in per_consumer {
             if let Some(consumer) = self.consumers.get(tag) {
-                consumer.settled(n);
+                consumer.settled(credit);
             }
         }
     }
@@ -208,8 +231,8 @@ impl Channel {
     pub(crate) fn take_unacked(&mut self) -> Vec<Unacked> {
         let mut held: Vec<Unacked> = std::mem::take(&mut self.unacked).into_values().collect();
         for pushed in self.paused.drain(..) {
-            if let Pushed::Delivery { consumer_tag, queue, held: what, .. } = pushed {
-                held.push(Unacked { queue, held: what, consumer: Some(consumer_tag) });
+            if let Pushed::Delivery { consumer_tag, queue, held: what, bytes, .. } = pushed {
+                held.push(Unacked { queue, held: what, consumer: Some(consumer_tag), bytes });
             }
         }
         held
@@ -370,7 +393,12 @@ mod tests {
         let mut channel = Channel::new(1);
         let ack = MethodId::new(60, 80);
         for n in 1..=4 {
-            let tag = channel.track(Unacked { queue: format!("q{n}"), held: Held::Stream, consumer: None });
+            let tag = channel.track(Unacked {
+                queue: format!("q{n}"),
+                held: Held::Stream,
+                consumer: None,
+                bytes: 0,
+            });
             assert_eq!(tag, n);
         }
         assert_eq!(channel.settle(2, false, ack).unwrap()[0].queue, "q2");

@@ -26,6 +26,13 @@ pub struct AmqpConfig {
     /// Deliveries a channel may hold unacknowledged; beyond it the broker waits for acks
     /// even when the client asked for no prefetch limit.
     pub max_unacked_per_channel: u32,
+    /// Consumers one connection may have over all its channels; one more `basic.consume` closes
+    /// its channel with 406 (RabbitMQ's `consumer_max_per_channel` bounds a channel instead).
+    pub max_consumers_per_connection: usize,
+    /// How long a client may hold a delivery unacknowledged before its channel is closed with
+    /// 406 PRECONDITION_FAILED (RabbitMQ's `consumer_timeout`, 30 minutes by default), unless
+    /// the queue or the consumer sets `x-consumer-timeout`.
+    pub consumer_timeout_ms: u64,
     /// Largest message body accepted by `basic.publish`; a larger one closes its channel with
     /// 406 PRECONDITION_FAILED, as RabbitMQ's `max_message_size` does.
     pub max_message_bytes: u64,
@@ -57,6 +64,8 @@ impl Default for AmqpConfig {
             heartbeat_s: 60,
             handshake_timeout_ms: 10_000,
             max_unacked_per_channel: 10_000,
+            consumer_timeout_ms: 30 * 60_000,
+            max_consumers_per_connection: 10_000,
             // RabbitMQ 4's default max_message_size.
             max_message_bytes: 16 * 1024 * 1024,
             users: vec![AmqpUser { name: "guest".into(), password: "guest".into(), loopback_only: true }],
@@ -82,6 +91,12 @@ impl AmqpConfig {
         }
         if self.max_connections == 0 {
             return Err("amqp.max_connections must be at least 1".into());
+        }
+        if self.max_consumers_per_connection == 0 {
+            return Err("amqp.max_consumers_per_connection must be at least 1".into());
+        }
+        if self.consumer_timeout_ms == 0 {
+            return Err("amqp.consumer_timeout_ms must be at least 1".into());
         }
         if self.users.is_empty() {
             return Err("amqp.users is empty: no client could log in".into());
@@ -121,6 +136,8 @@ mod tests {
             (parsed.handshake_timeout_ms, parsed.max_unacked_per_channel, parsed.max_message_bytes),
             (defaults.handshake_timeout_ms, defaults.max_unacked_per_channel, defaults.max_message_bytes)
         );
+        assert_eq!(parsed.consumer_timeout_ms, defaults.consumer_timeout_ms);
+        assert_eq!(parsed.max_consumers_per_connection, defaults.max_consumers_per_connection);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amq_protocol::protocol::{AMQPClass, channel as ch, connection as conn};
+use amq_protocol::protocol::{AMQPClass, basic as b, channel as ch, connection as conn};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -130,13 +130,17 @@ async fn drive(
     let mut last_write = Instant::now();
     let mut closing_since = None;
     let mut disk_alarm = session.broker().disk_alarm().subscribe();
+    let mut memory_alarm = session.broker().memory_alarm().subscribe();
     let durable = std::sync::Arc::clone(&session.confirmer.ready);
     loop {
-        // A publisher is not read while the disk alarm is raised (RabbitMQ's blocking); it is
-        // told so when it asked, and its silence then is not held against it.
-        let alarm = *disk_alarm.borrow_and_update();
+        // A publisher is not read while the disk or memory alarm is raised (RabbitMQ's
+        // blocking); it is told so when it asked, and its silence then is not held against it.
+        let alarm = methods::connection::Alarm {
+            disk: *disk_alarm.borrow_and_update(),
+            memory: *memory_alarm.borrow_and_update(),
+        };
         methods::connection::tell_blocked(session, alarm);
-        let reading = !(alarm && session.published);
+        let reading = !(alarm.raised() && session.published);
         if !reading {
             last_read = Instant::now();
         }
@@ -163,6 +167,7 @@ async fn drive(
         let beat_at = last_write + interval / 2;
         let silent_at = last_read + interval * 2;
         let close_ok_by = closing_since.map(|since: Instant| since + CLOSE_OK_TIMEOUT);
+        let ack_check = session.ack_timeouts.next_check().filter(|_| session.phase == Phase::Open);
         input.reserve(frame::needed(&input, session.tuning.frame_max).max(READ_CHUNK_BYTES));
         tokio::select! {
             biased;
@@ -194,7 +199,11 @@ async fn drive(
                 }
             }
             _ = tokio::time::sleep_until(beat_at), if heartbeats => session.send_heartbeat(),
+            _ = tokio::time::sleep_until(ack_check.unwrap_or(handshake_deadline)), if ack_check.is_some() => {
+                methods::basic::close_timed_out(session).await;
+            }
             Ok(()) = disk_alarm.changed() => {}
+            Ok(()) = memory_alarm.changed() => {}
             _ = tokio::time::sleep_until(silent_at), if !interval.is_zero() && reading => {
                 tracing::warn!(timeout_s = interval.as_secs(), "missed heartbeats from client; disconnecting");
                 return Ok(());
@@ -264,7 +273,7 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
         Phase::Closing => {
             // Only the close handshake matters now; everything else is dropped, as the spec asks.
             return match frame {
-                Frame::Method { channel: 0, id, method: method @ AMQPClass::Connection(_) }
+                Frame::Method { channel: 0, id, method: method @ AMQPClass::Connection(_), .. }
                     if matches!(
                         method,
                         AMQPClass::Connection(conn::AMQPMethod::Close(_) | conn::AMQPMethod::CloseOk(_))
@@ -325,7 +334,7 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
     }
     let max_message_bytes = session.config.max_message_bytes;
     let content = match frame {
-        Frame::Method { id, method, .. } => {
+        Frame::Method { id, method, qos_prefetch_size, .. } => {
             if id.class_id == 10 {
                 return Err(command_invalid(
                     id,
@@ -337,6 +346,9 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
                     "expected content for basic.publish on channel {number}, got {}",
                     frame::method_name(id).unwrap_or("a method")
                 )));
+            }
+            if let AMQPClass::Basic(b::AMQPMethod::Qos(qos)) = &method {
+                methods::basic::qos_size(channel, qos.global, qos_prefetch_size);
             }
             return methods::dispatch(session, number, id, method).await;
         }
@@ -375,7 +387,7 @@ async fn handshake(session: &mut Session, frame: Frame) -> Result<(), AmqpError>
     };
     match frame {
         Frame::Heartbeat => Ok(()),
-        Frame::Method { channel: 0, id, method } if id == expected || id == CONNECTION_CLOSE => {
+        Frame::Method { channel: 0, id, method, .. } if id == expected || id == CONNECTION_CLOSE => {
             methods::dispatch(session, 0, id, method).await
         }
         Frame::Method { id, .. } => Err(ConnectionError::new(

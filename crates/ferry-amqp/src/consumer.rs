@@ -8,6 +8,7 @@
 //! returns the ones it had not handed out (see `Subscription`'s drop).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_broker::message::Value;
 use ferry_broker::queues::{
@@ -22,8 +23,16 @@ use crate::channel::Held;
 #[derive(Debug)]
 pub(crate) enum Pushed {
     /// A delivery from `queue` for the consumer `consumer_tag` on `channel`, settled as `held`
-    /// says.
-    Delivery { channel: u16, consumer_tag: String, queue: String, delivery: Box<Delivery>, held: Held },
+    /// says; `bytes` of it count against the consumer's and the channel's `prefetch_size` until
+    /// it is settled.
+    Delivery {
+        channel: u16,
+        consumer_tag: String,
+        queue: String,
+        delivery: Box<Delivery>,
+        held: Held,
+        bytes: u64,
+    },
     /// The queue went away: the client is told with a server-sent `basic.cancel`.
     Cancelled { channel: u16, consumer_tag: String },
 }
@@ -33,10 +42,71 @@ pub(crate) enum Pushed {
 pub(crate) struct Consumer {
     /// Deliveries count as settled on delivery (`no-ack`).
     pub(crate) no_ack: bool,
+    /// How long the client may hold one of its deliveries unacknowledged (none for streams).
+    pub(crate) ack_timeout_ms: Option<u64>,
     /// Credit returned to the task: at most one unit per delivery outstanding, so bounded by
     /// the prefetch.
-    credit: mpsc::UnboundedSender<u32>,
+    credit: mpsc::UnboundedSender<Credit>,
     _stop: oneshot::Sender<()>,
+}
+
+/// Settled deliveries of a consumer: how many, and their body bytes counted against its
+/// `prefetch_size`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Credit {
+    pub(crate) count: u32,
+    pub(crate) bytes: u64,
+}
+
+/// The body bytes a channel's consumers hold unacknowledged, against the channel's global
+/// `prefetch_size` (0: none). Consumers add what they receive; the channel subtracts what is
+/// settled and wakes them.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelBytes {
+    pub(crate) max: AtomicU64,
+    held: AtomicU64,
+    released: tokio::sync::Notify,
+}
+
+impl ChannelBytes {
+    /// Settled deliveries gave back `bytes`.
+    pub(crate) fn release(&self, bytes: u64) {
+        if bytes > 0 {
+            let _ = self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| Some(h.saturating_sub(bytes)));
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Whether one more delivery fits: always while the channel holds nothing.
+    fn has_room(&self) -> bool {
+        let (max, held) = (self.max.load(Ordering::Acquire), self.held.load(Ordering::Acquire));
+        max == 0 || held == 0 || held < max
+    }
+}
+
+/// What bounds a consumer by body bytes (`basic.qos` `prefetch_size`).
+#[derive(Clone, Debug)]
+pub(crate) struct ByteWindow {
+    /// Its own bound (0: none).
+    pub(crate) consumer_max: u64,
+    /// Its channel's.
+    pub(crate) channel: Arc<ChannelBytes>,
+}
+
+impl ByteWindow {
+    /// True when either bound is set: the consumer then takes its messages one at a time.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.consumer_max > 0 || self.channel.max.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A bounded consumer's limits.
+struct Bounds {
+    window: ByteWindow,
+    /// Most unsettled deliveries.
+    prefetch: u32,
 }
 
 impl Consumer {
@@ -80,12 +150,32 @@ impl Consumer {
         let (stop, stopped) = oneshot::channel();
         let target = Target { channel, consumer_tag, queue, to };
         tokio::spawn(forward(feed, target, credit_rx, stopped, queues));
-        Consumer { no_ack, credit, _stop: stop }
+        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
     }
 
-    /// `n` of this consumer's deliveries were settled: it may receive `n` more.
-    pub(crate) fn settled(&self, n: u32) {
-        let _ = self.credit.send(n);
+    /// Starts forwarding `subscription`'s deliveries to `to` within `window` and `prefetch`
+    /// unsettled deliveries. `subscription` must have been made with a prefetch of 1: the
+    /// task hands it credit one message at a time, while there is room.
+    pub(crate) fn start_bounded(
+        subscription: Subscription,
+        (channel, consumer_tag): (u16, String),
+        (no_ack, prefetch): (bool, u32),
+        window: ByteWindow,
+        to: mpsc::Sender<Pushed>,
+        queues: Arc<QueueService>,
+    ) -> Consumer {
+        let (credit, credit_rx) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel();
+        let queue = subscription.queue().to_owned();
+        let target = Target { channel, consumer_tag, queue, to };
+        let bounds = Bounds { window, prefetch };
+        tokio::spawn(forward_bounded(subscription, target, bounds, credit_rx, stopped, queues));
+        Consumer { no_ack, ack_timeout_ms: None, credit, _stop: stop }
+    }
+
+    /// Deliveries of this consumer were settled: it may receive as many more.
+    pub(crate) fn settled(&self, credit: Credit) {
+        let _ = self.credit.send(credit);
     }
 }
 
@@ -131,7 +221,7 @@ struct Target {
 async fn forward(
     mut feed: impl Feed,
     target: Target,
-    mut credit: mpsc::UnboundedReceiver<u32>,
+    mut credit: mpsc::UnboundedReceiver<Credit>,
     mut stopped: oneshot::Receiver<()>,
     queues: Arc<QueueService>,
 ) {
@@ -141,8 +231,8 @@ async fn forward(
         let next = tokio::select! {
             biased;
             _ = &mut stopped => return,
-            Some(n) = credit.recv() => {
-                feed.settled(n);
+            Some(c) = credit.recv() => {
+                feed.settled(c.count);
                 continue;
             }
             next = feed.next() => next,
@@ -165,6 +255,76 @@ async fn forward(
             queue: queue.clone(),
             delivery: Box::new(delivery),
             held,
+            bytes: 0,
+        });
+    }
+}
+
+/// [`forward`] for a consumer bounded by body bytes: one credit at a time is handed to the
+/// subscription, and only while the consumer holds fewer than its prefetch and fewer bytes
+/// than its `prefetch_size` (or nothing), and its channel fewer than the channel's.
+async fn forward_bounded(
+    mut subscription: Subscription,
+    target: Target,
+    bounds: Bounds,
+    mut credit: mpsc::UnboundedReceiver<Credit>,
+    mut stopped: oneshot::Receiver<()>,
+    queues: Arc<QueueService>,
+) {
+    let Target { channel, consumer_tag, queue, to } = target;
+    let (mut held_count, mut held_bytes) = (0u32, 0u64);
+    // The subscription was made with one credit.
+    let mut granted = true;
+    let window = &bounds.window;
+    loop {
+        let released = window.channel.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        let own_room = held_count == 0
+            || (held_count < bounds.prefetch
+                && (window.consumer_max == 0 || held_bytes < window.consumer_max));
+        if !granted && own_room && window.channel.has_room() {
+            subscription.add_credit(1);
+            granted = true;
+        }
+        // Every branch is cancellation-safe: `next` keeps an untaken delivery in its channel.
+        let next = tokio::select! {
+            biased;
+            _ = &mut stopped => return,
+            Some(c) = credit.recv() => {
+                held_count = held_count.saturating_sub(c.count);
+                held_bytes = held_bytes.saturating_sub(c.bytes);
+                continue;
+            }
+            _ = &mut released, if !granted => continue,
+            next = subscription.next(), if granted => next,
+        };
+        let Some(delivery) = next else {
+            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
+            return;
+        };
+        granted = false;
+        let bytes = delivery.body.len() as u64;
+        held_count += 1;
+        held_bytes += bytes;
+        window.channel.held.fetch_add(bytes, Ordering::AcqRel);
+        let held = Held::Queue(delivery.receipt);
+        let permit = tokio::select! {
+            permit = to.reserve() => permit.ok(),
+            _ = &mut stopped => None,
+        };
+        let Some(permit) = permit else {
+            window.channel.release(bytes);
+            requeue(&queues, &queue, held).await;
+            return;
+        };
+        permit.send(Pushed::Delivery {
+            channel,
+            consumer_tag: consumer_tag.clone(),
+            queue: queue.clone(),
+            delivery: Box::new(delivery),
+            held,
+            bytes,
         });
     }
 }

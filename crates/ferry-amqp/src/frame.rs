@@ -31,8 +31,9 @@ pub(crate) const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
 /// One decoded frame.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Frame {
-    /// A method, with its class and method ids.
-    Method { channel: u16, id: MethodId, method: AMQPClass },
+    /// A method, with its class and method ids. `qos_prefetch_size` is the `prefetch-size` field
+    /// of a `basic.qos`, which amq-protocol's `Qos` does not keep (0 for every other method).
+    Method { channel: u16, id: MethodId, method: AMQPClass, qos_prefetch_size: u32 },
     /// A content header: the class of the content, its body size and its properties.
     Header { channel: u16, header: AMQPContentHeader },
     /// A piece of a content body.
@@ -132,6 +133,8 @@ fn frame_len(buf: &[u8], frame_max: u32) -> Result<Option<usize>, ConnectionErro
     Ok(Some(total as usize))
 }
 
+const BASIC_QOS: MethodId = MethodId::new(60, 10);
+
 fn decode_method(channel: u16, payload: &[u8]) -> Result<Frame, ConnectionError> {
     if payload.len() < 4 {
         return Err(frame_error(format!(
@@ -154,7 +157,14 @@ fn decode_method(channel: u16, payload: &[u8]) -> Result<Frame, ConnectionError>
         check_nesting(&payload[4..], layout).map_err(|depth| too_deep(depth, name, channel))?;
     }
     match amq_protocol::protocol::parse_class(payload) {
-        Ok(([], method)) => Ok(Frame::Method { channel, id, method }),
+        Ok(([], method)) => {
+            // basic.qos's arguments start with prefetch-size (a long), which parse_class skips.
+            let qos_prefetch_size = match (id == BASIC_QOS, payload.get(4..8)) {
+                (true, Some(&[a, b, c, d])) => u32::from_be_bytes([a, b, c, d]),
+                _ => 0,
+            };
+            Ok(Frame::Method { channel, id, method, qos_prefetch_size })
+        }
         _ => Err(ConnectionError::new(
             ReplyCode::SyntaxError,
             id,
@@ -446,6 +456,24 @@ mod tests {
     }
 
     #[test]
+    fn a_qos_frame_keeps_its_prefetch_size() {
+        // basic.qos on channel 1: prefetch-size 4096, prefetch-count 5, global.
+        let payload = [0, 60, 0, 10, 0, 0, 0x10, 0, 0, 5, 1];
+        let mut bytes = vec![1, 0, 1, 0, 0, 0, payload.len() as u8];
+        bytes.extend_from_slice(&payload);
+        bytes.push(0xCE);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let Some(Frame::Method { method, qos_prefetch_size, .. }) = decode(&mut buf, 4096).unwrap() else {
+            panic!("not a method frame")
+        };
+        assert_eq!(qos_prefetch_size, 4096);
+        let AMQPClass::Basic(amq_protocol::protocol::basic::AMQPMethod::Qos(qos)) = method else {
+            panic!("{method:?}")
+        };
+        assert_eq!((qos.prefetch_count, qos.global), (5, true));
+    }
+
+    #[test]
     fn a_method_frame_round_trips() {
         let method = AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
             queue: "orders".into(),
@@ -454,7 +482,10 @@ mod tests {
         }));
         let mut buf = BytesMut::from(&encoded(&AMQPFrame::Method(3, method.clone()))[..]);
         let frame = decode(&mut buf, 4096).unwrap().unwrap();
-        assert_eq!(frame, Frame::Method { channel: 3, id: MethodId::new(50, 10), method });
+        assert_eq!(
+            frame,
+            Frame::Method { channel: 3, id: MethodId::new(50, 10), method, qos_prefetch_size: 0 }
+        );
         assert!(buf.is_empty());
     }
 

@@ -15,6 +15,8 @@
 //!   body frames), bounded by `max_message_bytes`.
 //! - `consumer`: push consumers: a task per `basic.consume` forwards a broker subscription's
 //!   deliveries to the connection and returns credit as they are settled.
+//! - `ack_timeout`: delivery acknowledgement timeouts (RabbitMQ's consumer timeout), which
+//!   close a channel holding a delivery too long.
 //! - `message`: AMQP properties and field tables onto ferry's message model and back.
 //! - `frame`: the codec: bytes to frames (bounded by `frame_max` before any payload is read)
 //!   and back; no I/O.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod errors;
 pub mod server;
 
+mod ack_timeout;
 mod channel;
 mod connection;
 mod consumer;

@@ -12,13 +12,13 @@ use amq_protocol::types::FieldTable;
 use amq_protocol::protocol::BasicProperties;
 use ferry_broker::Broker;
 use ferry_broker::broker::OwnerId;
-use ferry_broker::queues::NackMode;
 
 use amq_protocol::protocol::basic;
 use ferry_broker::broker::{PendingPublish, PublishError, Published};
 use ferry_broker::queues::QueueError;
 use tokio::sync::{Notify, mpsc};
 
+use crate::ack_timeout::AckTimeouts;
 use crate::channel::{Channel, ChannelState, Held, Unacked};
 use crate::config::AmqpConfig;
 use crate::consumer::Pushed;
@@ -141,6 +141,8 @@ pub(crate) struct Session {
     acks: Option<(u16, u64)>,
     /// Open and closing channels by number (at most `channel_max`).
     pub(crate) channels: HashMap<u16, Channel>,
+    /// Deliveries waiting for their acknowledgement, with their deadlines.
+    pub(crate) ack_timeouts: AckTimeouts,
     /// Encoded frames not yet written.
     out: Vec<u8>,
 }
@@ -168,6 +170,7 @@ impl Session {
             acks: None,
             user: None,
             channels: HashMap::new(),
+            ack_timeouts: AckTimeouts::default(),
             out: Vec::new(),
         }
     }
@@ -227,6 +230,7 @@ impl Session {
             channel.consumers.clear();
             held = channel.take_unacked();
         }
+        self.ack_timeouts.forget_channel(id);
         self.requeue(held).await;
         self.send(
             id,
@@ -266,16 +270,25 @@ impl Session {
     pub(crate) async fn release_channels(&mut self) {
         let held: Vec<Unacked> = self.channels.values_mut().flat_map(Channel::take_unacked).collect();
         self.channels.clear();
+        self.ack_timeouts.clear();
         self.requeue(held).await;
     }
 
     /// Gives deliveries back to their queues, flagged redelivered, as RabbitMQ does with what a
-    /// closed channel held.
+    /// closed channel held (failed deliveries, for a queue's delayed retry).
     pub(crate) async fn requeue(&self, held: Vec<Unacked>) {
+        self.requeue_returned(held, true).await;
+    }
+
+    /// Gives deliveries back to their queues, flagged redelivered; `failed` says which kind of
+    /// return a queue's delayed retry sees.
+    pub(crate) async fn requeue_returned(&self, held: Vec<Unacked>, failed: bool) {
         let queues = self.broker().queues();
+        let mut modes = crate::methods::basic::RequeueModes::new(failed);
         for delivery in &held {
             let Held::Queue(receipt) = delivery.held else { continue };
-            if let Err(e) = queues.nack(&delivery.queue, receipt, NackMode::Requeue).await {
+            let mode = modes.of(queues, &delivery.queue);
+            if let Err(e) = queues.nack(&delivery.queue, receipt, mode).await {
                 tracing::debug!(queue = %delivery.queue, error = %e, "cannot requeue a delivery; its lease will");
             }
         }

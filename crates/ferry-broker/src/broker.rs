@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::alarms::DiskAlarm;
+use crate::alarms::{DiskAlarm, MemoryAlarm};
 use crate::groups::GroupCoordinator;
 use crate::message::{Value, lookup};
 use crate::queues::{
@@ -23,6 +23,7 @@ pub struct Broker {
     queues: Arc<QueueService>,
     groups: Arc<GroupCoordinator>,
     disk_alarm: Arc<DiskAlarm>,
+    memory_alarm: Arc<MemoryAlarm>,
     router: Arc<Router>,
     /// Exclusive queues and the connection that owns each.
     exclusive: Mutex<HashMap<String, OwnerId>>,
@@ -114,6 +115,7 @@ impl Broker {
             queues,
             groups,
             disk_alarm,
+            memory_alarm: Arc::new(MemoryAlarm::new(0)),
             router,
             exclusive: Mutex::new(HashMap::new()),
             next_owner: AtomicU64::new(1),
@@ -226,6 +228,18 @@ impl Broker {
     /// Raised while the data directory is short of free space; publishers should wait.
     pub fn disk_alarm(&self) -> &Arc<DiskAlarm> {
         &self.disk_alarm
+    }
+
+    /// The memory alarm front-ends follow (never raised unless one is given with
+    /// [`Broker::with_memory_alarm`]).
+    pub fn memory_alarm(&self) -> &Arc<MemoryAlarm> {
+        &self.memory_alarm
+    }
+
+    /// The broker following `alarm` for its memory use.
+    pub fn with_memory_alarm(mut self, alarm: Arc<MemoryAlarm>) -> Broker {
+        self.memory_alarm = alarm;
+        self
     }
 
     /// Publishes `msg` through `exchange` with `routing_key` and returns once it is durable in

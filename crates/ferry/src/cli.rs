@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the broker: open the data directory and serve every protocol listener.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load generator for ferry and the brokers it is compared with (`ferry bench --help`).
     ///
     /// Runs the `ferry-bench` binary installed beside `ferry` (build it with
@@ -70,6 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FERRY_SEGMENT_BYTES")]
     pub segment_bytes: Option<u64>,
 
+    /// Resident memory above which publishers are blocked (AMQP `connection.blocked`), in bytes;
+    /// overrides `[memory] high_watermark` [default: 0.6 of the memory available].
+    #[arg(long, env = "FERRY_MEMORY_HIGH_WATERMARK_BYTES")]
+    pub memory_high_watermark_bytes: Option<u64>,
+
     /// Address of the Kafka listener [default: 127.0.0.1:9092]; `[kafka]` in the file holds the rest.
     #[arg(long, env = "FERRY_KAFKA_LISTEN")]
     pub kafka_listen: Option<std::net::SocketAddr>,
@@ -81,4 +86,9 @@ pub struct ServeArgs {
     /// Address of the AMQP 0-9-1 listener [default: 127.0.0.1:5672]; `[amqp]` in the file holds the rest.
     #[arg(long, env = "FERRY_AMQP_LISTEN")]
     pub amqp_listen: Option<std::net::SocketAddr>,
+
+    /// How long an AMQP client may hold a delivery unacknowledged before its channel is closed
+    /// (406), in milliseconds, unless the queue or consumer sets x-consumer-timeout [default: 1800000].
+    #[arg(long, env = "FERRY_AMQP_CONSUMER_TIMEOUT_MS")]
+    pub amqp_consumer_timeout_ms: Option<u64>,
 }

@@ -13,6 +13,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub log: String,
     pub storage: StorageSettings,
+    pub memory: MemorySettings,
     pub kafka: ferry_kafka::KafkaConfig,
     pub sqs: ferry_sqs::SqsConfig,
     pub amqp: ferry_amqp::AmqpConfig,
@@ -30,6 +31,27 @@ pub struct StorageSettings {
     pub disk_free_limit_bytes: u64,
 }
 
+/// The memory alarm: publishers are blocked while the process's resident memory is above the
+/// high watermark, as RabbitMQ's `vm_memory_high_watermark`.
+#[derive(Clone, Debug)]
+pub struct MemorySettings {
+    /// Fraction of the memory available (the machine's, or the control group's limit) at which
+    /// the alarm is raised; 0 turns it off.
+    pub high_watermark: f64,
+    /// An absolute high watermark in bytes, used instead of the fraction when given (0: off).
+    pub high_watermark_bytes: Option<u64>,
+}
+
+impl MemorySettings {
+    /// RabbitMQ's default `vm_memory_high_watermark.relative`.
+    pub const DEFAULT_HIGH_WATERMARK: f64 = 0.6;
+
+    /// The high watermark in bytes given the memory available (0: the alarm is off).
+    pub fn limit_bytes(&self, total_bytes: u64) -> u64 {
+        self.high_watermark_bytes.unwrap_or((total_bytes as f64 * self.high_watermark) as u64)
+    }
+}
+
 /// The TOML file: every field optional, unknown fields rejected so a typo is not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +60,8 @@ struct FileConfig {
     log: Option<String>,
     #[serde(default)]
     storage: FileStorage,
+    #[serde(default)]
+    memory: FileMemory,
     #[serde(default)]
     kafka: ferry_kafka::KafkaConfig,
     #[serde(default)]
@@ -59,6 +83,13 @@ struct FileStorage {
     disk_free_limit_bytes: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMemory {
+    high_watermark: Option<f64>,
+    high_watermark_bytes: Option<u64>,
+}
+
 impl Settings {
     /// Resolves the settings for `ferry serve`: flag or variable, else file, else default.
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -75,6 +106,10 @@ impl Settings {
                 segment_bytes: args.segment_bytes.or(file.storage.segment_bytes).unwrap_or(1 << 30),
                 disk_free_limit_bytes: file.storage.disk_free_limit_bytes.unwrap_or(50 << 20),
             },
+            memory: MemorySettings {
+                high_watermark: file.memory.high_watermark.unwrap_or(MemorySettings::DEFAULT_HIGH_WATERMARK),
+                high_watermark_bytes: args.memory_high_watermark_bytes.or(file.memory.high_watermark_bytes),
+            },
             kafka: ferry_kafka::KafkaConfig {
                 listen: args.kafka_listen.unwrap_or(file.kafka.listen),
                 ..file.kafka
@@ -82,6 +117,7 @@ impl Settings {
             sqs: ferry_sqs::SqsConfig { listen: args.sqs_listen.unwrap_or(file.sqs.listen), ..file.sqs },
             amqp: ferry_amqp::AmqpConfig {
                 listen: args.amqp_listen.unwrap_or(file.amqp.listen),
+                consumer_timeout_ms: args.amqp_consumer_timeout_ms.unwrap_or(file.amqp.consumer_timeout_ms),
                 ..file.amqp
             },
             groups: file.groups,
@@ -93,6 +129,11 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.storage.fsync_interval_ms > 0, "fsync_interval_ms must be at least 1");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.memory.high_watermark),
+            "[memory] high_watermark must be a fraction between 0 and 1 (got {})",
+            self.memory.high_watermark
+        );
         anyhow::ensure!(
             self.storage.segment_bytes >= 1024,
             "segment_bytes must be at least 1024 (got {})",
@@ -130,7 +171,7 @@ mod tests {
         let mut full = vec!["ferry", "serve"];
         full.extend_from_slice(argv);
         match crate::cli::Cli::parse_from(full).command {
-            crate::cli::Command::Serve(args) => args,
+            crate::cli::Command::Serve(args) => *args,
             crate::cli::Command::Bench(_) => unreachable!("parsed `ferry serve`"),
         }
     }
@@ -196,6 +237,19 @@ mod tests {
         let documented = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
         let defaults = Settings::load(&args(&[])).unwrap();
         assert_eq!(format!("{documented:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn the_memory_high_watermark_is_a_fraction_unless_given_in_bytes() {
+        let defaults = Settings::load(&args(&[])).unwrap();
+        assert_eq!(defaults.memory.limit_bytes(1000), 600);
+        let absolute = Settings::load(&args(&["--memory-high-watermark-bytes", "5"])).unwrap();
+        assert_eq!(absolute.memory.limit_bytes(1000), 5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[memory]\nhigh_watermark = 1.5\n").unwrap();
+        let err = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("high_watermark"), "{err:#}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_broker::Broker;
-use ferry_broker::alarms::DiskAlarm;
+use ferry_broker::alarms::{DiskAlarm, MemoryAlarm, total_memory_bytes};
 use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
@@ -28,6 +28,8 @@ use crate::config::Settings;
 const MAINTENANCE_INTERVAL_MS: u64 = 30_000;
 /// How often the disk-free alarm measures the data directory's free space.
 const DISK_CHECK_INTERVAL_MS: u64 = 1_000;
+/// How often the memory alarm measures the resident memory.
+const MEMORY_CHECK_INTERVAL_MS: u64 = 1_000;
 
 /// The log durability `--fsync` asks for.
 fn durability(settings: &Settings) -> ferry_log::Durability {
@@ -35,6 +37,20 @@ fn durability(settings: &Settings) -> ferry_log::Durability {
         FsyncMode::Always => ferry_log::Durability::Always,
         FsyncMode::Interval => ferry_log::Durability::IntervalMs(settings.storage.fsync_interval_ms),
         FsyncMode::Never => ferry_log::Durability::Never,
+    }
+}
+
+/// The memory alarm's high watermark in bytes (0: off, also when the memory available is unknown).
+fn memory_limit(settings: &Settings) -> u64 {
+    if let Some(bytes) = settings.memory.high_watermark_bytes {
+        return bytes;
+    }
+    match total_memory_bytes() {
+        Ok(total) => settings.memory.limit_bytes(total),
+        Err(e) => {
+            warn!(error = %e, "memory available unknown; the memory alarm is off");
+            0
+        }
     }
 }
 
@@ -89,6 +105,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         let alarm = Arc::clone(&disk_alarm);
         async move { alarm.watch(DISK_CHECK_INTERVAL_MS).await }
     });
+    let memory_alarm = Arc::new(MemoryAlarm::new(memory_limit(&settings)));
+    let memory_watch = tokio::spawn({
+        let alarm = Arc::clone(&memory_alarm);
+        async move { alarm.watch(MEMORY_CHECK_INTERVAL_MS).await }
+    });
     let kafka = bind("kafka", settings.kafka.listen).await?;
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
@@ -109,13 +130,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     let router =
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
-    let broker = Arc::new(Broker::new(
-        Arc::clone(&topics),
-        Arc::clone(&queues),
-        groups,
-        router,
-        Arc::clone(&disk_alarm),
-    ));
+    let broker = Arc::new(
+        Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
+            .with_memory_alarm(memory_alarm),
+    );
     let amqp = bind("amqp", settings.amqp.listen).await?;
     listeners.spawn(ferry_amqp::serve(amqp, settings.amqp.clone(), broker, shutdown(&shutdown_rx)));
 
@@ -135,6 +153,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     maintenance.abort();
     disk_watch.abort();
+    memory_watch.abort();
     let flushed = Arc::clone(&topics);
     if let Err(e) = tokio::task::spawn_blocking(move || flushed.sync_all()).await {
         warn!(error = %e, "syncing the topics at shutdown failed");

@@ -6,7 +6,7 @@ import time
 
 import pika
 import pytest
-from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
+from pika.exceptions import ChannelClosedByBroker, ProbableAccessDeniedError, ProbableAuthenticationError
 
 from amqp_helpers import parameters
 
@@ -143,6 +143,13 @@ def test_delete_if_empty_refuses_a_queue_with_messages(connection, name):
 def test_wrong_credentials_are_refused(ferry_server):
     with pytest.raises(ProbableAuthenticationError):
         pika.BlockingConnection(parameters(ferry_server, credentials=pika.PlainCredentials("guest", "wrong")))
+
+
+def test_a_virtual_host_other_than_the_default_is_not_allowed(ferry_server):
+    with pytest.raises(ProbableAccessDeniedError) as e:
+        pika.BlockingConnection(parameters(ferry_server, virtual_host="elsewhere"))
+    # pika wraps the broker's close, sent in answer to connection.open.
+    assert "(530) \"NOT_ALLOWED - vhost 'elsewhere' not found" in str(e.value), str(e.value)
 
 
 def test_properties_and_typed_headers_come_back_as_sent(channel, name):

@@ -93,6 +93,28 @@ def test_reject_publish_nacks_the_publish_under_confirms(channel, name):
         channel.basic_publish("", name, b"refused")
 
 
+def test_reject_publish_dlx_nacks_the_publish_and_dead_letters_it_with_maxlen(channel, name):
+    dlx_pair(channel, name, **{"x-max-length": 1, "x-overflow": "reject-publish-dlx"})
+    channel.confirm_delivery()
+    channel.basic_publish("", name, b"fits")
+    with pytest.raises(NackError):
+        channel.basic_publish("", name, b"refused", pika.BasicProperties(headers={"k": "v"}))
+    props, body = wait_get(channel, name + "-dead")
+    assert body == b"refused" and props.headers["k"] == "v"
+    death = props.headers["x-death"][0]
+    assert death["reason"] == "maxlen" and death["queue"] == name and death["routing-keys"] == [name]
+    assert props.headers["x-first-death-reason"] == "maxlen"
+    assert wait_get(channel, name)[1] == b"fits"
+
+
+def test_reject_publish_drops_what_it_refuses(channel, name):
+    dlx_pair(channel, name, **{"x-max-length": 1, "x-overflow": "reject-publish"})
+    channel.basic_publish("", name, b"fits")
+    channel.basic_publish("", name, b"refused")
+    time.sleep(0.3)
+    assert channel.queue_declare(name + "-dead", passive=True).method.message_count == 0
+
+
 def test_priorities_deliver_the_highest_first(channel, name):
     channel.queue_declare(name, arguments={"x-max-priority": 10})
     for body, prio in [(b"low", 1), (b"high", 9), (b"mid", 5)]:

@@ -4,22 +4,45 @@
 use std::sync::Arc;
 
 use amq_protocol::protocol::{AMQPClass, basic};
-use ferry_broker::queues::{
-    NackMode, ReceiveOptions, SubscribeOptions, subscription::DEFAULT_CONSUMER_LEASE_MS,
-};
+use ferry_broker::queues::{NackMode, ReceiveOptions, SubscribeOptions};
+use tokio::time::Instant;
 
-use crate::channel::{Content, Held, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
-use crate::consumer::{Consumer, Pushed, requeue};
+use crate::ack_timeout::{backstop_lease_ms, timed_out_text};
+use crate::channel::{Channel, Content, Held, Settlement, TX_BYTES_MAX, TX_MESSAGES_MAX, Unacked};
+use crate::consumer::{ByteWindow, Consumer, Credit, Pushed, requeue};
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error};
 use crate::errors::{ConnectionError, publish_error};
 use crate::message;
-use crate::methods::queue::{check_owner, named};
+use crate::methods::queue::{check_owner, consumer_timeout_ms, named, requeue_mode};
 use crate::session::Session;
 
 const PUBLISH: MethodId = MethodId::new(60, 40);
 const GET: MethodId = MethodId::new(60, 70);
 const ACK: MethodId = MethodId::new(60, 80);
 const CONSUME: MethodId = MethodId::new(60, 20);
+const REJECT: MethodId = MethodId::new(60, 90);
+
+/// How each queue takes back a batch of deliveries of one kind (see [`requeue_mode`]), looked
+/// up once per queue.
+pub(crate) struct RequeueModes<'a> {
+    failed: bool,
+    by_queue: std::collections::HashMap<&'a str, NackMode>,
+}
+
+impl<'a> RequeueModes<'a> {
+    /// For deliveries that failed (reject, a closed channel) or were returned (nack, recover).
+    pub(crate) fn new(failed: bool) -> Self {
+        RequeueModes { failed, by_queue: std::collections::HashMap::new() }
+    }
+
+    /// How `queue` takes one back.
+    pub(crate) fn of(&mut self, queues: &ferry_broker::queues::QueueService, queue: &'a str) -> NackMode {
+        let failed = self.failed;
+        *self.by_queue.entry(queue).or_insert_with(|| {
+            queues.queue_attributes(queue).map_or(NackMode::Requeue, |a| requeue_mode(&a, failed))
+        })
+    }
+}
 
 /// `basic.qos`: the prefetch of consumers started on the channel from now on. A global
 /// prefetch (shared by a channel's consumers) is accepted and applied per consumer, as
@@ -37,6 +60,18 @@ pub(crate) fn qos(session: &mut Session, id: u16, method: basic::Qos) -> Result<
     }
     session.send(id, AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})));
     Ok(())
+}
+
+/// The `prefetch-size` of a `basic.qos` (read from the frame: amq-protocol drops it). RabbitMQ
+/// refuses a non-zero one; ferry bounds the body bytes held unacknowledged by each consumer
+/// started from now on, or with `global` by the channel's consumers together (at least one
+/// message is always delivered, so a large message cannot stall a consumer).
+pub(crate) fn qos_size(channel: &mut Channel, global: bool, prefetch_size: u32) {
+    if global {
+        channel.bytes.max.store(u64::from(prefetch_size), std::sync::atomic::Ordering::Release);
+    } else {
+        channel.prefetch_size = prefetch_size;
+    }
 }
 
 /// `basic.publish`: the content header and body follow on the channel.
@@ -121,9 +156,14 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let name = named(session, id, method.queue.as_str(), GET)?;
     check_owner(session, &name, GET)?;
     let queues = session.broker().queues();
+    let timeout_ms = queues
+        .queue_attributes(&name)
+        .ok()
+        .and_then(|a| consumer_timeout_ms(&a))
+        .unwrap_or(session.config.consumer_timeout_ms);
     let options = ReceiveOptions {
         max_messages: 1,
-        lease_ms: Some(DEFAULT_CONSUMER_LEASE_MS),
+        lease_ms: Some(backstop_lease_ms(timeout_ms)),
         wait_ms: Some(0),
         receive_request_attempt_id: None,
     };
@@ -142,7 +182,11 @@ pub(crate) async fn get(session: &mut Session, id: u16, method: basic::Get) -> R
     let delivery_tag = if method.no_ack {
         channel.next_tag()
     } else {
-        channel.track(Unacked { queue: name.clone(), held: Held::Queue(delivery.receipt), consumer: None })
+        let unacked =
+            Unacked { queue: name.clone(), held: Held::Queue(delivery.receipt), consumer: None, bytes: 0 };
+        let tag = channel.track(unacked);
+        session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
+        tag
     };
     let ok = basic::GetOk {
         delivery_tag,
@@ -220,10 +264,12 @@ pub(crate) async fn settle_back_now(
     let Some(channel) = session.channels.get_mut(&id) else { return Ok(()) };
     let settled = channel.settle(delivery_tag, multiple, method)?;
     channel.credit(&settled);
-    let mode = if requeue { NackMode::Requeue } else { NackMode::DeadLetter };
     let queues = session.broker().queues();
+    // A reject is a failed delivery, a nack a return (RabbitMQ 4.3's delayed retry types).
+    let mut modes = RequeueModes::new(method == REJECT);
     for delivery in &settled {
         let Held::Queue(receipt) = delivery.held else { continue };
+        let mode = if requeue { modes.of(queues, &delivery.queue) } else { NackMode::DeadLetter };
         if let Err(e) = queues.nack(&delivery.queue, receipt, mode).await {
             tracing::debug!(queue = %delivery.queue, error = %e, "nack of a delivery no longer held");
         }
@@ -254,7 +300,7 @@ pub(crate) async fn recover(
             held
         })
         .unwrap_or_default();
-    session.requeue(held).await;
+    session.requeue_returned(held, false).await;
     if answer {
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})));
     }
@@ -275,6 +321,17 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         method.consumer_tag.to_string()
     };
     let limit = session.config.max_unacked_per_channel;
+    let consumers: usize = session.channels.values().map(|c| c.consumers.len()).sum();
+    let consumers_max = session.config.max_consumers_per_connection;
+    if consumers >= consumers_max {
+        // RabbitMQ's words for its per-channel bound (which it sends as 530, closing the connection).
+        return Err(ChannelError::new(
+            ReplyCode::PreconditionFailed,
+            CONSUME,
+            format!("reached maximum ({consumers_max}) of consumers per connection; cancel some first"),
+        )
+        .into());
+    }
     let Some(channel) = session.channels.get(&id) else { return Ok(()) };
     if channel.consumers.contains_key(&tag) {
         return Err(ConnectionError::new(
@@ -299,19 +356,78 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
         return super::stream::consume(session, id, &method, &name, tag, prefetch);
     }
     let queues = Arc::clone(session.broker().queues());
-    let options = SubscribeOptions { prefetch, exclusive: method.exclusive, priority, lease_ms: None };
+    let timeout_ms = ack_timeout_ms(session, &name, &method)?;
+    let lease_ms = Some(backstop_lease_ms(timeout_ms));
+    let window =
+        ByteWindow { consumer_max: u64::from(channel.prefetch_size), channel: Arc::clone(&channel.bytes) };
+    // A consumer bounded by bytes takes one message at a time, so none waits leased for it.
+    let bounded = window.is_bounded();
+    let subscribed = if bounded { 1 } else { prefetch };
+    let options = SubscribeOptions { prefetch: subscribed, exclusive: method.exclusive, priority, lease_ms };
     let subscription = queues.subscribe(&name, options).map_err(|e| queue_error(e, CONSUME, &name))?;
     if !method.nowait {
         let ok = basic::ConsumeOk { consumer_tag: tag.as_str().into() };
         session.send(id, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(ok)));
     }
-    let consumer =
-        Consumer::start(subscription, id, tag.clone(), method.no_ack, session.pushed.clone(), queues);
+    let to = session.pushed.clone();
+    let mut consumer = if bounded {
+        Consumer::start_bounded(
+            subscription,
+            (id, tag.clone()),
+            (method.no_ack, prefetch),
+            window,
+            to,
+            queues,
+        )
+    } else {
+        Consumer::start(subscription, id, tag.clone(), method.no_ack, to, queues)
+    };
+    consumer.ack_timeout_ms = Some(timeout_ms);
     tracing::debug!(channel = id, queue = %name, consumer = %tag, prefetch, "consumer started");
     if let Some(channel) = session.channels.get_mut(&id) {
         channel.consumers.insert(tag, consumer);
     }
     Ok(())
+}
+
+/// How long a consumer's deliveries may stay unacknowledged: the queue's `x-consumer-timeout`,
+/// else the consumer's, else the configured default.
+fn ack_timeout_ms(session: &Session, queue: &str, method: &basic::Consume) -> Result<u64, AmqpError> {
+    let of_queue =
+        session.broker().queues().queue_attributes(queue).ok().and_then(|a| consumer_timeout_ms(&a));
+    if let Some(ms) = of_queue {
+        return Ok(ms);
+    }
+    let Some(value) = method.arguments.inner().get("x-consumer-timeout") else {
+        return Ok(session.config.consumer_timeout_ms);
+    };
+    match message::from_amqp(value).as_i64().and_then(|n| u64::try_from(n).ok()) {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err(ChannelError::new(
+            ReplyCode::PreconditionFailed,
+            CONSUME,
+            "invalid arg 'x-consumer-timeout': must be a positive integer (milliseconds)",
+        )
+        .into()),
+    }
+}
+
+/// Closes every channel holding a delivery past its acknowledgement timeout with 406
+/// PRECONDITION_FAILED, as RabbitMQ does; what the channel held goes back to its queues.
+pub(crate) async fn close_timed_out(session: &mut Session) {
+    let channels = &session.channels;
+    let expired = session
+        .ack_timeouts
+        .expired(Instant::now(), |id, tag| channels.get(&id).is_some_and(|c| c.holds(tag)));
+    for (id, timeout_ms) in expired {
+        tracing::warn!(channel = id, timeout_ms, "delivery acknowledgement timed out; closing the channel");
+        let error =
+            ChannelError::new(ReplyCode::PreconditionFailed, MethodId::NONE, timed_out_text(id, timeout_ms));
+        // Its deliveries come back as returned, not failed, as RabbitMQ 4.3 counts a timeout.
+        let held = session.channels.get_mut(&id).map(Channel::take_unacked).unwrap_or_default();
+        session.requeue_returned(held, false).await;
+        session.close_channel(id, &error).await;
+    }
 }
 
 /// The pseudo-queue of direct reply-to: consuming from it (no-ack) gives the channel a reply
@@ -359,7 +475,7 @@ pub(crate) fn cancel(session: &mut Session, id: u16, method: basic::Cancel) -> R
 pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
     let queues = Arc::clone(session.broker().queues());
     match pushed {
-        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, held } => {
+        Pushed::Delivery { channel: id, consumer_tag, queue, delivery, held, bytes } => {
             let Some(channel) = session.channels.get_mut(&id) else {
                 return requeue(&queues, &queue, held).await;
             };
@@ -370,14 +486,17 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                     queue,
                     delivery,
                     held,
+                    bytes,
                 });
                 return;
             }
             let Some(consumer) = channel.consumers.get(&consumer_tag) else {
+                channel.bytes.release(bytes);
                 return requeue(&queues, &queue, held).await;
             };
             let delivery_tag = if consumer.no_ack {
-                consumer.settled(1);
+                consumer.settled(Credit { count: 1, bytes });
+                channel.bytes.release(bytes);
                 if let Held::Queue(receipt) = held
                     && let Err(e) = queues.ack(&queue, receipt).await
                 {
@@ -385,7 +504,17 @@ pub(crate) async fn pushed(session: &mut Session, pushed: Pushed) {
                 }
                 channel.next_tag()
             } else {
-                channel.track(Unacked { queue: queue.clone(), held, consumer: Some(consumer_tag.clone()) })
+                let timeout_ms = consumer.ack_timeout_ms;
+                let tag = channel.track(Unacked {
+                    queue: queue.clone(),
+                    held,
+                    consumer: Some(consumer_tag.clone()),
+                    bytes,
+                });
+                if let Some(timeout_ms) = timeout_ms {
+                    session.ack_timeouts.start(id, tag, timeout_ms, Instant::now(), |t| channel.holds(t));
+                }
+                tag
             };
             let deliver = basic::Deliver {
                 consumer_tag: consumer_tag.as_str().into(),

@@ -246,15 +246,39 @@ pub(crate) fn close_ok(session: &mut Session) -> Result<(), AmqpError> {
     Ok(())
 }
 
-/// Tells the client publishing is blocked (the disk alarm is raised) or unblocked again, when it
-/// asked to know and the news is new.
-pub(crate) fn tell_blocked(session: &mut Session, blocked: bool) {
+/// The resource alarms raised now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Alarm {
+    pub(crate) disk: bool,
+    pub(crate) memory: bool,
+}
+
+impl Alarm {
+    /// True when publishers are blocked.
+    pub(crate) fn raised(self) -> bool {
+        self.disk || self.memory
+    }
+
+    /// The reason `connection.blocked` gives, in RabbitMQ's words.
+    pub(crate) fn reason(self) -> &'static str {
+        match (self.memory, self.disk) {
+            (true, true) => "low on memory and disk",
+            (true, false) => "low on memory",
+            _ => "low on disk",
+        }
+    }
+}
+
+/// Tells the client publishing is blocked (the disk or memory alarm is raised) or unblocked
+/// again, when it asked to know and the news is new.
+pub(crate) fn tell_blocked(session: &mut Session, alarm: Alarm) {
+    let blocked = alarm.raised();
     if !session.wants_blocked || session.told_blocked == blocked || session.phase != Phase::Open {
         return;
     }
     session.told_blocked = blocked;
     let method = if blocked {
-        connection::AMQPMethod::Blocked(connection::Blocked { reason: "low on disk".into() })
+        connection::AMQPMethod::Blocked(connection::Blocked { reason: alarm.reason().into() })
     } else {
         connection::AMQPMethod::Unblocked(connection::Unblocked {})
     };

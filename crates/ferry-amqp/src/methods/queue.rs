@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use amq_protocol::protocol::{AMQPClass, queue};
 use amq_protocol::types::AMQPValue;
 use ferry_broker::queues::service::MAX_MESSAGE_BYTES_LIMIT;
-use ferry_broker::queues::{CreateOutcome, OverflowPolicy, QueueAttributes};
+use ferry_broker::queues::{Backoff, CreateOutcome, NackMode, OverflowPolicy, QueueAttributes};
 
 use ferry_broker::routing::Destination;
 
@@ -236,6 +236,7 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
         ..QueueAttributes::default()
     };
     let (mut overflow_given, mut quorum, mut delivery_limit) = (false, false, None);
+    let (mut retry_type, mut retry_min, mut retry_max) = (None, None, None);
     let mut extra = BTreeMap::new();
     extra.insert(format!("{EXTRA_PREFIX}durable"), method.durable.to_string());
     extra.insert(format!("{EXTRA_PREFIX}exclusive"), method.exclusive.to_string());
@@ -279,13 +280,26 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
                     _ => return Err(invalid_arg(key, "must be a boolean")),
                 }
             }
+            "x-delayed-retry-type" => {
+                let kind = text(key, value)?;
+                if !RETRY_TYPES.contains(&kind.as_str()) {
+                    return Err(invalid_arg(key, "must be disabled, all, failed or returned"));
+                }
+                retry_type = Some(kind);
+            }
+            "x-delayed-retry-min" => retry_min = Some(positive(key, value)?),
+            "x-delayed-retry-max" => retry_max = Some(positive(key, value)?),
+            "x-consumer-timeout" => {
+                positive(key, value)?;
+            }
             "x-dead-letter-exchange" => attributes.dead_letter_exchange = Some(text(key, value)?),
             "x-dead-letter-routing-key" => attributes.dead_letter_routing_key = Some(text(key, value)?),
             "x-overflow" => {
                 overflow_given = true;
                 attributes.overflow = match text(key, value)?.as_str() {
                     "drop-head" => OverflowPolicy::DropOldest,
-                    "reject-publish" | "reject-publish-dlx" => OverflowPolicy::RejectNew,
+                    "reject-publish" => OverflowPolicy::RejectNew,
+                    "reject-publish-dlx" => OverflowPolicy::RejectNewDeadLetter,
                     _ => {
                         return Err(invalid_arg(
                             key,
@@ -315,6 +329,7 @@ fn attributes(method: &queue::Declare) -> Result<QueueAttributes, AmqpError> {
     if attributes.overflow == OverflowPolicy::DropOldest && attributes.dead_letter_exchange.is_some() {
         attributes.overflow = OverflowPolicy::DeadLetterOldest;
     }
+    attributes.retry_backoff = delayed_retry(retry_type.as_deref(), retry_min, retry_max)?;
     // Quorum queues have a delivery limit of 20 unless told otherwise (RabbitMQ 4).
     let limit = delivery_limit.or(quorum.then_some(QUORUM_DELIVERY_LIMIT));
     attributes.max_deliveries = limit.map(|n| n + 1);
@@ -354,6 +369,64 @@ fn non_negative(key: &str, value: &AMQPValue) -> Result<u64, AmqpError> {
         .as_i64()
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(|| invalid_arg(key, "must be a non-negative integer"))
+}
+
+fn positive(key: &str, value: &AMQPValue) -> Result<u64, AmqpError> {
+    match non_negative(key, value)? {
+        0 => Err(invalid_arg(key, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// The kinds of return `x-delayed-retry-type` delays: none, every one, failed deliveries
+/// (`basic.reject`, a channel or connection closed with deliveries), explicit returns (`basic.nack`,
+/// `basic.recover`).
+const RETRY_TYPES: [&str; 4] = ["disabled", "all", "failed", "returned"];
+/// Longest delayed retry when `x-delayed-retry-max` is not given (about 49 days).
+const RETRY_MAX_MS: u64 = u32::MAX as u64;
+
+/// The backoff of RabbitMQ 4.3's quorum queue delayed retry: a returned message is ready again
+/// after `min(x-delayed-retry-min * deliveries, x-delayed-retry-max)`.
+fn delayed_retry(
+    kind: Option<&str>,
+    min: Option<u64>,
+    max: Option<u64>,
+) -> Result<Option<Backoff>, AmqpError> {
+    if kind.is_none_or(|k| k == "disabled") {
+        return Ok(None);
+    }
+    let Some(min) = min else {
+        return Err(invalid_arg(
+            "x-delayed-retry-min",
+            "is required when x-delayed-retry-type is not disabled",
+        ));
+    };
+    let max = max.unwrap_or(RETRY_MAX_MS.max(min));
+    if max < min {
+        return Err(invalid_arg("x-delayed-retry-max", "must be at least x-delayed-retry-min"));
+    }
+    Ok(Some(Backoff { base_ms: min, cap_ms: max, jitter: false, linear: true }))
+}
+
+/// How a delivery goes back to its queue: after the queue's delayed retry when its
+/// `x-delayed-retry-type` covers this kind of return (`failed`: a reject or a closed channel;
+/// otherwise a nack or a recover), at once otherwise.
+pub(crate) fn requeue_mode(attributes: &QueueAttributes, failed: bool) -> NackMode {
+    if attributes.retry_backoff.is_none() {
+        return NackMode::Requeue;
+    }
+    let kind = attributes.extra.get(&format!("{EXTRA_PREFIX}arg.x-delayed-retry-type"));
+    match kind.map(String::as_str) {
+        Some("all") => NackMode::Backoff,
+        Some("failed") if failed => NackMode::Backoff,
+        Some("returned") if !failed => NackMode::Backoff,
+        _ => NackMode::Requeue,
+    }
+}
+
+/// The queue's `x-consumer-timeout` argument, in milliseconds (checked at its declaration).
+pub(crate) fn consumer_timeout_ms(attributes: &QueueAttributes) -> Option<u64> {
+    attributes.extra.get(&format!("{EXTRA_PREFIX}arg.x-consumer-timeout")).and_then(|v| v.parse().ok())
 }
 
 fn text(key: &str, value: &AMQPValue) -> Result<String, AmqpError> {
@@ -400,6 +473,39 @@ mod tests {
         assert_eq!(attributes.max_priority, Some(9));
         assert_eq!(attributes.extra["amqp.durable"], "true");
         assert_eq!(attributes.extra["amqp.arg.x-message-ttl"], "60000");
+    }
+
+    #[test]
+    fn delayed_retry_is_a_linear_backoff_applied_to_the_kinds_of_return_it_names() {
+        let retry = |kind: &str| {
+            attributes(&declare_with(&[
+                ("x-delayed-retry-type", AMQPValue::LongString(kind.into())),
+                ("x-delayed-retry-min", AMQPValue::LongInt(100)),
+                ("x-delayed-retry-max", AMQPValue::LongInt(250)),
+            ]))
+            .unwrap()
+        };
+        let all = retry("all");
+        assert_eq!(
+            all.retry_backoff,
+            Some(Backoff { base_ms: 100, cap_ms: 250, jitter: false, linear: true })
+        );
+        assert_eq!(
+            (requeue_mode(&all, true), requeue_mode(&all, false)),
+            (NackMode::Backoff, NackMode::Backoff)
+        );
+        let failed = retry("failed");
+        assert_eq!(
+            (requeue_mode(&failed, true), requeue_mode(&failed, false)),
+            (NackMode::Backoff, NackMode::Requeue)
+        );
+        let returned = retry("returned");
+        assert_eq!(
+            (requeue_mode(&returned, true), requeue_mode(&returned, false)),
+            (NackMode::Requeue, NackMode::Backoff)
+        );
+        let disabled = retry("disabled");
+        assert_eq!((&disabled.retry_backoff, requeue_mode(&disabled, true)), (&None, NackMode::Requeue));
     }
 
     #[test]

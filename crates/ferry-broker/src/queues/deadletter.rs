@@ -10,7 +10,7 @@ use super::queue::{Leaving, Queue};
 use super::service::{MAX_DEAD_LETTER_HOPS, QueueService, blocking};
 use super::state::SettleReason;
 use super::types::{MessageAttribute, QueueAttributes};
-use crate::message::{Death, is_dead_letter_cycle, record_death};
+use crate::message::{Death, DeathCause, is_dead_letter_cycle, record_death};
 
 impl QueueService {
     pub(super) fn spawn_timer(&self, q: Arc<Queue>) {
@@ -100,7 +100,8 @@ impl QueueService {
             let mut by_target: BTreeMap<String, Vec<(usize, StoredMessage)>> = BTreeMap::new();
             let mut dropped = Vec::new();
             for (i, l) in leaving.iter().enumerate() {
-                let (msg, mut targets) = self.dead_letter_targets(&src.name, &attrs, l, now);
+                let (msg, mut targets) =
+                    self.dead_letter_targets(&src.name, &attrs, &l.msg, l.out.cause, now);
                 // Only routed dead-letters are checked for cycles, as RabbitMQ does; a queue
                 // named as the target (SQS redrive) moves each message on its own deliveries,
                 // so it never circles by itself, and dropping it there would lose it.
@@ -166,21 +167,58 @@ impl QueueService {
         }
     }
 
-    /// The copy of a leaving message that goes to its dead-letter targets, and their names.
+    /// Moves messages a full queue refused (`reject-publish-dlx`) to its dead-letter target
+    /// with reason `maxlen`, as [`QueueService::dead_letter`] moves those leaving it; they were
+    /// never stored in the source, so nothing is settled there. Without a target, or when the
+    /// target cannot take them, they are dropped: their publisher was told they were refused.
+    pub(super) async fn dead_letter_refused(&self, source: &Arc<Queue>, refused: Vec<StoredMessage>) {
+        if refused.is_empty() {
+            return;
+        }
+        let Ok(attrs) = source.record().map(|r| r.attrs) else { return };
+        let now = self.clock().now_ms();
+        let mut by_target: BTreeMap<String, Vec<StoredMessage>> = BTreeMap::new();
+        for stored in &refused {
+            let (msg, mut targets) =
+                self.dead_letter_targets(&source.name, &attrs, stored, DeathCause::MaxLength, now);
+            if attrs.dead_letter_exchange.is_some() {
+                targets.retain(|t| !is_dead_letter_cycle(&stored.envelope.deaths, t));
+            }
+            for t in targets {
+                by_target.entry(t).or_default().push(msg.clone());
+            }
+        }
+        for (name, msgs) in by_target {
+            let Ok(target) = self.get(&name) else {
+                tracing::warn!(queue = %source.name, target = %name, "dead-letter target missing");
+                continue;
+            };
+            match self.put_stored(&target, msgs).await {
+                Ok(onward) => Box::pin(self.dead_letter(&target, onward)).await,
+                Err(e) => {
+                    tracing::warn!(queue = %source.name, target = %name, error = %e, "dead-lettering refused messages failed");
+                }
+            }
+        }
+    }
+
+    /// The copy of a message leaving `source` for `cause` that goes to its dead-letter
+    /// targets, and their names.
     fn dead_letter_targets(
         &self,
         source: &str,
         attrs: &QueueAttributes,
-        l: &Leaving,
+        stored: &StoredMessage,
+        cause: DeathCause,
         now_ms: i64,
     ) -> (StoredMessage, Vec<String>) {
-        let mut msg = Queue::for_target(&l.msg, Some(source));
-        let env = &l.msg.envelope;
+        let mut msg = Queue::for_target(stored, Some(source));
+        let env = &stored.envelope;
         record_death(
             &mut msg.envelope.deaths,
             Death {
                 queue: source.to_string(),
-                cause: l.out.cause,
+                cause,
                 count: 1,
                 exchange: env.exchange.clone(),
                 routing_keys: env.routing_key.iter().cloned().collect(),

@@ -137,3 +137,49 @@ async fn a_queue_named_as_target_keeps_counting_deaths_per_queue_and_cause() {
     assert_eq!(dead.envelope.deaths.len(), 1);
     assert_eq!(dead.envelope.deaths[0].cause, DeathCause::DeliveryLimit);
 }
+
+#[tokio::test]
+async fn a_publish_refused_by_a_full_reject_new_dead_letter_queue_is_dead_lettered_as_maxlen() {
+    let e = env().await;
+    e.svc.set_dead_letter_router(Arc::new(Routes(HashMap::from([(
+        ("dlx".to_string(), "jobs".to_string()),
+        vec!["dead".to_string()],
+    )]))));
+    e.svc.create_queue("dead", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        max_length: Some(1),
+        overflow: OverflowPolicy::RejectNewDeadLetter,
+        dead_letter_exchange: Some("dlx".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("work", attrs).await.unwrap();
+    let results = e
+        .svc
+        .enqueue("work", vec![published("first", "", "jobs"), published("second", "", "jobs")])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(QueueError::Overflow(q)) if q == "work"), "{:?}", results[1]);
+
+    let dead = one(&e.svc, "dead").await;
+    assert_eq!(&dead.body[..], b"second");
+    let death = &dead.envelope.deaths[0];
+    assert_eq!((death.queue.as_str(), death.cause), ("work", DeathCause::MaxLength));
+    assert_eq!(&one(&e.svc, "work").await.body[..], b"first");
+}
+
+#[tokio::test]
+async fn a_publish_refused_by_a_full_reject_new_queue_is_not_dead_lettered() {
+    let e = env().await;
+    e.svc.create_queue("dead", QueueAttributes::default()).await.unwrap();
+    let attrs = QueueAttributes {
+        max_length: Some(1),
+        overflow: OverflowPolicy::RejectNew,
+        dead_letter: Some("dead".into()),
+        ..QueueAttributes::default()
+    };
+    e.svc.create_queue("work", attrs).await.unwrap();
+    let results = e.svc.enqueue("work", vec![msg("first"), msg("second")]).await.unwrap();
+    assert!(matches!(&results[1], Err(QueueError::Overflow(_))));
+    assert_eq!(e.svc.queue_stats("dead").unwrap().ready, 0);
+}

@@ -107,7 +107,9 @@ impl PendingEnqueue {
 
     /// Waits until the messages (and their dedup ids) are durable; they are receivable then.
     pub async fn finish(self) -> Result<Vec<Result<Enqueued, QueueError>>, QueueError> {
-        let PendingEnqueue { svc, q, staged } = self;
+        let PendingEnqueue { svc, q, mut staged } = self;
+        let refused = std::mem::take(&mut staged.refused);
+        svc.dead_letter_refused(&q, refused).await;
         if let Some(end) = staged.sync_to
             && let Err(e) = wait_log_durable(&svc, &q, end).await
         {
@@ -247,7 +249,11 @@ fn validate_attrs(name: &str, a: &QueueAttributes) -> Result<(), QueueError> {
 /// The delay before redelivering a message nacked after `count` deliveries.
 pub fn backoff_ms(b: &Backoff, count: u32) -> u64 {
     let exp = count.saturating_sub(1).min(63);
-    let d = b.base_ms.saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX)).min(b.cap_ms);
+    let d = if b.linear {
+        b.base_ms.saturating_mul(u64::from(count.max(1))).min(b.cap_ms)
+    } else {
+        b.base_ms.saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX)).min(b.cap_ms)
+    };
     if b.jitter && d > 0 { rand::rng().random_range(0..=d) } else { d }
 }
 

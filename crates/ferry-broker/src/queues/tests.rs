@@ -137,7 +137,7 @@ async fn max_deliveries_dead_letters_to_the_target() {
 async fn backoff_delays_a_nacked_message() {
     let e = env().await;
     let attrs = QueueAttributes {
-        retry_backoff: Some(Backoff { base_ms: 1_000, cap_ms: 3_000, jitter: false }),
+        retry_backoff: Some(Backoff { base_ms: 1_000, cap_ms: 3_000, jitter: false, linear: false }),
         ..QueueAttributes::default()
     };
     e.svc.create_queue("q", attrs).await.unwrap();
@@ -625,7 +625,7 @@ async fn retention_drops_old_messages_silently_even_with_a_dead_letter_target() 
 #[test]
 fn backoff_doubles_up_to_its_cap_and_full_jitter_stays_below_it() {
     use super::service::backoff_ms;
-    let b = Backoff { base_ms: 100, cap_ms: 1_000, jitter: false };
+    let b = Backoff { base_ms: 100, cap_ms: 1_000, jitter: false, linear: false };
     let plain: Vec<u64> = (1..=6).map(|n| backoff_ms(&b, n)).collect();
     assert_eq!(plain, [100, 200, 400, 800, 1_000, 1_000]);
     assert_eq!(backoff_ms(&b, u32::MAX), 1_000);
@@ -633,6 +633,15 @@ fn backoff_doubles_up_to_its_cap_and_full_jitter_stays_below_it() {
     let draws: Vec<u64> = (0..200).map(|_| backoff_ms(&j, 3)).collect();
     assert!(draws.iter().all(|&d| d <= 400));
     assert!(draws.iter().any(|&d| d != draws[0]), "full jitter draws vary");
+}
+
+#[test]
+fn linear_backoff_grows_by_its_base_per_delivery_up_to_its_cap() {
+    use super::service::backoff_ms;
+    let b = Backoff { base_ms: 1_000, cap_ms: 3_500, jitter: false, linear: true };
+    let delays: Vec<u64> = (1..=5).map(|n| backoff_ms(&b, n)).collect();
+    assert_eq!(delays, [1_000, 2_000, 3_000, 3_500, 3_500]);
+    assert_eq!(backoff_ms(&b, u32::MAX), 3_500);
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ pub const DEFAULT_VISIBILITY_TIMEOUT_MS: u64 = 30_000;
 /// The default deduplication window of FIFO queues.
 pub const DEFAULT_DEDUP_WINDOW_MS: u64 = 300_000;
 
-/// Retry backoff for nacked messages: `min(cap, base * 2^(deliveries-1))`, with full jitter when set.
+/// Retry backoff for nacked messages: `min(cap, base * 2^(deliveries-1))`, or with `linear`
+/// `min(cap, base * deliveries)`, with full jitter when set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backoff {
     /// Delay after the first failed delivery.
@@ -26,6 +27,10 @@ pub struct Backoff {
     pub cap_ms: u64,
     /// Full jitter: the delay is drawn uniformly from `[0, computed]`.
     pub jitter: bool,
+    /// The delay grows by `base_ms` per delivery instead of doubling (RabbitMQ's quorum queue
+    /// delayed retry).
+    #[serde(default)]
+    pub linear: bool,
 }
 
 /// What happens when an enqueue would exceed `max_length` or `max_bytes`.
@@ -38,6 +43,17 @@ pub enum OverflowPolicy {
     DropOldest,
     /// The oldest ready message is moved to the dead-letter target (dropped when there is none).
     DeadLetterOldest,
+    /// The new message is refused with [`super::QueueError::Overflow`] and moved to the
+    /// dead-letter target with reason `maxlen` (dropped when there is none): AMQP's
+    /// `reject-publish-dlx`.
+    RejectNewDeadLetter,
+}
+
+impl OverflowPolicy {
+    /// True when a full queue refuses the new message rather than making room for it.
+    pub fn refuses_new(self) -> bool {
+        matches!(self, OverflowPolicy::RejectNew | OverflowPolicy::RejectNewDeadLetter)
+    }
 }
 
 /// A queue's configuration. Durations in milliseconds, sizes in bytes.

@@ -22,6 +22,9 @@ pub struct Staged {
     pub dedup_ops: Vec<MetaOp>,
     /// Dedup ids remembered by this enqueue, forgotten again if it cannot be made durable.
     pub dedup_ids: Vec<String>,
+    /// Messages a full queue refused that go to its dead-letter target
+    /// ([`OverflowPolicy::RejectNewDeadLetter`]).
+    pub refused: Vec<StoredMessage>,
 }
 
 impl Queue {
@@ -37,6 +40,7 @@ impl Queue {
         let mut dedup_ops = inner.dedup.prune(&self.name, now_ms);
         let mut extra_len = 0u64;
         let mut extra_bytes = 0u64;
+        let mut refused = Vec::new();
         for m in msgs {
             let i = results.len();
             if let Err(e) = self.validate(&attrs, &m) {
@@ -78,7 +82,7 @@ impl Queue {
                 key: None,
             };
             let size = stored_msg.size_bytes();
-            if inner.policy.overflow == OverflowPolicy::RejectNew
+            if inner.policy.overflow.refuses_new()
                 && inner.state.is_full(
                     inner.pending_len + extra_len,
                     inner.pending_bytes + extra_bytes + size,
@@ -86,6 +90,9 @@ impl Queue {
                 )
             {
                 results.push(Err(QueueError::Overflow(self.name.clone())));
+                if inner.policy.overflow == OverflowPolicy::RejectNewDeadLetter {
+                    refused.push(stored_msg);
+                }
                 continue;
             }
             extra_len += 1;
@@ -110,7 +117,7 @@ impl Queue {
             stored.push((i, stored_msg));
         }
         if stored.is_empty() {
-            return Ok(Staged { results, sync_to: None, dedup_ops, dedup_ids: Vec::new() });
+            return Ok(Staged { results, sync_to: None, dedup_ops, dedup_ids: Vec::new(), refused });
         }
         let (idx, mut msgs): (Vec<usize>, Vec<StoredMessage>) = stored.into_iter().unzip();
         let (appended, error) = self.append_split(inner, &mut msgs, &attrs);
@@ -147,7 +154,7 @@ impl Queue {
         }
         let sync_to = msgs.get(appended.wrapping_sub(1)).map(|m| m.offset + 1);
         let dedup_ids = new_ids.into_iter().map(|(_, id)| id).collect();
-        Ok(Staged { results, sync_to, dedup_ops, dedup_ids })
+        Ok(Staged { results, sync_to, dedup_ops, dedup_ids, refused })
     }
 
     /// Appends `msgs` in batches of at most [`BATCH_SPLIT_BYTES`], setting their offsets and

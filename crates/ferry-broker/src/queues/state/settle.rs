@@ -169,7 +169,7 @@ impl DeliveryState {
 
     /// Applies DropOldest / DeadLetterOldest until the queue is within its limits.
     pub fn enforce_limits(&mut self, policy: &Policy, src: &mut dyn MessageSource, out: &mut Vec<Outgoing>) {
-        if policy.overflow == OverflowPolicy::RejectNew {
+        if policy.overflow.refuses_new() {
             return;
         }
         while policy.max_length.is_some_and(|m| self.queued_len() > m)
