@@ -1,10 +1,12 @@
 //! Delivery acknowledgement timeouts (RabbitMQ's consumer timeout): a delivery a client holds
-//! unacknowledged for longer than its timeout closes its channel with 406 PRECONDITION_FAILED,
-//! and what the channel held goes back to its queues.
+//! unacknowledged for longer than its timeout cancels its consumer (for clients that take a
+//! server-sent `basic.cancel`) or closes its channel with 406 PRECONDITION_FAILED; what was
+//! held goes back to its queues.
 //!
-//! The timeout of a delivery is the queue's `x-consumer-timeout` argument, else the consumer's
-//! `x-consumer-timeout` argument of `basic.consume`, else `consumer_timeout_ms` of the
-//! configuration; `basic.get` deliveries have the queue's or the configured one.
+//! The timeout of a delivery is the consumer's `x-consumer-timeout` argument of
+//! `basic.consume`, else the queue's `x-consumer-timeout` argument, else `consumer_timeout_ms`
+//! of the configuration (RabbitMQ's order); `basic.get` deliveries have the queue's or the
+//! configured one.
 //!
 //! Deliveries are noted here in the order they are made, one lane per channel and timeout, so
 //! each lane's deadlines only grow and its front is the first to run out. Settling a delivery
@@ -101,24 +103,27 @@ impl AckTimeouts {
     }
 
     /// The channels holding a delivery past its deadline at `now`, each with the timeout that
-    /// ran out; `held(channel, tag)` says whether a delivery is still unacknowledged. The
-    /// channels returned are forgotten: the caller closes them.
-    pub(crate) fn expired(&mut self, now: Instant, held: impl Fn(u16, u64) -> bool) -> Vec<(u16, u64)> {
+    /// ran out and that delivery's tag; `held(channel, tag)` says whether a delivery is still
+    /// unacknowledged. The caller settles what it found (cancelling its consumer, whose
+    /// deliveries are then no longer held) or closes the channel and forgets it.
+    pub(crate) fn expired(&mut self, now: Instant, held: impl Fn(u16, u64) -> bool) -> Vec<(u16, u64, u64)> {
         let mut expired = Vec::new();
         let mut next: Option<Instant> = None;
         self.lanes.retain(|&channel, lanes| {
-            let mut timed_out = None;
+            let mut timed_out: Option<(u64, u64)> = None;
             for lane in lanes.iter_mut() {
                 while lane.entries.front().is_some_and(|&(_, tag)| !held(channel, tag)) {
                     lane.entries.pop_front();
                 }
-                if lane.entries.front().is_some_and(|&(deadline, _)| deadline <= now) {
-                    timed_out = Some(timed_out.map_or(lane.timeout_ms, |t: u64| t.min(lane.timeout_ms)));
+                if let Some(&(deadline, tag)) = lane.entries.front()
+                    && deadline <= now
+                    && timed_out.is_none_or(|(t, _)| lane.timeout_ms < t)
+                {
+                    timed_out = Some((lane.timeout_ms, tag));
                 }
             }
-            if let Some(timeout_ms) = timed_out {
-                expired.push((channel, timeout_ms));
-                return false;
+            if let Some((timeout_ms, tag)) = timed_out {
+                expired.push((channel, timeout_ms, tag));
             }
             lanes.retain(|l| !l.entries.is_empty());
             for lane in lanes.iter() {
@@ -147,9 +152,11 @@ mod tests {
         timeouts.start(2, 1, 5000, t0, |_| true);
         assert_eq!(timeouts.next_check(), Some(t0 + Duration::from_millis(1000)));
         assert!(timeouts.expired(t0 + Duration::from_millis(999), |_, _| true).is_empty());
-        assert_eq!(timeouts.expired(t0 + Duration::from_millis(1000), |_, _| true), [(1, 1000)]);
-        assert_eq!(timeouts.next_check(), Some(t0 + Duration::from_millis(5000)));
+        assert_eq!(timeouts.expired(t0 + Duration::from_millis(1000), |_, _| true), [(1, 1000, 1)]);
+        // Once the caller forgets the channel (it closes it), it is not reported again.
+        timeouts.forget_channel(1);
         assert!(timeouts.expired(t0 + Duration::from_millis(1001), |_, _| true).is_empty());
+        assert_eq!(timeouts.next_check(), Some(t0 + Duration::from_millis(5000)));
     }
 
     #[test]
@@ -171,7 +178,7 @@ mod tests {
         let mut timeouts = AckTimeouts::default();
         timeouts.start(1, 1, 10_000, t0, |_| true);
         timeouts.start(1, 2, 100, t0, |_| true);
-        assert_eq!(timeouts.expired(t0 + Duration::from_millis(100), |_, _| true), [(1, 100)]);
+        assert_eq!(timeouts.expired(t0 + Duration::from_millis(100), |_, _| true), [(1, 100, 2)]);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
 //! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use amq_protocol::frame::AMQPContentHeader;
 use amq_protocol::protocol::BasicProperties;
@@ -62,6 +62,9 @@ pub(crate) struct Channel {
     pub(crate) consumers: HashMap<String, Consumer>,
     /// Deliveries handed to the client and not yet settled, by delivery tag.
     unacked: BTreeMap<u64, Unacked>,
+    /// Tags of deliveries given back to their queue when their consumer timed out and was
+    /// cancelled: a late settlement of one is accepted and does nothing.
+    returned: BTreeSet<u64>,
     /// The last delivery tag given (tags start at 1 on each channel).
     last_tag: u64,
     assembly: Option<Assembly>,
@@ -144,6 +147,7 @@ impl Channel {
             bytes: Arc::default(),
             consumers: HashMap::new(),
             unacked: BTreeMap::new(),
+            returned: BTreeSet::new(),
             last_tag: 0,
             assembly: None,
         }
@@ -165,6 +169,32 @@ impl Channel {
     /// Whether delivery `tag` is held unsettled.
     pub(crate) fn holds(&self, tag: u64) -> bool {
         self.unacked.contains_key(&tag)
+    }
+
+    /// The consumer delivery `tag` was pushed to (`None` for `basic.get` or an unknown tag).
+    pub(crate) fn consumer_of(&self, tag: u64) -> Option<&str> {
+        self.unacked.get(&tag).and_then(|d| d.consumer.as_deref())
+    }
+
+    /// Cancels consumer `consumer_tag` after a delivery timeout: it receives no more, and the
+    /// deliveries it holds are taken, to go back to their queues; their tags stay settleable.
+    pub(crate) fn cancel_timed_out(&mut self, consumer_tag: &str) -> Vec<Unacked> {
+        self.consumers.remove(consumer_tag);
+        let tags: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, d)| d.consumer.as_deref() == Some(consumer_tag))
+            .map(|(&tag, _)| tag)
+            .collect();
+        let mut held = Vec::with_capacity(tags.len());
+        for tag in tags {
+            if let Some(d) = self.unacked.remove(&tag) {
+                self.returned.insert(tag);
+                held.push(d);
+            }
+        }
+        self.credit(&held);
+        held
     }
 
     /// Deliveries held unsettled.
@@ -196,12 +226,18 @@ impl Channel {
             let upto = if tag == 0 { u64::MAX } else { tag };
             let rest = self.unacked.split_off(&upto.saturating_add(1));
             let settled = std::mem::replace(&mut self.unacked, rest);
-            if settled.is_empty() && tag != 0 {
+            let returned_rest = self.returned.split_off(&upto.saturating_add(1));
+            let returned = std::mem::replace(&mut self.returned, returned_rest);
+            if settled.is_empty() && returned.is_empty() && tag != 0 {
                 return Err(unknown_tag(tag, method));
             }
             return Ok(settled.into_values().collect());
         }
-        self.unacked.remove(&tag).map(|d| vec![d]).ok_or_else(|| unknown_tag(tag, method))
+        match self.unacked.remove(&tag) {
+            Some(d) => Ok(vec![d]),
+            None if self.returned.remove(&tag) => Ok(Vec::new()),
+            None => Err(unknown_tag(tag, method)),
+        }
     }
 
     /// Returns the credit of settled deliveries to the consumers they came from.

@@ -123,6 +123,8 @@ pub(crate) struct Session {
     pub(crate) client_properties: FieldTable,
     /// The client asked to be told when publishing is blocked (`connection.blocked` capability).
     pub(crate) wants_blocked: bool,
+    /// The client takes a server-sent `basic.cancel` (`consumer_cancel_notify` capability).
+    pub(crate) cancel_notify: bool,
     /// Whether the client was last told it is blocked.
     pub(crate) told_blocked: bool,
     /// The connection has published: while the disk alarm is raised, it is not read.
@@ -162,6 +164,7 @@ impl Session {
             tuning,
             client_properties: FieldTable::default(),
             wants_blocked: false,
+            cancel_notify: false,
             told_blocked: false,
             published: false,
             pushed,

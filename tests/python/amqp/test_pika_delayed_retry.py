@@ -88,12 +88,12 @@ def test_invalid_delayed_retry_arguments_are_refused(connection, name, args):
 def test_a_consumer_timeout_returns_its_deliveries_as_returned_not_failed(connection, name):
     channel = connection.channel()
     declare(channel, name, "returned", **{"x-consumer-timeout": 200, "x-delayed-retry-min": 600})
-    closed = []
-    channel._impl.add_on_close_callback(lambda *_: closed.append(time.monotonic()))
+    cancelled = []
+    channel.add_on_cancel_callback(lambda *_: cancelled.append(time.monotonic()))
     channel.basic_consume(name, lambda *_: None)
     deadline = time.monotonic() + 5.0
-    while not closed and time.monotonic() < deadline:
+    while not cancelled and time.monotonic() < deadline:
         connection.process_data_events(time_limit=0.05)
-    assert closed, "the consumer timeout did not close the channel"
+    assert cancelled, "the consumer timeout did not cancel the consumer"
     waited, _ = ready_after(connection.channel(), name)
     assert waited >= 0.45, waited

@@ -390,35 +390,70 @@ pub(crate) async fn consume(session: &mut Session, id: u16, method: basic::Consu
     Ok(())
 }
 
-/// How long a consumer's deliveries may stay unacknowledged: the queue's `x-consumer-timeout`,
-/// else the consumer's, else the configured default.
+/// How long a consumer's deliveries may stay unacknowledged: the consumer's
+/// `x-consumer-timeout`, else the queue's, else the configured default (RabbitMQ's order).
 fn ack_timeout_ms(session: &Session, queue: &str, method: &basic::Consume) -> Result<u64, AmqpError> {
+    if let Some(value) = method.arguments.inner().get("x-consumer-timeout") {
+        return match message::from_amqp(value).as_i64().and_then(|n| u64::try_from(n).ok()) {
+            Some(ms) if ms > 0 => Ok(ms),
+            _ => Err(ChannelError::new(
+                ReplyCode::PreconditionFailed,
+                CONSUME,
+                "invalid arg 'x-consumer-timeout': must be a positive integer (milliseconds)",
+            )
+            .into()),
+        };
+    }
     let of_queue =
         session.broker().queues().queue_attributes(queue).ok().and_then(|a| consumer_timeout_ms(&a));
-    if let Some(ms) = of_queue {
-        return Ok(ms);
-    }
-    let Some(value) = method.arguments.inner().get("x-consumer-timeout") else {
-        return Ok(session.config.consumer_timeout_ms);
-    };
-    match message::from_amqp(value).as_i64().and_then(|n| u64::try_from(n).ok()) {
-        Some(ms) if ms > 0 => Ok(ms),
-        _ => Err(ChannelError::new(
-            ReplyCode::PreconditionFailed,
-            CONSUME,
-            "invalid arg 'x-consumer-timeout': must be a positive integer (milliseconds)",
-        )
-        .into()),
-    }
+    Ok(of_queue.unwrap_or(session.config.consumer_timeout_ms))
 }
 
-/// Closes every channel holding a delivery past its acknowledgement timeout with 406
-/// PRECONDITION_FAILED, as RabbitMQ does; what the channel held goes back to its queues.
+/// Acts on deliveries held past their acknowledgement timeout, as RabbitMQ 4.3 does: a
+/// consumer's delivery cancels that consumer with a server-sent `basic.cancel` when the client
+/// takes one (`consumer_cancel_notify`), its deliveries going back to their queues and the
+/// channel staying open; otherwise (a `basic.get` delivery, or a client without the
+/// capability) the channel is closed with 406 PRECONDITION_FAILED and what it held goes back.
 pub(crate) async fn close_timed_out(session: &mut Session) {
-    let channels = &session.channels;
-    let expired = session
-        .ack_timeouts
-        .expired(Instant::now(), |id, tag| channels.get(&id).is_some_and(|c| c.holds(tag)));
+    let now = Instant::now();
+    let mut expired = Vec::new();
+    // A cancelled consumer's deliveries are no longer held: look again for the next ones.
+    loop {
+        let channels = &session.channels;
+        let found =
+            session.ack_timeouts.expired(now, |id, tag| channels.get(&id).is_some_and(|c| c.holds(tag)));
+        if found.is_empty() {
+            break;
+        }
+        let mut cancelled_any = false;
+        for (id, timeout_ms, tag) in found {
+            let consumer = session.channels.get(&id).and_then(|c| c.consumer_of(tag)).map(str::to_owned);
+            let live = consumer
+                .as_deref()
+                .is_some_and(|c| session.channels.get(&id).is_some_and(|ch| ch.consumers.contains_key(c)));
+            match consumer {
+                Some(consumer_tag) if session.cancel_notify && live => {
+                    tracing::warn!(channel = id, consumer = %consumer_tag, timeout_ms, "delivery acknowledgement timed out; cancelling the consumer");
+                    let held = session
+                        .channels
+                        .get_mut(&id)
+                        .map(|c| c.cancel_timed_out(&consumer_tag))
+                        .unwrap_or_default();
+                    session.requeue_returned(held, false).await;
+                    let cancel = basic::Cancel { consumer_tag: consumer_tag.as_str().into(), nowait: true };
+                    session.send(id, AMQPClass::Basic(basic::AMQPMethod::Cancel(cancel)));
+                    cancelled_any = true;
+                }
+                _ => {
+                    session.ack_timeouts.forget_channel(id);
+                    expired.push((id, timeout_ms));
+                }
+            }
+        }
+        if !cancelled_any {
+            break;
+        }
+    }
     for (id, timeout_ms) in expired {
         tracing::warn!(channel = id, timeout_ms, "delivery acknowledgement timed out; closing the channel");
         let error =

@@ -60,6 +60,7 @@ fn long_string(s: &str) -> AMQPValue {
 pub(crate) fn start_ok(session: &mut Session, method: connection::StartOk) -> Result<(), AmqpError> {
     session.client_properties = method.client_properties;
     session.wants_blocked = client_capability(&session.client_properties, "connection.blocked");
+    session.cancel_notify = client_capability(&session.client_properties, "consumer_cancel_notify");
     let mechanism = method.mechanism.as_str();
     let credentials = match mechanism {
         "PLAIN" => plain(method.response.as_bytes()),
