@@ -15,8 +15,8 @@ What ferry promises, and what these tests hold it to:
   Deliveries not yet acked come back.
 - `tx.commit` answers commit-ok only once every publish of the transaction is durable in its
   queues, so a committed batch survives whole. A commit cut by the crash may leave part of its
-  batch (the publishes are applied one after another, as RabbitMQ's are); nothing here asserts
-  on uncommitted batches beyond "at most once".
+  batch (`tx.commit` applies the publishes one after another); nothing here asserts on
+  uncommitted batches beyond "at most once".
 """
 
 import threading
