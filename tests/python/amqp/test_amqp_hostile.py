@@ -4,7 +4,7 @@ closes only its own connection, and a pika client connected at the same time kee
 
 Cases already pinned by crates/ferry-amqp/tests (foreign protocol header, frame over frame_max,
 bad end octet, unknown frame type, body without method, method inside content, channel above
-channel_max, handshake timeout) are not repeated here."""
+channel_max) are not repeated here."""
 
 import socket
 import struct
@@ -223,3 +223,17 @@ def test_a_consumer_that_stops_reading_does_not_make_the_broker_buffer_without_b
     bystander_works(ferry_server, name + "-other")
     raw.close()
     publisher.close()
+
+
+def test_a_connection_that_never_sends_the_protocol_header_is_closed_after_the_handshake_timeout(
+    ferry_server_with, tmp_path, name
+):
+    config = tmp_path / "ferry.toml"
+    config.write_text("[amqp]\nhandshake_timeout_ms = 500\n")
+    server = ferry_server_with(["--config", str(config)])
+    silent = Raw(server)
+    started = time.monotonic()
+    bystander_works(server, name)
+    assert silent.sock.recv(1) == b"", "the broker should close a silent connection without a word"
+    assert 0.4 < time.monotonic() - started < 5
+    bystander_works(server, name)
