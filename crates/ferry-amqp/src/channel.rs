@@ -345,10 +345,16 @@ impl Channel {
         };
         let received = assembly.received + payload.len() as u64;
         if received > header.body_size {
-            return Err(unexpected(format!(
-                "content body on channel {id} runs to {received} bytes, past the {} its header announced",
-                header.body_size
-            )));
+            // A frame error, as RabbitMQ answers it: the frames no longer add up.
+            return Err(ConnectionError::new(
+                ReplyCode::FrameError,
+                PUBLISH,
+                format!(
+                    "content body on channel {id} runs to {received} bytes, past the {} its header announced",
+                    header.body_size
+                ),
+            )
+            .into());
         }
         assembly.received = received;
         if !payload.is_empty() {
@@ -455,9 +461,14 @@ mod tests {
         assert!(
             matches!(channel.content_body(Bytes::from_static(b"x")), Err(AmqpError::Connection(e)) if e.code == ReplyCode::UnexpectedFrame)
         );
+    }
+
+    #[test]
+    fn a_body_past_its_announced_size_is_a_frame_error() {
+        let mut channel = publishing();
         channel.content_header(header(1), 100).unwrap();
         assert!(
-            matches!(channel.content_body(Bytes::from_static(b"xy")), Err(AmqpError::Connection(e)) if e.code == ReplyCode::UnexpectedFrame)
+            matches!(channel.content_body(Bytes::from_static(b"xy")), Err(AmqpError::Connection(e)) if e.code == ReplyCode::FrameError && e.method == PUBLISH)
         );
     }
 }

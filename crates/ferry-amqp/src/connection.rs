@@ -294,9 +294,16 @@ async fn route(session: &mut Session, frame: Frame) -> Result<(), AmqpError> {
             Frame::Method { id, method, .. } if id.class_id == 10 => {
                 methods::dispatch(session, 0, id, method).await
             }
-            Frame::Method { id, .. } => {
-                Err(command_invalid(id, "is not a connection method; channel 0 carries only those"))
-            }
+            // RabbitMQ's answer too: a channel-level method with no channel to go to.
+            Frame::Method { id, .. } => Err(ConnectionError::new(
+                ReplyCode::ChannelError,
+                id,
+                format!(
+                    "{} is not a connection method; channel 0 carries only those",
+                    frame::method_name(id).unwrap_or("method")
+                ),
+            )
+            .into()),
             _ => Err(unexpected_frame("content frame on channel 0")),
         };
     }

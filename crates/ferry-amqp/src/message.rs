@@ -79,9 +79,11 @@ fn is_death_header(name: &str) -> bool {
 }
 
 /// `x-death` (newest first, one table per queue and reason) and the first and last deaths, as
-/// RabbitMQ renders a message's dead-letter history.
-fn death_headers(deaths: &[Death], headers: &mut FieldTable) {
-    let entry = |d: &Death| {
+/// RabbitMQ renders a message's dead-letter history. A per-message `expiration` is shown as the
+/// first death's `original-expiration`: RabbitMQ takes it off a message when it first dies.
+fn death_headers(deaths: &[Death], expiration: Option<&str>, headers: &mut FieldTable) {
+    let first = deaths.len().saturating_sub(1);
+    let entry = |(i, d): (usize, &Death)| {
         let mut t = FieldTable::default();
         t.insert("count".into(), AMQPValue::LongLongInt(d.count.min(i64::MAX as u64) as i64));
         t.insert("reason".into(), AMQPValue::LongString(d.cause.name().into()));
@@ -91,10 +93,15 @@ fn death_headers(deaths: &[Death], headers: &mut FieldTable) {
         let keys: Vec<AMQPValue> =
             d.routing_keys.iter().map(|k| AMQPValue::LongString(k.as_str().into())).collect();
         t.insert("routing-keys".into(), AMQPValue::FieldArray(keys.into()));
+        if let (true, Some(expiration)) = (i == first, expiration) {
+            t.insert("original-expiration".into(), AMQPValue::LongString(expiration.into()));
+        }
         AMQPValue::FieldTable(t)
     };
-    headers
-        .insert("x-death".into(), AMQPValue::FieldArray(deaths.iter().map(entry).collect::<Vec<_>>().into()));
+    headers.insert(
+        "x-death".into(),
+        AMQPValue::FieldArray(deaths.iter().enumerate().map(entry).collect::<Vec<_>>().into()),
+    );
     let text = |s: &str| AMQPValue::LongString(s.into());
     for (prefix, d) in [("x-first-death-", deaths.last()), ("x-last-death-", deaths.first())] {
         let Some(d) = d else { continue };
@@ -136,7 +143,7 @@ pub(crate) fn properties(delivery: &Delivery, delivery_limited: bool) -> BasicPr
         headers.insert(attribute.name.as_str().into(), value);
     }
     if !deaths.is_empty() {
-        death_headers(deaths, &mut headers);
+        death_headers(deaths, p.expiration.as_deref(), &mut headers);
     }
     if delivery_limited && delivery.delivery_count > 1 {
         // Quorum queues count the deliveries that came back before this one.
@@ -160,7 +167,7 @@ pub(crate) fn properties(delivery: &Delivery, delivery_limited: bool) -> BasicPr
     if let Some(v) = short(&p.reply_to) {
         out = out.with_reply_to(v);
     }
-    if let Some(v) = short(&p.expiration) {
+    if let (Some(v), true) = (short(&p.expiration), deaths.is_empty()) {
         out = out.with_expiration(v);
     }
     if let Some(v) = short(&p.message_id) {

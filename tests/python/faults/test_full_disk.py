@@ -5,10 +5,13 @@ small tmpfs (mounting one needs root; the test is skipped where that is not allo
 import os
 import subprocess
 import tempfile
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import boto3
+import pika
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
@@ -139,3 +142,127 @@ def test_a_broker_whose_disk_filled_up_works_again_once_there_is_room(small_disk
         sqs.send_message(QueueUrl=url, MessageBody="after-restart")
     finally:
         server.stop()
+
+
+def amqp_parameters(server):
+    host, port = server.amqp_address.rsplit(":", 1)
+    return pika.ConnectionParameters(
+        host=host, port=int(port), credentials=pika.PlainCredentials("guest", "guest"), heartbeat=0
+    )
+
+
+def amqp_get_all(server, queue):
+    """Every body in `queue`, taken with basic.get and acknowledged."""
+    conn = pika.BlockingConnection(amqp_parameters(server))
+    try:
+        ch = conn.channel()
+        bodies = []
+        while True:
+            method, _, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return bodies
+            bodies.append(body)
+    finally:
+        conn.close()
+
+
+AMQP_QUEUES = {"full-classic": "classic", "full-quorum": "quorum"}
+
+
+def amqp_publisher(server):
+    conn = pika.BlockingConnection(amqp_parameters(server))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for queue, kind in AMQP_QUEUES.items():
+        ch.queue_declare(queue, durable=True, arguments={"x-queue-type": kind})
+    return conn, ch
+
+
+def publish_all(ch, body):
+    for queue in AMQP_QUEUES:
+        ch.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
+
+
+def test_an_amqp_publisher_on_a_full_disk_without_the_alarm_is_closed_with_541_and_publishes_again_after(
+    small_disk, ferry_server_in, tmp_path
+):
+    """With the disk-free alarm off, a publish that meets a full disk is never confirmed: its
+    connection is closed with 541 INTERNAL_ERROR (as RabbitMQ closes a connection whose queue
+    failed). What was confirmed stays readable, and once there is room the queues take
+    publishes again, without a restart."""
+    config = tmp_path / "ferry.toml"
+    config.write_text("[storage]\ndisk_free_limit_bytes = 0\n")
+    server = ferry_server_in(small_disk / "data", ["--config", str(config)])
+    conn, ch = amqp_publisher(server)
+    publish_all(ch, b"before")
+    filler = fill(small_disk)
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+        for _ in range(64):
+            publish_all(ch, b"y" * 65536)
+    assert closed.value.reply_code == 541, closed.value
+    assert "No space left on device" in closed.value.reply_text
+    # Readable while the disk is still full.
+    for queue in AMQP_QUEUES:
+        conn = pika.BlockingConnection(amqp_parameters(server))
+        method, _, body = conn.channel().basic_get(queue, auto_ack=False)
+        assert body == b"before", queue
+        conn.close()
+
+    os.remove(filler)
+    conn, ch = amqp_publisher(server)
+    publish_all(ch, b"after")
+    conn.close()
+    for queue in AMQP_QUEUES:
+        assert amqp_get_all(server, queue) == [b"before", b"after"], queue
+
+
+def test_an_amqp_publisher_is_blocked_by_the_disk_alarm_and_its_publish_confirmed_once_there_is_room(
+    small_disk, ferry_server_in, tmp_path
+):
+    """With the disk-free alarm on (as by default), a full disk raises it within a second: a
+    publishing connection gets connection.blocked and is not read, so its publish waits (not
+    confirmed, not lost) while another connection reads; once there is room it gets
+    connection.unblocked and the waiting publish is confirmed, without a restart."""
+    config = tmp_path / "ferry.toml"
+    config.write_text(f"[storage]\ndisk_free_limit_bytes = {8 << 20}\n")
+    server = ferry_server_in(small_disk / "data", ["--config", str(config)])
+    conn, ch = amqp_publisher(server)
+    events = []
+    conn.add_on_connection_blocked_callback(lambda _conn, frame: events.append(type(frame.method).__name__))
+    conn.add_on_connection_unblocked_callback(lambda _conn, frame: events.append(type(frame.method).__name__))
+    publish_all(ch, b"before")
+    filler = fill(small_disk)
+    # The alarm is checked every second; a connection that has published hears of it.
+    deadline = time.monotonic() + 10
+    while "Blocked" not in events and time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.1)
+    assert "Blocked" in events, "the publisher should have been told connection.blocked"
+    outcome = []
+
+    def waiting_publish():
+        try:
+            publish_all(ch, b"while-full")
+            outcome.append("confirmed")
+        except Exception as e:
+            outcome.append(e)
+
+    publisher = threading.Thread(target=waiting_publish, daemon=True)
+    publisher.start()
+    time.sleep(1)
+    assert outcome == [], f"a publish on a full disk should wait, got {outcome}"
+    reader = pika.BlockingConnection(amqp_parameters(server))
+    for queue in AMQP_QUEUES:
+        method, _, body = reader.channel().basic_get(queue, auto_ack=False)
+        assert body == b"before", queue
+    reader.close()
+
+    os.remove(filler)
+    publisher.join(15)
+    assert outcome == ["confirmed"], outcome
+    # pika's blocking adapter hands connection events over in process_data_events only.
+    conn.process_data_events(time_limit=0)
+    assert events == ["Blocked", "Unblocked"], events
+    publish_all(ch, b"after")
+    conn.close()
+    for queue in AMQP_QUEUES:
+        assert amqp_get_all(server, queue) == [b"before", b"while-full", b"after"], queue

@@ -2,7 +2,7 @@
 //! the broker's router (which owns the rules: reserved names, equivalence, auto-delete).
 
 use amq_protocol::protocol::{AMQPClass, exchange};
-use ferry_broker::routing::{Destination, ExchangeDef, ExchangeKind};
+use ferry_broker::routing::{Destination, ExchangeDef, ExchangeKind, RoutingError};
 
 use crate::errors::{AmqpError, MethodId, routing_error};
 use crate::message;
@@ -67,17 +67,19 @@ pub(crate) fn bind(session: &mut Session, id: u16, method: exchange::Bind) -> Re
     Ok(())
 }
 
-/// `exchange.unbind`: removes the binding equal to these parts (none there: success).
+/// `exchange.unbind`: removes the binding equal to these parts (none there, or either exchange
+/// missing: success, as RabbitMQ answers).
 pub(crate) fn unbind(session: &mut Session, id: u16, method: exchange::Unbind) -> Result<(), AmqpError> {
     let router = session.broker().router();
-    router
-        .unbind(
-            method.source.as_str(),
-            Destination::Exchange(method.destination.to_string()),
-            method.routing_key.as_str(),
-            message::table(&method.arguments),
-        )
-        .map_err(|e| routing_error(e, UNBIND))?;
+    match router.unbind(
+        method.source.as_str(),
+        Destination::Exchange(method.destination.to_string()),
+        method.routing_key.as_str(),
+        message::table(&method.arguments),
+    ) {
+        Ok(()) | Err(RoutingError::ExchangeNotFound { .. }) => {}
+        Err(e) => return Err(routing_error(e, UNBIND)),
+    }
     if !method.nowait {
         session.send(id, AMQPClass::Exchange(exchange::AMQPMethod::UnbindOk(exchange::UnbindOk {})));
     }

@@ -13,7 +13,7 @@ use amq_protocol::types::AMQPValue;
 use ferry_broker::queues::service::MAX_MESSAGE_BYTES_LIMIT;
 use ferry_broker::queues::{Backoff, CreateOutcome, NackMode, OverflowPolicy, QueueAttributes};
 
-use ferry_broker::routing::Destination;
+use ferry_broker::routing::{Destination, RoutingError};
 
 use crate::errors::{AmqpError, ChannelError, MethodId, ReplyCode, queue_error, routing_error};
 use crate::message;
@@ -103,7 +103,7 @@ pub(crate) async fn declare(session: &mut Session, id: u16, method: queue::Decla
 }
 
 /// `queue.delete`: with `if-unused` only without consumers, with `if-empty` only without
-/// messages. Deleting a queue that does not exist succeeds, as in RabbitMQ.
+/// messages waiting (unacknowledged deliveries go with the queue). Deleting a queue that does not exist succeeds, as in RabbitMQ.
 pub(crate) async fn delete(session: &mut Session, id: u16, method: queue::Delete) -> Result<(), AmqpError> {
     let name = named(session, id, method.queue.as_str(), DELETE)?;
     check_owner(session, &name, DELETE)?;
@@ -113,7 +113,9 @@ pub(crate) async fn delete(session: &mut Session, id: u16, method: queue::Delete
             if method.if_unused && queues.consumer_count(&name) > 0 {
                 return Err(precondition(DELETE, format!("queue '{name}' in vhost '/' in use")));
             }
-            if method.if_empty && stats.ready + stats.in_flight + stats.delayed > 0 {
+            // Deliveries not yet acknowledged do not count, as in RabbitMQ (only ready messages
+            // do); delayed ones do, since here they wait inside the queue.
+            if method.if_empty && stats.ready + stats.delayed > 0 {
                 return Err(precondition(DELETE, format!("queue '{name}' in vhost '/' is not empty")));
             }
             match session.broker().delete_queue(&name).await {
@@ -173,19 +175,21 @@ pub(crate) async fn bind(session: &mut Session, id: u16, method: queue::Bind) ->
     Ok(())
 }
 
-/// `queue.unbind`: removes the binding equal to these parts (none there: success).
+/// `queue.unbind`: removes the binding equal to these parts (none there, or no such exchange:
+/// success, as RabbitMQ answers, so clients may unbind from what an auto-delete took away).
 pub(crate) async fn unbind(session: &mut Session, id: u16, method: queue::Unbind) -> Result<(), AmqpError> {
     let name = named(session, id, method.queue.as_str(), UNBIND)?;
     check_owner(session, &name, UNBIND)?;
     let router = session.broker().router();
-    router
-        .unbind(
-            method.exchange.as_str(),
-            Destination::Queue(name),
-            method.routing_key.as_str(),
-            message::table(&method.arguments),
-        )
-        .map_err(|e| routing_error(e, UNBIND))?;
+    match router.unbind(
+        method.exchange.as_str(),
+        Destination::Queue(name),
+        method.routing_key.as_str(),
+        message::table(&method.arguments),
+    ) {
+        Ok(()) | Err(RoutingError::ExchangeNotFound { .. }) => {}
+        Err(e) => return Err(routing_error(e, UNBIND)),
+    }
     session.send(id, AMQPClass::Queue(queue::AMQPMethod::UnbindOk(queue::UnbindOk {})));
     Ok(())
 }
