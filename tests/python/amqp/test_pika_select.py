@@ -32,7 +32,7 @@ def run(server, scenario, timeout_s=10.0):
 
 def test_confirmed_publishes_are_consumed_in_order_with_prefetch_and_acks(ferry_server, name):
     count = 50
-    confirms, received, in_flight = [], [], {"max": 0, "now": 0}
+    confirms, received, in_flight = [], [], {"max": 0, "now": 0, "acked": 0}
 
     def scenario(channel, finish):
         def on_delivery(ch, method, _props, body):
@@ -43,7 +43,8 @@ def test_confirmed_publishes_are_consumed_in_order_with_prefetch_and_acks(ferry_
             def ack():
                 in_flight["now"] -= 1
                 ch.basic_ack(method.delivery_tag)
-                if len(received) == count:
+                in_flight["acked"] += 1
+                if in_flight["acked"] == count:
                     finish()
 
             ch.connection.ioloop.call_later(0.01, ack)
