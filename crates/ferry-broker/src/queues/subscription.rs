@@ -23,6 +23,9 @@ use super::types::{Delivery, NackMode};
 pub const MAX_PREFETCH: u32 = 65_535;
 /// Most messages the dispatcher leases at once.
 const MAX_GRAB: usize = 64;
+/// Most deliveries waiting in one subscription's channel for the front-end to take: whatever
+/// the credit (a no-ack consumer's is endless), a consumer that stops taking holds no more.
+const HANDOVER: usize = 64;
 /// Most consumers one queue may have.
 pub const MAX_CONSUMERS_PER_QUEUE: usize = 10_000;
 /// Lease of a pushed delivery when the subscriber asks for none: RabbitMQ's default consumer
@@ -95,7 +98,8 @@ impl Slots {
     /// How many messages the consumers can take now, and the longest lease any asked for.
     fn wanted(&self) -> (usize, u64) {
         let add = |(n, lease): (usize, u64), s: &Slot| {
-            (n.saturating_add(s.credit as usize), if s.credit > 0 { lease.max(s.lease_ms) } else { lease })
+            let room = s.room();
+            (n.saturating_add(room), if room > 0 { lease.max(s.lease_ms) } else { lease })
         };
         if self.single_active {
             self.oldest().map_or((0, 0), |i| add((0, 0), &self.slots[i]))
@@ -111,15 +115,15 @@ impl Slots {
     /// The consumer the next message goes to, if any has credit.
     fn pick(&mut self) -> Option<usize> {
         if self.single_active {
-            return self.oldest().filter(|&i| self.slots[i].credit > 0);
+            return self.oldest().filter(|&i| self.slots[i].room() > 0);
         }
-        let first = self.slots.iter().position(|s| s.credit > 0)?;
+        let first = self.slots.iter().position(|s| s.room() > 0)?;
         let priority = self.slots[first].priority;
         let start = self.slots.iter().position(|s| s.priority == priority).unwrap_or(first);
         let len = self.slots[start..].iter().take_while(|s| s.priority == priority).count();
         for k in 0..len {
             let i = start + (self.turn.wrapping_add(k)) % len;
-            if self.slots[i].credit > 0 {
+            if self.slots[i].room() > 0 {
                 self.turn = self.turn.wrapping_add(k + 1);
                 return Some(i);
             }
@@ -138,14 +142,22 @@ impl Slots {
             let slot = &mut self.slots[i];
             match slot.tx.try_send(d) {
                 Ok(()) => slot.credit -= 1,
+                // Going: no more for it (`room` said its channel had space, and only the
+                // dispatcher sends).
                 Err(mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) => {
-                    // Its channel is full (credit beyond its capacity) or it is going: no more.
                     slot.credit = 0;
                     back.push(d);
                 }
             }
         }
         back
+    }
+}
+
+impl Slot {
+    /// How many more deliveries it can be handed now: its credit, bounded by its channel's space.
+    fn room(&self) -> usize {
+        (self.credit as usize).min(self.tx.capacity())
     }
 }
 
@@ -196,7 +208,7 @@ impl Consumers {
             return Err(QueueError::TooManyConsumers(q.name.clone()));
         }
         let prefetch = if opts.prefetch == 0 { MAX_PREFETCH } else { opts.prefetch.min(MAX_PREFETCH) };
-        let (tx, rx) = mpsc::channel(MAX_PREFETCH as usize);
+        let (tx, rx) = mpsc::channel(HANDOVER);
         s.next_id += 1;
         let id = s.next_id;
         let at = s.slots.iter().position(|x| x.priority < opts.priority).unwrap_or(s.slots.len());
@@ -277,7 +289,12 @@ impl Subscription {
     /// The next delivery; `None` once the queue is deleted (the front-end tells its consumer
     /// it was cancelled). Cancellation-safe: a delivery not returned stays in the channel.
     pub async fn next(&mut self) -> Option<Delivery> {
-        self.rx.recv().await
+        let delivery = self.rx.recv().await;
+        // The channel was full, so the dispatcher passed this consumer over: space again.
+        if delivery.is_some() && self.rx.capacity() == 1 {
+            self.dispatch.kick.notify_one();
+        }
+        delivery
     }
 
     /// Gives back the credit of `n` settled (acked, nacked or rejected) deliveries.

@@ -358,3 +358,20 @@ async fn consumers_without_credit_leave_messages_ready_and_get_them_with_credit(
     s.settled(1);
     assert_eq!(drain(&mut s).await, ["1"]);
 }
+
+#[tokio::test]
+async fn a_consumer_that_takes_nothing_is_handed_a_bounded_number_whatever_its_credit() {
+    let e = env().await;
+    e.svc.create_queue("q", QueueAttributes::default()).await.unwrap();
+    let mut s = e.svc.subscribe("q", SubscribeOptions::default()).unwrap();
+    e.svc.enqueue("q", (0..300).map(|i| msg(&i.to_string())).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = e.svc.queue_stats("q").unwrap();
+    assert!(stats.in_flight <= 64 && stats.ready >= 236, "{stats:?}");
+    // Taking them makes room: every message arrives, in order.
+    let mut got = Vec::new();
+    while got.len() < 300 {
+        got.push(String::from_utf8_lossy(&next(&mut s).await.body).into_owned());
+    }
+    assert_eq!(got, (0..300).map(|i| i.to_string()).collect::<Vec<_>>());
+}
