@@ -231,9 +231,7 @@ def test_kill_9_under_pipelined_confirmed_publishes_loses_nothing_confirmed_and_
         server.start()
 
     figures = {p.label: (p.published, len(p.confirmed)) for p in publishers}
-    # The stream publisher is left out: its confirms can wait for seconds while the publishers
-    # of the other queues are busy (a known defect), so it may have none yet at the kill.
-    assert all(p.confirmed for p in publishers if "stream" not in p.label), f"confirms per publisher: {figures}"
+    assert all(p.confirmed for p in publishers), f"confirms per publisher: {figures}"
     assert all(t.committed for t in tx_publishers), "the transactional publisher should have committed"
     by_queue = {
         CLASSIC: [p for p in publishers if "classic" in p.label],
