@@ -34,7 +34,8 @@ pub struct AmqpConfig {
     /// the queue or the consumer sets `x-consumer-timeout`.
     pub consumer_timeout_ms: u64,
     /// Largest message body accepted by `basic.publish`; a larger one closes its channel with
-    /// 406 PRECONDITION_FAILED, as RabbitMQ's `max_message_size` does.
+    /// 406 PRECONDITION_FAILED, as RabbitMQ's `max_message_size` does. At most 16 MiB, the
+    /// largest message a queue stores (RabbitMQ 4's default; 3.x allowed 128 MiB).
     pub max_message_bytes: u64,
     /// Who may connect, checked for PLAIN and AMQPLAIN.
     pub users: Vec<AmqpUser>,
@@ -98,6 +99,13 @@ impl AmqpConfig {
         if self.consumer_timeout_ms == 0 {
             return Err("amqp.consumer_timeout_ms must be at least 1".into());
         }
+        let queue_max = u64::from(ferry_broker::queues::service::MAX_MESSAGE_BYTES_LIMIT);
+        if self.max_message_bytes == 0 || self.max_message_bytes > queue_max {
+            return Err(format!(
+                "amqp.max_message_bytes = {} must be between 1 and {queue_max}, the largest message a queue stores",
+                self.max_message_bytes
+            ));
+        }
         if self.users.is_empty() {
             return Err("amqp.users is empty: no client could log in".into());
         }
@@ -138,6 +146,14 @@ mod tests {
         );
         assert_eq!(parsed.consumer_timeout_ms, defaults.consumer_timeout_ms);
         assert_eq!(parsed.max_consumers_per_connection, defaults.max_consumers_per_connection);
+    }
+
+    #[test]
+    fn a_max_message_size_no_queue_could_store_is_refused() {
+        let config = AmqpConfig { max_message_bytes: 128 << 20, ..AmqpConfig::default() };
+        assert!(config.validate().unwrap_err().contains("max_message_bytes"));
+        let config = AmqpConfig { max_message_bytes: 16 << 20, ..AmqpConfig::default() };
+        assert!(config.validate().is_ok());
     }
 
     #[test]
