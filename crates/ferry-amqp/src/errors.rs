@@ -194,11 +194,15 @@ pub(crate) fn queue_error(error: QueueError, method: MethodId, queue: &str) -> A
             ReplyCode::ResourceLocked,
             format!("queue '{queue}' in vhost '/' was deleted a moment ago"),
         ),
-        QueueError::Storage(text) => AmqpError::Connection(ConnectionError::new(
-            ReplyCode::InternalError,
-            method,
-            format!("queue '{queue}': {text}"),
-        )),
+        QueueError::Storage(text) => {
+            // The detail (file paths among it) is for the operator, not the client.
+            tracing::error!(%queue, error = %text, "storage failed");
+            AmqpError::Connection(ConnectionError::new(
+                ReplyCode::InternalError,
+                method,
+                format!("queue '{queue}' could not store or read a message (the disk is full or failing)"),
+            ))
+        }
         other => channel(ReplyCode::PreconditionFailed, format!("queue '{queue}' in vhost '/': {other}")),
     }
 }

@@ -369,6 +369,12 @@ impl Session {
                 tracing::debug!(%queue, "publish refused by a full queue");
                 false
             }
+            // Under confirms a message the disk did not take is nacked, as a refusal is: the
+            // publisher learns it is not stored and the connection carries on.
+            Err(PublishError::Queue(QueueError::Storage(error))) if in_flight.sequence.is_some() => {
+                tracing::warn!(%error, "publish not stored; nacked");
+                false
+            }
             Err(e) => {
                 self.flush_acks();
                 match publish_error(e, PUBLISH, &in_flight.routing_key) {

@@ -183,33 +183,31 @@ def publish_all(ch, body):
         ch.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2))
 
 
-def test_an_amqp_publisher_on_a_full_disk_without_the_alarm_is_closed_with_541_and_publishes_again_after(
+def test_an_amqp_publisher_on_a_full_disk_without_the_alarm_is_nacked_and_publishes_again_after(
     small_disk, ferry_server_in, tmp_path
 ):
-    """With the disk-free alarm off, a publish that meets a full disk is never confirmed: its
-    connection is closed with 541 INTERNAL_ERROR (as RabbitMQ closes a connection whose queue
-    failed). What was confirmed stays readable, and once there is room the queues take
-    publishes again, without a restart."""
+    """With the disk-free alarm off, a confirmed publish that meets a full disk is nacked: the
+    publisher learns it is not stored, and its connection stays open. What was confirmed stays
+    readable, and once there is room the same connection's publishes are confirmed again,
+    without a restart."""
     config = tmp_path / "ferry.toml"
     config.write_text("[storage]\ndisk_free_limit_bytes = 0\n")
     server = ferry_server_in(small_disk / "data", ["--config", str(config)])
     conn, ch = amqp_publisher(server)
     publish_all(ch, b"before")
     filler = fill(small_disk)
-    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+    with pytest.raises(pika.exceptions.NackError):
         for _ in range(64):
             publish_all(ch, b"y" * 65536)
-    assert closed.value.reply_code == 541, closed.value
-    assert "No space left on device" in closed.value.reply_text
+    assert conn.is_open and ch.is_open
     # Readable while the disk is still full.
     for queue in AMQP_QUEUES:
-        conn = pika.BlockingConnection(amqp_parameters(server))
-        method, _, body = conn.channel().basic_get(queue, auto_ack=False)
+        reader = pika.BlockingConnection(amqp_parameters(server))
+        method, _, body = reader.channel().basic_get(queue, auto_ack=False)
         assert body == b"before", queue
-        conn.close()
+        reader.close()
 
     os.remove(filler)
-    conn, ch = amqp_publisher(server)
     publish_all(ch, b"after")
     conn.close()
     for queue in AMQP_QUEUES:
