@@ -218,6 +218,43 @@ struct Target {
     to: mpsc::Sender<Pushed>,
 }
 
+impl Target {
+    /// Hands a delivery to the connection, waiting for room in its queue. False when the
+    /// consumer is stopped or the connection gone: the delivery went back to its queue.
+    async fn hand_over(
+        &self,
+        delivery: Delivery,
+        held: Held,
+        bytes: u64,
+        stopped: &mut oneshot::Receiver<()>,
+        queues: &QueueService,
+    ) -> bool {
+        let permit = tokio::select! {
+            permit = self.to.reserve() => permit.ok(),
+            _ = stopped => None,
+        };
+        let Some(permit) = permit else {
+            requeue(queues, &self.queue, held).await;
+            return false;
+        };
+        permit.send(Pushed::Delivery {
+            channel: self.channel,
+            consumer_tag: self.consumer_tag.clone(),
+            queue: self.queue.clone(),
+            delivery: Box::new(delivery),
+            held,
+            bytes,
+        });
+        true
+    }
+
+    /// Tells the connection the consumer's source is gone (a server-sent `basic.cancel`).
+    async fn cancelled(self) {
+        let Target { channel, consumer_tag, to, .. } = self;
+        let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
+    }
+}
+
 async fn forward(
     mut feed: impl Feed,
     target: Target,
@@ -225,7 +262,6 @@ async fn forward(
     mut stopped: oneshot::Receiver<()>,
     queues: Arc<QueueService>,
 ) {
-    let Target { channel, consumer_tag, queue, to } = target;
     loop {
         // Every branch is cancellation-safe: `next` keeps an untaken delivery in its channel.
         let next = tokio::select! {
@@ -238,25 +274,11 @@ async fn forward(
             next = feed.next() => next,
         };
         let Some((delivery, held)) = next else {
-            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
+            return target.cancelled().await;
+        };
+        if !target.hand_over(delivery, held, 0, &mut stopped, &queues).await {
             return;
-        };
-        let permit = tokio::select! {
-            permit = to.reserve() => permit.ok(),
-            _ = &mut stopped => None,
-        };
-        let Some(permit) = permit else {
-            requeue(&queues, &queue, held).await;
-            return;
-        };
-        permit.send(Pushed::Delivery {
-            channel,
-            consumer_tag: consumer_tag.clone(),
-            queue: queue.clone(),
-            delivery: Box::new(delivery),
-            held,
-            bytes: 0,
-        });
+        }
     }
 }
 
@@ -271,7 +293,6 @@ async fn forward_bounded(
     mut stopped: oneshot::Receiver<()>,
     queues: Arc<QueueService>,
 ) {
-    let Target { channel, consumer_tag, queue, to } = target;
     let (mut held_count, mut held_bytes) = (0u32, 0u64);
     // The subscription was made with one credit.
     let mut granted = true;
@@ -300,8 +321,7 @@ async fn forward_bounded(
             next = subscription.next(), if granted => next,
         };
         let Some(delivery) = next else {
-            let _ = to.send(Pushed::Cancelled { channel, consumer_tag }).await;
-            return;
+            return target.cancelled().await;
         };
         granted = false;
         let bytes = delivery.body.len() as u64;
@@ -309,23 +329,10 @@ async fn forward_bounded(
         held_bytes += bytes;
         window.channel.held.fetch_add(bytes, Ordering::AcqRel);
         let held = Held::Queue(delivery.receipt);
-        let permit = tokio::select! {
-            permit = to.reserve() => permit.ok(),
-            _ = &mut stopped => None,
-        };
-        let Some(permit) = permit else {
+        if !target.hand_over(delivery, held, bytes, &mut stopped, &queues).await {
             window.channel.release(bytes);
-            requeue(&queues, &queue, held).await;
             return;
-        };
-        permit.send(Pushed::Delivery {
-            channel,
-            consumer_tag: consumer_tag.clone(),
-            queue: queue.clone(),
-            delivery: Box::new(delivery),
-            held,
-            bytes,
-        });
+        }
     }
 }
 
