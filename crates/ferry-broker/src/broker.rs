@@ -266,7 +266,7 @@ impl Broker {
         mut msg: NewMessage,
     ) -> Result<PendingPublish, PublishError> {
         let headers = typed_headers(&msg.attributes);
-        let routed = self.router.route(exchange, routing_key, &headers)?;
+        let routed = self.router.route_message(exchange, &[routing_key], &headers, &msg.body)?;
         if routed.delayed
             && let Some(delay) = lookup(&headers, X_DELAY).and_then(Value::as_i64)
         {

@@ -4,6 +4,11 @@ use std::fmt;
 
 use crate::message::{Table, encode_table};
 
+/// The binding argument that makes a binding a subscription (its value is the subscription's
+/// id, as text): it stays when its destination queue is deleted (see
+/// [`super::Router::remove_destination`]).
+pub const X_SUBSCRIPTION: &str = "x-subscription";
+
 /// What a binding delivers to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Destination {

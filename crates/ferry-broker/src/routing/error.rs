@@ -109,6 +109,14 @@ pub enum RoutingError {
         /// The configured limit.
         limit: usize,
     },
+    /// `replace_binding` of a binding that does not exist. AMQP: channel close 404 NOT_FOUND.
+    #[error("no binding of {destination} to exchange '{exchange}'")]
+    BindingNotFound {
+        /// The source exchange.
+        exchange: String,
+        /// The destination, with its kind ("queue 'q'").
+        destination: String,
+    },
     /// A stored exchange or binding could not be decoded when the router opened.
     /// AMQP: connection close 541 INTERNAL_ERROR (the broker does not start with it).
     #[error("undecodable {table:?} record '{key}' in the metadata store: {reason}")]

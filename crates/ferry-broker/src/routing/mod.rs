@@ -12,12 +12,19 @@
 //!   [`Router::set_default_exchange_resolver`]), and `amq.direct`, `amq.fanout`, `amq.topic`,
 //!   `amq.headers` and `amq.match` exist from the start.
 //!
+//! A binding to a fanout exchange may carry a filter policy (`x-filter-policy`, in the
+//! language of SNS subscription filter policies; [`filter_policy`]), read against the
+//! message's headers or its JSON body (`x-filter-policy-scope`): it lets through only the
+//! messages that match. A binding with an [`X_SUBSCRIPTION`] argument is a subscription (an SNS
+//! one): it belongs to its exchange and stays when its destination queue is deleted.
+//!
 //! Durable exchanges, and bindings whose source and destination are both durable, are stored in
 //! the [`MetadataStore`] (`Table::Exchanges`, `Table::Bindings`; format in `store`) and
 //! recovered by [`Router::open`]; the others live in memory only.
 //!
 //! Module map: `exchange` (kinds, definitions, redeclare rules), `binding` (destinations,
-//! targets, binding identity), `index` (one exchange's bindings arranged for its kind), `state`
+//! targets, binding identity), `index` (one exchange's bindings arranged for its kind),
+//! `filter_policy` (the filters of bindings), `state`
 //! (the in-memory state and what a removal takes with it),
 //! [`topic_trie`] (topic matching), `headers` (header matching), `store` (stored form), `error`.
 //!
@@ -29,6 +36,11 @@
 mod binding;
 mod error;
 mod exchange;
+pub mod filter_policy;
+#[cfg(test)]
+mod filter_policy_tests;
+#[cfg(test)]
+mod filter_route_tests;
 mod headers;
 mod index;
 #[cfg(test)]
@@ -43,16 +55,20 @@ pub mod topic_trie;
 #[cfg(test)]
 mod topic_trie_tests;
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::message::{Table, Value};
+use crate::message::{Table, Value, lookup};
 use crate::metadata::MetadataStore;
 
-pub use binding::{Binding, Destination, Target};
+pub use binding::{Binding, Destination, Target, X_SUBSCRIPTION};
 pub use error::RoutingError;
 pub use exchange::{
     ALTERNATE_EXCHANGE, DELAYED_MESSAGE, DELAYED_TYPE, DeclareOutcome, ExchangeDef, ExchangeKind,
+};
+pub use filter_policy::{
+    FilterPolicy, FilterPolicyError, FilterScope, X_FILTER_POLICY, X_FILTER_POLICY_SCOPE,
 };
 pub use headers::{HeadersRule, MatchKind, X_MATCH, loosely_equal};
 
@@ -393,13 +409,27 @@ impl Router {
 
     /// Drops every binding to `destination` (call it when a queue or topic is deleted), then
     /// deletes the auto-delete exchanges this leaves without bindings as a source, as RabbitMQ
-    /// does.
+    /// does. Subscriptions (bindings with an [`X_SUBSCRIPTION`] argument) stay: they belong to
+    /// their exchange, and a queue of the same name created later receives through them again.
     pub fn remove_destination(&self, destination: &Destination) -> Result<(), RoutingError> {
         let _writer = self.writer();
         let (removal, ops) = {
             let state = self.read();
             let Some(ids) = state.by_destination.get(destination) else { return Ok(()) };
-            let removal = state.plan_removal(ids.iter().cloned().collect(), Vec::new());
+            let ids: Vec<Arc<BindingId>> = ids
+                .iter()
+                .filter(|id| {
+                    state
+                        .bindings
+                        .get(*id)
+                        .is_none_or(|b| lookup(&b.binding.arguments, X_SUBSCRIPTION).is_none())
+                })
+                .cloned()
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let removal = state.plan_removal(ids, Vec::new());
             let ops = state.removal_ops(&removal);
             (removal, ops)
         };
@@ -432,6 +462,29 @@ impl Router {
         routing_keys: &[&str],
         headers: &[(String, Value)],
     ) -> Result<Routed, RoutingError> {
+        self.route_inner(exchange, routing_keys, headers, None)
+    }
+
+    /// [`Router::route_keys`] for a message whose body is known, so that the filter policies
+    /// that read the body (scope `MessageBody`) can; without it they match nothing.
+    pub fn route_message(
+        &self,
+        exchange: &str,
+        routing_keys: &[&str],
+        headers: &[(String, Value)],
+        body: &[u8],
+    ) -> Result<Routed, RoutingError> {
+        self.route_inner(exchange, routing_keys, headers, Some(body))
+    }
+
+    fn route_inner(
+        &self,
+        exchange: &str,
+        routing_keys: &[&str],
+        headers: &[(String, Value)],
+        body: Option<&[u8]>,
+    ) -> Result<Routed, RoutingError> {
+        let parsed = LazyBody::new(body);
         let state = self.read();
         let first = state.exchanges.get(exchange).ok_or_else(|| missing(exchange))?;
         if first.def.internal {
@@ -453,6 +506,11 @@ impl Router {
             }
             for key in routing_keys {
                 x.index.route(key, headers, &mut picked);
+            }
+            for (destination, policy) in x.filtered.values() {
+                if policy.matches(headers, parsed.get(policy.scope())) {
+                    picked.push(destination);
+                }
             }
             let alternate = if picked.is_empty() { x.def.alternate_exchange() } else { None };
             let next = picked.drain(..).filter_map(|d| match d {
@@ -481,6 +539,99 @@ impl Router {
             targets.dedup();
         }
         Ok(Routed { targets, delayed })
+    }
+
+    /// The bindings of fanout exchange `exchange` that a message with these headers and body
+    /// takes (every binding without a filter policy, and those whose policy matches), in a
+    /// stable order. Only this exchange's own bindings: a destination exchange is not followed.
+    pub fn matching_bindings(
+        &self,
+        exchange: &str,
+        headers: &[(String, Value)],
+        body: &[u8],
+    ) -> Result<Vec<Binding>, RoutingError> {
+        let parsed = LazyBody::new(Some(body));
+        let state = self.read();
+        let x = state.exchanges.get(exchange).ok_or_else(|| missing(exchange))?;
+        if *x.def.kind.routing_kind() != ExchangeKind::Fanout {
+            return Err(RoutingError::InvalidArgument {
+                subject: format!("exchange '{exchange}'"),
+                argument: "type".to_string(),
+                reason: "only a fanout exchange's bindings are matched one by one".to_string(),
+            });
+        }
+        let mut ids: Vec<&Arc<BindingId>> = state.by_source.get(exchange).into_iter().flatten().collect();
+        ids.sort_unstable();
+        Ok(ids
+            .into_iter()
+            .filter(|id| match x.filtered.get(*id) {
+                Some((_, policy)) => policy.matches(headers, parsed.get(policy.scope())),
+                None => true,
+            })
+            .filter_map(|id| state.bindings.get(id))
+            .map(|b| b.binding.clone())
+            .collect())
+    }
+
+    /// Replaces the arguments of exchange `name` (stored if it is durable). Those that change
+    /// routing (`alternate-exchange`, `x-delayed-type`) must stay as they are; the others are
+    /// the owner's to keep (an SNS topic's attributes and tags live there).
+    pub fn set_exchange_arguments(&self, name: &str, arguments: Table) -> Result<(), RoutingError> {
+        let _writer = self.writer();
+        let def = {
+            let state = self.read();
+            let existing = state.exchanges.get(name).ok_or_else(|| missing(name))?;
+            if is_reserved(name) || name.is_empty() {
+                return Err(RoutingError::SystemExchange { exchange: name.to_string() });
+            }
+            let def = ExchangeDef { arguments, ..existing.def.clone() };
+            def.validate()?;
+            existing.def.check_equivalent(&def)?;
+            def
+        };
+        if def.durable {
+            self.meta.commit(&[store::put_exchange(&def)])?;
+        }
+        if let Some(x) = self.write().exchanges.get_mut(name) {
+            x.def = def;
+        }
+        Ok(())
+    }
+
+    /// Replaces binding `old` by `new` (same source) in one step: stored at once, so a crash
+    /// leaves one or the other. A missing `old` is [`RoutingError::BindingNotFound`].
+    pub fn replace_binding(&self, old: &Binding, new: Binding) -> Result<(), RoutingError> {
+        if old.source != new.source {
+            return Err(RoutingError::InvalidArgument {
+                subject: format!("binding of {} to exchange '{}'", new.destination, new.source),
+                argument: "source".to_string(),
+                reason: "a replaced binding keeps its source exchange".to_string(),
+            });
+        }
+        let old_id = BindingId::of(old);
+        let new_id = Arc::new(BindingId::of(&new));
+        let _writer = self.writer();
+        let (old_id, rule, durable) = {
+            let state = self.read();
+            let src = state.exchanges.get(&new.source).ok_or_else(|| missing(&new.source))?;
+            let Some((id, entry)) = state.bindings.get_key_value(&old_id) else {
+                return Err(RoutingError::BindingNotFound {
+                    exchange: old.source.clone(),
+                    destination: old.destination.to_string(),
+                });
+            };
+            let rule = rule_for(&src.def, &new)?;
+            (Arc::clone(id), rule, entry.durable)
+        };
+        if durable {
+            let mut ops = vec![store::delete_binding(&old_id)];
+            ops.push(store::put_binding(&new_id, &new));
+            self.meta.commit(&ops)?;
+        }
+        let mut state = self.write();
+        state.remove_binding(&old_id);
+        state.insert_binding(new_id, new, rule, durable);
+        Ok(())
     }
 
     /// The definition of exchange `name`, if it exists.
@@ -516,6 +667,27 @@ impl Router {
     /// How many bindings exist.
     pub fn binding_count(&self) -> usize {
         self.read().bindings.len()
+    }
+}
+
+/// A message body parsed as JSON the first time a body-scoped filter policy asks for it.
+struct LazyBody<'a> {
+    bytes: Option<&'a [u8]>,
+    parsed: OnceCell<Option<serde_json::Value>>,
+}
+
+impl<'a> LazyBody<'a> {
+    fn new(bytes: Option<&'a [u8]>) -> LazyBody<'a> {
+        LazyBody { bytes, parsed: OnceCell::new() }
+    }
+
+    /// The parsed body when `scope` reads it (`None` for the attributes scope, or a body that
+    /// is missing or not JSON).
+    fn get(&self, scope: FilterScope) -> Option<&serde_json::Value> {
+        if scope != FilterScope::MessageBody {
+            return None;
+        }
+        self.parsed.get_or_init(|| self.bytes.and_then(|b| serde_json::from_slice(b).ok())).as_ref()
     }
 }
 

@@ -4,11 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::message::{Value, lookup};
 use crate::metadata::MetaOp;
 
 use super::binding::{Binding, BindingId, Destination};
 use super::error::RoutingError;
 use super::exchange::{ExchangeDef, ExchangeKind};
+use super::filter_policy::{FilterPolicy, FilterScope, X_FILTER_POLICY, X_FILTER_POLICY_SCOPE};
 use super::headers::HeadersRule;
 use super::index::Index;
 use super::store;
@@ -16,6 +18,17 @@ use super::store;
 pub(super) struct ExchangeEntry {
     pub(super) def: ExchangeDef,
     pub(super) index: Index,
+    /// Bindings with a filter policy, kept out of `index`: each is tested on every message.
+    pub(super) filtered: HashMap<Arc<BindingId>, (Destination, Arc<FilterPolicy>)>,
+}
+
+/// What the router reads from a binding's arguments to route by it.
+#[derive(Default)]
+pub(super) struct Rule {
+    /// The `x-match` rule of a binding to a headers exchange.
+    pub(super) headers: Option<HeadersRule>,
+    /// The `x-filter-policy` of a binding to a fanout exchange.
+    pub(super) filter: Option<Arc<FilterPolicy>>,
 }
 
 pub(super) struct BindingEntry {
@@ -35,18 +48,17 @@ pub(super) struct State {
 impl State {
     pub(super) fn insert_exchange(&mut self, def: ExchangeDef) {
         let index = Index::new(&def.kind);
-        self.exchanges.insert(def.name.clone(), ExchangeEntry { def, index });
+        self.exchanges.insert(def.name.clone(), ExchangeEntry { def, index, filtered: HashMap::new() });
     }
 
-    pub(super) fn insert_binding(
-        &mut self,
-        id: Arc<BindingId>,
-        binding: Binding,
-        rule: Option<HeadersRule>,
-        durable: bool,
-    ) {
+    pub(super) fn insert_binding(&mut self, id: Arc<BindingId>, binding: Binding, rule: Rule, durable: bool) {
         if let Some(x) = self.exchanges.get_mut(&binding.source) {
-            x.index.add(&id, &binding, rule);
+            match rule.filter {
+                Some(policy) => {
+                    x.filtered.insert(Arc::clone(&id), (binding.destination.clone(), policy));
+                }
+                None => x.index.add(&id, &binding, rule.headers),
+            }
         }
         self.by_source.entry(binding.source.clone()).or_default().insert(Arc::clone(&id));
         self.by_destination.entry(binding.destination.clone()).or_default().insert(Arc::clone(&id));
@@ -57,7 +69,9 @@ impl State {
         if self.bindings.remove(id).is_none() {
             return;
         }
-        if let Some(x) = self.exchanges.get_mut(&id.source) {
+        if let Some(x) = self.exchanges.get_mut(&id.source)
+            && x.filtered.remove(id).is_none()
+        {
             x.index.remove(id);
         }
         if let Some(set) = self.by_source.get_mut(&id.source) {
@@ -146,13 +160,47 @@ pub(super) struct Removal {
     pub(super) exchanges: Vec<String>,
 }
 
-/// The parsed headers rule of `binding` when its source routes by headers.
-pub(super) fn rule_for(source: &ExchangeDef, binding: &Binding) -> Result<Option<HeadersRule>, RoutingError> {
-    if *source.kind.routing_kind() != ExchangeKind::Headers {
-        return Ok(None);
-    }
+/// What the router routes `binding` by: its parsed `x-match` rule when its source routes by
+/// headers, its filter policy when it has one (only on a fanout exchange).
+pub(super) fn rule_for(source: &ExchangeDef, binding: &Binding) -> Result<Rule, RoutingError> {
     let subject = || format!("binding of {} to exchange '{}'", binding.destination, binding.source);
-    HeadersRule::parse(&binding.arguments, subject).map(Some)
+    let invalid = |argument: &str, reason: String| RoutingError::InvalidArgument {
+        subject: subject(),
+        argument: argument.to_string(),
+        reason,
+    };
+    let filter = match lookup(&binding.arguments, X_FILTER_POLICY) {
+        None => None,
+        Some(Value::Text(text)) => {
+            if *source.kind.routing_kind() != ExchangeKind::Fanout {
+                return Err(invalid(
+                    X_FILTER_POLICY,
+                    "a filter policy applies to fanout exchanges only".into(),
+                ));
+            }
+            let scope = match lookup(&binding.arguments, X_FILTER_POLICY_SCOPE) {
+                None => FilterScope::default(),
+                Some(Value::Text(name)) => FilterScope::parse(name).ok_or_else(|| {
+                    invalid(
+                        X_FILTER_POLICY_SCOPE,
+                        format!("'{name}' is not MessageAttributes or MessageBody"),
+                    )
+                })?,
+                Some(other) => {
+                    return Err(invalid(X_FILTER_POLICY_SCOPE, format!("must be text, not {other:?}")));
+                }
+            };
+            let policy = FilterPolicy::parse(text, scope).map_err(|e| invalid(X_FILTER_POLICY, e.0))?;
+            Some(Arc::new(policy))
+        }
+        Some(other) => return Err(invalid(X_FILTER_POLICY, format!("must be JSON text, not {other:?}"))),
+    };
+    let headers = if *source.kind.routing_kind() == ExchangeKind::Headers {
+        Some(HeadersRule::parse(&binding.arguments, subject)?)
+    } else {
+        None
+    };
+    Ok(Rule { headers, filter })
 }
 
 pub(super) fn collect_bindings(state: &State, ids: Option<&HashSet<Arc<BindingId>>>) -> Vec<Binding> {
