@@ -15,9 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ferry_broker::Broker;
+use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::SystemClock;
-use ferry_broker::metadata::MemoryStore;
+use ferry_broker::groups::GroupCoordinator;
+use ferry_broker::metadata::{MemoryStore, MetadataStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
+use ferry_broker::routing::Router;
+use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -281,6 +286,32 @@ fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Every service of a node over `dir`, with an in-memory metadata store.
+async fn broker(dir: &std::path::Path) -> Result<Arc<Broker>, BoxError> {
+    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let topics = TopicService::open(
+        TopicServiceConfig {
+            data_dir: dir.join("topics"),
+            durability: ferry_log::Durability::Always,
+            default_config: Default::default(),
+            limits: Default::default(),
+        },
+        Arc::clone(&store),
+        SystemClock::shared(),
+    )?;
+    let groups = GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), Default::default())?;
+    let queues = QueueService::open(
+        dir.join("queues"),
+        Arc::clone(&store),
+        SystemClock::shared(),
+        QueueServiceConfig::default(),
+    )
+    .await?;
+    let router = Arc::new(Router::open(Arc::clone(&store))?);
+    let alarm = Arc::new(DiskAlarm::new(dir, 0));
+    Ok(Arc::new(Broker::new(Arc::new(topics), queues, groups, router, alarm)))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let secs = env_u64("BENCH_SECS", 10);
@@ -296,18 +327,12 @@ async fn main() -> Result<(), BoxError> {
         Ok(endpoint) => endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned(),
         Err(_) => {
             let dir = tempfile::tempdir()?;
-            let queues = QueueService::open(
-                dir.path().to_path_buf(),
-                Arc::new(MemoryStore::new()),
-                SystemClock::shared(),
-                QueueServiceConfig::default(),
-            )
-            .await?;
+            let broker = broker(dir.path()).await?;
             _dir = Some(dir);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let host = listener.local_addr()?.to_string();
             let config = ferry_sqs::SqsConfig::default();
-            tokio::spawn(ferry_sqs::serve(listener, config, queues, std::future::pending()));
+            tokio::spawn(ferry_sqs::serve(listener, config, broker, std::future::pending()));
             host
         }
     };

@@ -1,4 +1,4 @@
-//! Settings of the SQS listener (the `[sqs]` section of ferry's configuration).
+//! Settings of the AWS listener, SQS and SNS (the `[sqs]` section of ferry's configuration).
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -32,6 +32,11 @@ pub struct SqsConfig {
     /// A request whose body is not complete this long after its headers is answered
     /// `408 RequestTimeout` and its connection closed.
     pub body_read_timeout_ms: u64,
+    /// Most SNS topics; a CreateTopic beyond it is `TopicLimitExceeded`.
+    pub sns_max_topics: usize,
+    /// Most SNS subscriptions over all topics; a Subscribe beyond it is
+    /// `SubscriptionLimitExceeded`.
+    pub sns_max_subscriptions: usize,
 }
 
 impl Default for SqsConfig {
@@ -49,6 +54,8 @@ impl Default for SqsConfig {
             idle_timeout_ms: 60_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            sns_max_topics: 1_000,
+            sns_max_subscriptions: 10_000,
         }
     }
 }

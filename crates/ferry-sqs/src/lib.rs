@@ -1,9 +1,12 @@
-//! Amazon SQS-compatible front-end (see ARCHITECTURE.md).
+//! The AWS front-end of ferry: the Amazon SQS and Amazon SNS APIs on one listener (see
+//! ARCHITECTURE.md).
 //!
-//! A request's path: [`server`] accepts it → [`protocol::decode`] turns either wire protocol into
-//! an action name and JSON-shaped parameters → [`actions`] parses them, checks SQS's rules and
-//! calls the queue engine → the result (or [`error::SqsError`]) is rendered in the request's
-//! protocol.
+//! A request's path: [`server`] accepts it and tells the services apart as AWS SDKs address
+//! them (the SigV4 credential scope names `sqs` or `sns`; an unsigned query-protocol request by
+//! its action) → for SQS, [`protocol::decode`] turns either wire protocol into an action name
+//! and JSON-shaped parameters → [`actions`] parses them, checks SQS's rules and calls the queue
+//! engine → the result (or [`error::SqsError`]) is rendered in the request's protocol. An SNS
+//! request goes to [`sns`] instead (query protocol only, as SNS has it).
 //!
 //! # Layout
 //!
@@ -18,6 +21,8 @@
 //! - [`error`]: SQS error codes with their HTTP status, JSON `__type` and query code.
 //! - [`names`]: queue names, queue URLs and ARNs.
 //! - [`message`]: bodies and message attributes: parsing, limits, sizes.
+//! - [`sns`]: the SNS API: topics are fanout exchanges of the broker's router, subscriptions
+//!   bindings to queues (with their filter policy), publishes deliveries into queues.
 //! - [`sts`]: STS `GetCallerIdentity`, answered on the same endpoint.
 //! - [`md5`]: `MD5OfMessageBody`, `MD5OfMessageAttributes`, `MD5OfMessageSystemAttributes`.
 //!
@@ -42,6 +47,7 @@ pub mod names;
 pub mod params;
 pub mod protocol;
 pub mod server;
+pub mod sns;
 pub mod sts;
 
 pub use config::SqsConfig;

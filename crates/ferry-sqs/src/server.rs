@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use ferry_broker::queues::QueueService;
+use ferry_broker::Broker;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info_span, warn};
@@ -22,21 +22,23 @@ use crate::config::SqsConfig;
 use crate::error::{ErrorCode, SqsError};
 use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use crate::protocol::{self, Envelope, Protocol, Rendered};
-use crate::sts;
+use crate::{sns, sts};
 
 struct Shared {
-    queues: Arc<QueueService>,
+    broker: Arc<Broker>,
+    /// Serialises SNS catalog changes (topics, subscriptions), which read then write the router.
+    sns_catalog: Arc<tokio::sync::Mutex<()>>,
     config: Arc<SqsConfig>,
     local_addr: SocketAddr,
     shutdown: watch::Receiver<bool>,
 }
 
-/// Serves the SQS API on `listener` until `shutdown` resolves, then lets requests in progress
-/// finish (long polls answer at once with no messages).
+/// Serves the SQS and SNS APIs on `listener` until `shutdown` resolves, then lets requests in
+/// progress finish (long polls answer at once with no messages).
 pub async fn serve(
     listener: TcpListener,
     config: SqsConfig,
-    queues: Arc<QueueService>,
+    broker: Arc<Broker>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let local_addr = listener.local_addr()?;
@@ -46,7 +48,13 @@ pub async fn serve(
         header_read: Duration::from_millis(config.header_read_timeout_ms.max(1)),
     };
     let listener = Listener::new(listener, config.max_connections, timeouts);
-    let shared = Arc::new(Shared { queues, config: Arc::new(config), local_addr, shutdown: stop_rx });
+    let shared = Arc::new(Shared {
+        broker,
+        sns_catalog: Arc::new(tokio::sync::Mutex::new(())),
+        config: Arc::new(config),
+        local_addr,
+        shutdown: stop_rx,
+    });
     let app = Router::new().fallback(handle).with_state(shared);
     axum::serve(listener, app.into_make_service_with_connect_info::<ConnectionInfo>())
         .with_graceful_shutdown(async move {
@@ -117,6 +125,19 @@ async fn handle(
     if target.as_deref() == Some(sts::TARGET) {
         return respond(sts::render(Protocol::Json, caller().as_ref(), &request_id), &request_id);
     }
+    if target.is_none() {
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let service = sns::signed_service(authorization, parts.uri.query());
+        if let Some(pairs) = sns::addressed(service.as_deref(), parts.uri.query(), &body) {
+            let ctx = sns::SnsCtx {
+                broker: shared.broker.clone(),
+                config: shared.config.clone(),
+                host: host_for_urls(&shared, &parts.headers),
+                catalog: shared.sns_catalog.clone(),
+            };
+            return respond(sns::handle(&ctx, pairs, &request_id).await, &request_id);
+        }
+    }
     let decoded = protocol::decode(Envelope {
         target: target.as_deref(),
         query_string: parts.uri.query(),
@@ -140,7 +161,7 @@ async fn handle(
         }
     }
     let ctx = Ctx {
-        queues: shared.queues.clone(),
+        queues: shared.broker.queues().clone(),
         config: shared.config.clone(),
         host: host_for_urls(&shared, &parts.headers),
         shutdown: shared.shutdown.clone(),

@@ -125,15 +125,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot open the queues")?;
-    let sqs = bind("sqs", settings.sqs.listen).await?;
-    listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&queues), shutdown(&shutdown_rx)));
-
     let router =
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
     let broker = Arc::new(
         Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
             .with_memory_alarm(memory_alarm),
     );
+    let sqs = bind("sqs", settings.sqs.listen).await?;
+    listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));
     let amqp = bind("amqp", settings.amqp.listen).await?;
     listeners.spawn(ferry_amqp::serve(amqp, settings.amqp.clone(), broker, shutdown(&shutdown_rx)));
 
