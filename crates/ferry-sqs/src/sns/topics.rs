@@ -113,15 +113,14 @@ pub(crate) async fn create_topic(ctx: &SnsCtx, params: &Params) -> SnsResult<Str
                 "Invalid parameter: Name Reason: an exchange named {name} exists and is not a topic"
             )));
         };
-        let differs = given.iter().any(|(k, v)| {
-            let current = topic.state.attributes.get(k).map(String::as_str);
-            let wanted = if k == "FifoTopic" || k == "ContentBasedDeduplication" {
-                Some(v.to_ascii_lowercase())
-            } else {
-                Some(v.clone())
-            };
-            current.map(str::to_owned) != wanted
-        });
+        // FifoTopic=false is how a standard topic is asked for too (kombu does).
+        let differs = topic.fifo() != fifo
+            || given.iter().filter(|(k, _)| *k != "FifoTopic").any(|(k, v)| {
+                let current = topic.state.attributes.get(k).map(String::as_str);
+                let wanted =
+                    if k == "ContentBasedDeduplication" { v.to_ascii_lowercase() } else { v.clone() };
+                current != Some(wanted.as_str())
+            });
         if differs {
             return Err(SnsError::invalid(
                 "Invalid parameter: Attributes Reason: Topic already exists with different attributes",
