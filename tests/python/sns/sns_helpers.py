@@ -5,6 +5,7 @@ import json
 import time
 
 import boto3
+import pika
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -70,3 +71,20 @@ def envelope(message):
 
 def error_code(excinfo):
     return excinfo.value.response["Error"]["Code"]
+
+
+def amqp_parameters(server):
+    """pika's connection parameters for `server`'s AMQP listener (guest/guest)."""
+    host, port = server.amqp_address.rsplit(":", 1)
+    return pika.ConnectionParameters(host=host, port=int(port), credentials=pika.PlainCredentials("guest", "guest"))
+
+
+def basic_get(channel, queue, timeout_s=10.0):
+    """The next message of `queue` over AMQP (acknowledged), waiting up to the deadline; None if none."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return method, properties, body
+        channel.connection.sleep(0.05)
+    return None
