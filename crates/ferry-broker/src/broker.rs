@@ -492,6 +492,22 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_filter_policy_on_a_binding_reads_the_body_of_a_publish() {
+        use crate::routing::{ExchangeDef, X_FILTER_POLICY, X_FILTER_POLICY_SCOPE};
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).await;
+        b.router().declare_exchange(ExchangeDef::new("orders", ExchangeKind::Fanout), false).unwrap();
+        b.declare_queue("paid", QueueAttributes::default(), None).await.unwrap();
+        let filter = vec![
+            (X_FILTER_POLICY.to_string(), Value::Text(r#"{"status": ["paid"]}"#.into())),
+            (X_FILTER_POLICY_SCOPE.to_string(), Value::Text("MessageBody".into())),
+        ];
+        b.router().bind("orders", Destination::Queue("paid".into()), "", filter).unwrap();
+        assert!(b.publish("orders", "", msg(r#"{"status": "open"}"#)).await.unwrap().unroutable());
+        assert_eq!(b.publish("orders", "", msg(r#"{"status": "paid"}"#)).await.unwrap().queues, ["paid"]);
+    }
+
+    #[tokio::test]
     async fn a_deleted_queue_loses_its_bindings() {
         use crate::routing::ExchangeDef;
         let dir = tempfile::tempdir().unwrap();

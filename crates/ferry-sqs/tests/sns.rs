@@ -159,3 +159,67 @@ async fn errors_are_answered_with_sns_codes() {
     sns.delete_topic().topic_arn(&topic_arn).send().await.unwrap();
     assert!(sns.list_topics().send().await.unwrap().topics().is_empty());
 }
+
+#[tokio::test]
+async fn topics_and_subscriptions_are_bounded_by_the_configuration() {
+    let config = ferry_sqs::SqsConfig { sns_max_topics: 1, sns_max_subscriptions: 1, ..Default::default() };
+    let server = common::start_with(config).await;
+    let sns = sns_client(&server.endpoint);
+    let topic_arn = sns.create_topic().name("one").send().await.unwrap().topic_arn().unwrap().to_owned();
+    assert_eq!(sns.create_topic().name("one").send().await.unwrap().topic_arn(), Some(topic_arn.as_str()));
+    let e = sns.create_topic().name("two").send().await.unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("TopicLimitExceeded"));
+    let endpoint = |q: &str| format!("arn:aws:sqs:us-east-1:000000000000:{q}");
+    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(endpoint("a")).send().await.unwrap();
+    let e = sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(endpoint("b"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.into_service_error().meta().code(), Some("SubscriptionLimitExceeded"));
+}
+
+#[tokio::test]
+async fn a_fifo_topic_publishes_batches_into_a_fifo_queue_in_group_order() {
+    let server = common::start().await;
+    let sns = sns_client(&server.endpoint);
+    let topic_arn = sns
+        .create_topic()
+        .name("jobs.fifo")
+        .attributes("FifoTopic", "true")
+        .attributes("ContentBasedDeduplication", "true")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let url = server.queue("jobs.fifo", &[("FifoQueue", "true")]).await;
+    let arn = queue_arn(&server, &url).await;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    let mut batch = sns.publish_batch().topic_arn(&topic_arn);
+    for i in 0..3 {
+        let entry = aws_sdk_sns::types::PublishBatchRequestEntry::builder()
+            .id(format!("e{i}"))
+            .message(format!("job {i}"))
+            .message_group_id("g")
+            .build()
+            .unwrap();
+        batch = batch.publish_batch_request_entries(entry);
+    }
+    let out = batch.send().await.unwrap();
+    assert_eq!(out.successful().len(), 3);
+    assert!(out.failed().is_empty());
+    assert!(out.successful().iter().all(|s| s.sequence_number().is_some_and(|n| n.len() == 20)));
+    assert_eq!(receive_bodies(&server, &url).await, ["job 0", "job 1", "job 2"]);
+}
