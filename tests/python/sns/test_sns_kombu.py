@@ -48,3 +48,18 @@ def test_a_kombu_fanout_exchange_is_an_sns_topic_feeding_every_bound_queue(kombu
             except socket.timeout:
                 pass
     assert [body for _, body in received] == [{"hello": "fanout"}] * 2
+
+
+def test_kombu_unsubscribes_a_deleted_queue_and_cleans_up_stale_subscriptions(kombu_connection, sns, sqs, name):
+    exchange = Exchange(name, type="fanout")
+    queues = [Queue(f"{name}-{i}", exchange) for i in range(3)]
+    with kombu_connection.Consumer(queues, callbacks=[lambda body, message: message.ack()]):
+        assert len(sns.list_subscriptions_by_topic(TopicArn=topic_arn(name))["Subscriptions"]) == 3
+    # Deleted through kombu: its subscription goes with it (Unsubscribe).
+    queues[0](kombu_connection).delete()
+    # Deleted behind kombu's back: the next bind to the exchange finds the stale subscription
+    # (ListSubscriptionsByTopic, then GetQueueUrl answering QueueDoesNotExist) and removes it.
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queues[1].name)["QueueUrl"])
+    Queue(f"{name}-new", exchange)(kombu_connection).declare()
+    left = sns.list_subscriptions_by_topic(TopicArn=topic_arn(name))["Subscriptions"]
+    assert [s["Endpoint"].rsplit(":", 1)[1] for s in left] == [queues[2].name]
