@@ -23,6 +23,8 @@
 //! Bounds, as SNS has them: at most [`MAX_CONDITIONS`] conditions in a policy and
 //! [`MAX_DEPTH`] levels of nesting; the text itself is bounded by whoever stores it.
 
+use std::cell::OnceCell;
+
 use crate::message::Value;
 
 /// The binding argument holding a filter policy as JSON text.
@@ -466,5 +468,26 @@ fn condition_matches(condition: &Condition, item: Item<'_>) -> bool {
             above && below
         }),
         Condition::Exists(_) => false,
+    }
+}
+
+/// A message body parsed as JSON the first time a body-scoped filter policy asks for it.
+pub(super) struct LazyBody<'a> {
+    bytes: Option<&'a [u8]>,
+    parsed: OnceCell<Option<serde_json::Value>>,
+}
+
+impl<'a> LazyBody<'a> {
+    pub(super) fn new(bytes: Option<&'a [u8]>) -> LazyBody<'a> {
+        LazyBody { bytes, parsed: OnceCell::new() }
+    }
+
+    /// The parsed body when `scope` reads it (`None` for the attributes scope, or a body that
+    /// is missing or not JSON).
+    pub(super) fn get(&self, scope: FilterScope) -> Option<&serde_json::Value> {
+        if scope != FilterScope::MessageBody {
+            return None;
+        }
+        self.parsed.get_or_init(|| self.bytes.and_then(|b| serde_json::from_slice(b).ok())).as_ref()
     }
 }

@@ -24,7 +24,7 @@
 //!
 //! Module map: `exchange` (kinds, definitions, redeclare rules), `binding` (destinations,
 //! targets, binding identity), `index` (one exchange's bindings arranged for its kind),
-//! `filter_policy` (the filters of bindings), `state`
+//! `filter_policy` (the filters of bindings), `update` (changes in place), `state`
 //! (the in-memory state and what a removal takes with it),
 //! [`topic_trie`] (topic matching), `headers` (header matching), `store` (stored form), `error`.
 //!
@@ -54,8 +54,8 @@ mod tests;
 pub mod topic_trie;
 #[cfg(test)]
 mod topic_trie_tests;
+mod update;
 
-use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -74,6 +74,7 @@ pub use headers::{HeadersRule, MatchKind, X_MATCH, loosely_equal};
 
 use binding::BindingId;
 use exchange::{is_reserved, predeclared};
+use filter_policy::LazyBody;
 use state::{ExchangeEntry, State, collect_bindings, rule_for};
 
 /// Bounds on what the router holds; a declare or bind beyond one is refused
@@ -573,67 +574,6 @@ impl Router {
             .collect())
     }
 
-    /// Replaces the arguments of exchange `name` (stored if it is durable). Those that change
-    /// routing (`alternate-exchange`, `x-delayed-type`) must stay as they are; the others are
-    /// the owner's to keep (an SNS topic's attributes and tags live there).
-    pub fn set_exchange_arguments(&self, name: &str, arguments: Table) -> Result<(), RoutingError> {
-        let _writer = self.writer();
-        let def = {
-            let state = self.read();
-            let existing = state.exchanges.get(name).ok_or_else(|| missing(name))?;
-            if is_reserved(name) || name.is_empty() {
-                return Err(RoutingError::SystemExchange { exchange: name.to_string() });
-            }
-            let def = ExchangeDef { arguments, ..existing.def.clone() };
-            def.validate()?;
-            existing.def.check_equivalent(&def)?;
-            def
-        };
-        if def.durable {
-            self.meta.commit(&[store::put_exchange(&def)])?;
-        }
-        if let Some(x) = self.write().exchanges.get_mut(name) {
-            x.def = def;
-        }
-        Ok(())
-    }
-
-    /// Replaces binding `old` by `new` (same source) in one step: stored at once, so a crash
-    /// leaves one or the other. A missing `old` is [`RoutingError::BindingNotFound`].
-    pub fn replace_binding(&self, old: &Binding, new: Binding) -> Result<(), RoutingError> {
-        if old.source != new.source {
-            return Err(RoutingError::InvalidArgument {
-                subject: format!("binding of {} to exchange '{}'", new.destination, new.source),
-                argument: "source".to_string(),
-                reason: "a replaced binding keeps its source exchange".to_string(),
-            });
-        }
-        let old_id = BindingId::of(old);
-        let new_id = Arc::new(BindingId::of(&new));
-        let _writer = self.writer();
-        let (old_id, rule, durable) = {
-            let state = self.read();
-            let src = state.exchanges.get(&new.source).ok_or_else(|| missing(&new.source))?;
-            let Some((id, entry)) = state.bindings.get_key_value(&old_id) else {
-                return Err(RoutingError::BindingNotFound {
-                    exchange: old.source.clone(),
-                    destination: old.destination.to_string(),
-                });
-            };
-            let rule = rule_for(&src.def, &new)?;
-            (Arc::clone(id), rule, entry.durable)
-        };
-        if durable {
-            let mut ops = vec![store::delete_binding(&old_id)];
-            ops.push(store::put_binding(&new_id, &new));
-            self.meta.commit(&ops)?;
-        }
-        let mut state = self.write();
-        state.remove_binding(&old_id);
-        state.insert_binding(new_id, new, rule, durable);
-        Ok(())
-    }
-
     /// The definition of exchange `name`, if it exists.
     pub fn exchange(&self, name: &str) -> Option<ExchangeDef> {
         self.read().exchanges.get(name).map(|x| x.def.clone())
@@ -667,27 +607,6 @@ impl Router {
     /// How many bindings exist.
     pub fn binding_count(&self) -> usize {
         self.read().bindings.len()
-    }
-}
-
-/// A message body parsed as JSON the first time a body-scoped filter policy asks for it.
-struct LazyBody<'a> {
-    bytes: Option<&'a [u8]>,
-    parsed: OnceCell<Option<serde_json::Value>>,
-}
-
-impl<'a> LazyBody<'a> {
-    fn new(bytes: Option<&'a [u8]>) -> LazyBody<'a> {
-        LazyBody { bytes, parsed: OnceCell::new() }
-    }
-
-    /// The parsed body when `scope` reads it (`None` for the attributes scope, or a body that
-    /// is missing or not JSON).
-    fn get(&self, scope: FilterScope) -> Option<&serde_json::Value> {
-        if scope != FilterScope::MessageBody {
-            return None;
-        }
-        self.parsed.get_or_init(|| self.bytes.and_then(|b| serde_json::from_slice(b).ok())).as_ref()
     }
 }
 
