@@ -216,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn the_sqs_section_bounds_sns_topics_and_subscriptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[sqs]\nsns_max_topics = 5\n").unwrap();
+        let s = Settings::load(&args(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(s.sqs.sns_max_topics, 5);
+        assert_eq!(s.sqs.sns_max_subscriptions, ferry_sqs::SqsConfig::default().sns_max_subscriptions);
+    }
+
+    #[test]
     fn the_groups_section_overrides_only_the_keys_it_names() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ferry.toml");
