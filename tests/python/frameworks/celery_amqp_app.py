@@ -118,3 +118,14 @@ def hold(key, seconds):
     if not runs:
         time.sleep(seconds)
     return len(runs) + 1
+
+
+@app.task
+def wait_for(path, timeout=120):
+    """Runs until the file `path` exists (the test creates it to let tasks finish)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} never appeared")
+        time.sleep(0.02)
+    return path

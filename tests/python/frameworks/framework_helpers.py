@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pika
+
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -33,6 +35,16 @@ def wait_until(predicate, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def ready_count(server, queue):
+    """How many messages of `queue` are ready (queue.declare, passive, over pika)."""
+    host, port = server.amqp_address.rsplit(":", 1)
+    connection = pika.BlockingConnection(pika.ConnectionParameters(host, int(port)))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
 
 
 class Worker:
