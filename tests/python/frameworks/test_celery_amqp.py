@@ -11,7 +11,7 @@ from celery import chain, chord, group
 
 from celery_amqp_app import marks
 from celery_helpers import celery_settings, celery_worker, client_app, task
-from framework_helpers import VENV_BIN, HERE, wait_until
+from framework_helpers import HERE, VENV_BIN, Worker, wait_until
 
 READY = "ready."
 
@@ -137,6 +137,21 @@ def test_task_events_reach_a_receiver(shared):
             listening.join(timeout=10)
     kinds = {e["type"] for e in seen if e.get("uuid") == result.id}
     assert {"task-received", "task-started", "task-succeeded"} <= kinds
+
+
+def test_celery_events_command_dumps_task_events(shared):
+    settings, _, app = shared
+    with Worker(["celery", "-A", "celery_amqp_app", "events", "--dump"], env=settings) as dump:
+        dump.start()
+        # The dump prints the worker's heartbeats once its queue is bound.
+        dump.wait_for_output("heartbeat:", timeout=30)
+        result = task(app, "add", 5, 6).delay()
+        assert result.get(timeout=30) == 11
+        wait_until(
+            lambda: any(result.id in line and "succeeded" in line for line in dump.output().splitlines()),
+            30,
+            "the task's succeeded event in the dump",
+        )
 
 
 def marks_in(settings, name):
