@@ -1,5 +1,6 @@
 """Setting up a Celery worker and a client app of `celery_amqp_app` against one broker."""
 
+import os
 import socket
 import uuid
 
@@ -35,6 +36,12 @@ def client_app(settings):
     return make_app(settings)
 
 
+def read_marks(settings, name):
+    """The lines a task left in the state file `name` of a test's FERRY_STATE_DIR."""
+    path = os.path.join(settings["FERRY_STATE_DIR"], name)
+    return open(path).read().splitlines() if os.path.exists(path) else []
+
+
 def task(app, name, *args, **options):
-    """A signature of `celery_amqp_app.<name>`."""
-    return app.signature(f"celery_amqp_app.{name}", args=args, options=options)
+    """A signature of `celery_tasks.<name>`."""
+    return app.signature(f"celery_tasks.{name}", args=args, options=options)

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from celery import chain, chord, group
 
-from celery_amqp_app import marks
-from celery_helpers import celery_settings, celery_worker, client_app, task
+from celery_helpers import celery_settings, celery_worker, client_app, read_marks, task
 from framework_helpers import HERE, VENV_BIN, Worker, wait_until
 
 READY = "ready."
@@ -52,7 +51,7 @@ def test_autoretry_with_backoff_succeeds_after_failures(shared):
     settings, _, app = shared
     key = "flaky-" + str(time.time_ns())
     assert task(app, "flaky", key, 3).delay().get(timeout=60) == 3
-    attempts = [float(line.split()[1]) for line in marks_in(settings, key)]
+    attempts = [float(line.split()[1]) for line in read_marks(settings, key)]
     assert len(attempts) == 4
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     # retry_backoff=1 without jitter: countdowns of 1, 2 and 4 seconds.
@@ -88,7 +87,7 @@ def test_countdown_and_eta_arrive_on_time(shared):
     by_eta = task(app, "stamp", "eta").apply_async(eta=eta)
     assert by_countdown.get(timeout=30) == "countdown"
     assert by_eta.get(timeout=30) == "eta"
-    ran = dict(line.split() for line in marks_in(settings, "stamps"))
+    ran = dict(line.split() for line in read_marks(settings, "stamps"))
     assert float(ran["countdown"]) - sent >= 2 - 0.05
     assert float(ran["eta"]) >= eta.timestamp() - 0.05
 
@@ -153,9 +152,3 @@ def test_celery_events_command_dumps_task_events(shared):
             "the task's succeeded event in the dump",
         )
 
-
-def marks_in(settings, name):
-    from pathlib import Path
-
-    path = Path(settings["FERRY_STATE_DIR"]) / name
-    return path.read_text().splitlines() if path.exists() else []

@@ -9,15 +9,10 @@ import urllib.request
 
 import pytest
 
-from celery_helpers import celery_settings, celery_worker, client_app, task
+from celery_helpers import celery_settings, celery_worker, client_app, read_marks, task
 from framework_helpers import Worker, ready_count, wait_until
 
 READY = "ready."
-
-
-def read_marks(settings, name):
-    path = os.path.join(settings["FERRY_STATE_DIR"], name)
-    return open(path).read().splitlines() if os.path.exists(path) else []
 
 
 def test_priority_queue_runs_urgent_tasks_first(ferry_server, tmp_path):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from celery_helpers import celery_settings, celery_worker, client_app, task
+from celery_helpers import celery_settings, celery_worker, client_app, read_marks, task
 from framework_helpers import ready_count, wait_until
 
 READY = "ready."
@@ -28,11 +28,7 @@ def quorum(fresh_ferry_server, tmp_path):
 
 
 def stamps(settings):
-    path = f"{settings['FERRY_STATE_DIR']}/stamps"
-    try:
-        return dict(line.split() for line in open(path).read().splitlines())
-    except FileNotFoundError:
-        return {}
+    return dict(line.split() for line in read_marks(settings, "stamps"))
 
 
 def test_worker_declares_the_delay_ladder_and_runs_tasks(quorum):
