@@ -1,10 +1,12 @@
-"""Setting up a Celery worker and a client app of `celery_amqp_app` against one broker."""
+"""Setting up a Celery worker and a client app of `celery_amqp_app` (or `celery_sqs_app`)
+against one broker."""
 
 import os
 import socket
 import uuid
 
-from celery_amqp_app import make_app
+import celery_amqp_app
+import celery_sqs_app
 from framework_helpers import Worker
 
 
@@ -20,20 +22,20 @@ def celery_settings(server, state_dir, **overrides):
     return settings
 
 
-def celery_worker(settings, *options, name=None):
-    """A `celery worker` process of `celery_amqp_app` (not started yet); threads pool of 2
-    unless `options` say otherwise."""
+def celery_worker(settings, *options, name=None, app="celery_amqp_app"):
+    """A `celery worker` process of `app` (not started yet); threads pool of 2 unless `options`
+    say otherwise."""
     pool = [] if any(o.startswith(("-P", "--pool")) for o in options) else ["-P", "threads", "-c", "2"]
     node = f"{name or 'w-' + uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    argv = ["celery", "-A", "celery_amqp_app", "worker", "-n", node, "--loglevel=INFO", *pool, *options]
+    argv = ["celery", "-A", app, "worker", "-n", node, "--loglevel=INFO", *pool, *options]
     worker = Worker(argv, env=settings)
     worker.node = node
     return worker
 
 
-def client_app(settings):
+def client_app(settings, app="celery_amqp_app"):
     """The app a test submits tasks through (by name, the worker registers them)."""
-    return make_app(settings)
+    return {"celery_amqp_app": celery_amqp_app, "celery_sqs_app": celery_sqs_app}[app].make_app(settings)
 
 
 def read_marks(settings, name):

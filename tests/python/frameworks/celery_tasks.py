@@ -82,3 +82,13 @@ def wait_for(path, timeout=120):
             raise TimeoutError(f"{path} never appeared")
         time.sleep(0.02)
     return path
+
+
+@shared_task
+def fails_until(key, attempts):
+    """Raises on its first `attempts - 1` runs, recording the time of each run."""
+    runs = marks(key)
+    mark(key, str(time.time()))
+    if len(runs) + 1 < attempts:
+        raise RuntimeError(f"run {len(runs) + 1} fails")
+    return len(runs) + 1
