@@ -1,13 +1,12 @@
 """Setting up a Celery worker and a client app of `celery_amqp_app` (or `celery_sqs_app`)
 against one broker."""
 
-import os
 import socket
 import uuid
 
 import celery_amqp_app
 import celery_sqs_app
-from framework_helpers import Worker
+from framework_helpers import Worker, marks
 
 
 def celery_settings(server, state_dir, **overrides):
@@ -40,8 +39,7 @@ def client_app(settings, app="celery_amqp_app"):
 
 def read_marks(settings, name):
     """The lines a task left in the state file `name` of a test's FERRY_STATE_DIR."""
-    path = os.path.join(settings["FERRY_STATE_DIR"], name)
-    return open(path).read().splitlines() if os.path.exists(path) else []
+    return marks(settings["FERRY_STATE_DIR"], name)
 
 
 def task(app, name, *args, **options):

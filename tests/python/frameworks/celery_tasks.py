@@ -7,20 +7,17 @@ from pathlib import Path
 
 from celery import shared_task
 
+import framework_helpers
+
 STATE = Path(os.environ.get("FERRY_STATE_DIR", "."))
 
 
 def mark(name, text=""):
-    """Appends a line to the state file `name`; the tests read these to see what ran."""
-    with open(STATE / name, "a") as f:
-        f.write(f"{text}\n")
-        f.flush()
-        os.fsync(f.fileno())
+    framework_helpers.mark(STATE, name, text)
 
 
 def marks(name):
-    path = STATE / name
-    return path.read_text().splitlines() if path.exists() else []
+    return framework_helpers.marks(STATE, name)
 
 
 @shared_task

@@ -9,6 +9,8 @@ from pathlib import Path
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+import framework_helpers
+
 broker = RabbitmqBroker(url=os.environ.get("FERRY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672"))
 dramatiq.set_broker(broker)
 
@@ -17,15 +19,11 @@ STATE = Path(os.environ.get("FERRY_STATE_DIR", "."))
 
 
 def mark(name, text=""):
-    with open(STATE / name, "a") as f:
-        f.write(f"{text}\n")
-        f.flush()
-        os.fsync(f.fileno())
+    framework_helpers.mark(STATE, name, text)
 
 
 def marks(name):
-    path = STATE / name
-    return path.read_text().splitlines() if path.exists() else []
+    return framework_helpers.marks(STATE, name)
 
 
 @dramatiq.actor(queue_name=QUEUE)

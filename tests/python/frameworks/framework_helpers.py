@@ -37,6 +37,21 @@ def wait_until(predicate, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def mark(state_dir, name, text=""):
+    """Appends a line to the file `name` in `state_dir`, synced: tasks and actors leave these
+    for the tests to read, and a worker killed right after must not lose one."""
+    with open(Path(state_dir) / name, "a") as f:
+        f.write(f"{text}\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def marks(state_dir, name):
+    """The lines left in the file `name` of `state_dir` (none if it does not exist)."""
+    path = Path(state_dir) / name
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def ready_count(server, queue):
     """How many messages of `queue` are ready (queue.declare, passive, over pika)."""
     host, port = server.amqp_address.rsplit(":", 1)
