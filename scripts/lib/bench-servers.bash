@@ -130,7 +130,7 @@ start_ferry() {
     done
     env "${unset_ferry[@]}" "$FERRY" serve --data-dir "$d/data" --fsync always \
         --kafka-listen 127.0.0.1:$FERRY_KAFKA_PORT --sqs-listen 127.0.0.1:$FERRY_SQS_PORT \
-        --amqp-listen 127.0.0.1:$FERRY_AMQP_PORT \
+        --amqp-listen 127.0.0.1:$FERRY_AMQP_PORT --http-listen 127.0.0.1:0 \
         >"$LOG" 2>&1 &
     track ferry $!
     MEM_PID=$!

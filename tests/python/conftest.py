@@ -30,7 +30,7 @@ def _die_with_parent():
 
 
 class FerryServer:
-    """A running broker. Attributes: kafka_bootstrap, sqs_endpoint, amqp_address, data_dir, listeners."""
+    """A running broker. Attributes: kafka_bootstrap, sqs_endpoint, amqp_address, http_url, data_dir, listeners."""
 
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
@@ -45,7 +45,8 @@ class FerryServer:
         kafka = self.listeners.get("kafka", "127.0.0.1:0")
         sqs = self.listeners.get("sqs", "127.0.0.1:0")
         amqp = self.listeners.get("amqp", "127.0.0.1:0")
-        return ["--kafka-listen", kafka, "--sqs-listen", sqs, "--amqp-listen", amqp]
+        http = self.listeners.get("http", "127.0.0.1:0")
+        return ["--kafka-listen", kafka, "--sqs-listen", sqs, "--amqp-listen", amqp, "--http-listen", http]
 
     def start(self):
         args = [self.binary, "serve", "--data-dir", str(self.data_dir), *self._listen_args(), *self.extra_args]
@@ -109,6 +110,11 @@ class FerryServer:
     @property
     def sqs_endpoint(self):
         return "http://" + self.listeners["sqs"]
+
+    @property
+    def http_url(self):
+        """Base URL of the HTTP listener (REST API, metrics, console)."""
+        return "http://" + self.listeners["http"]
 
     @property
     def amqp_address(self):

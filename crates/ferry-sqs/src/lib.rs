@@ -11,8 +11,8 @@
 //! # Layout
 //!
 //! - [`server`]: the HTTP server ([`serve`]) and its request handler.
-//! - `listener`: connections: their bound, idle and header-read timeouts, the answer of a full
-//!   listener.
+//!   Connections (their bound, idle and header-read timeouts) are `ferry_http::listener`'s; the
+//!   answer of a full listener is SQS's 503.
 //! - [`config`]: [`SqsConfig`], the `[sqs]` settings.
 //! - [`protocol`]: the two wire protocols (AWS JSON 1.0 and query/XML): decoding a request into
 //!   one JSON-shaped parameter map, rendering results and errors.
@@ -40,7 +40,6 @@
 pub mod actions;
 pub mod config;
 pub mod error;
-mod listener;
 pub mod md5;
 pub mod message;
 pub mod names;

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use ferry_broker::Broker;
+use ferry_http::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info_span, warn};
@@ -20,7 +21,6 @@ use tracing::{Instrument, debug, info_span, warn};
 use crate::actions::{Ctx, dispatch};
 use crate::config::SqsConfig;
 use crate::error::{ErrorCode, SqsError};
-use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use crate::protocol::{self, Envelope, Protocol, Rendered};
 use crate::{sns, sts};
 
@@ -47,7 +47,7 @@ pub async fn serve(
         idle: Duration::from_millis(config.idle_timeout_ms.max(1)),
         header_read: Duration::from_millis(config.header_read_timeout_ms.max(1)),
     };
-    let listener = Listener::new(listener, config.max_connections, timeouts);
+    let listener = Listener::new("sqs", listener, config.max_connections, timeouts, refusal);
     let shared = Arc::new(Shared {
         broker,
         sns_catalog: Arc::new(tokio::sync::Mutex::new(())),
@@ -63,6 +63,31 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         })
         .await
+}
+
+/// The answer of a full listener: `503 ServiceUnavailable` in the protocol the request head names.
+fn refusal(head: &[u8]) -> Vec<u8> {
+    let json = String::from_utf8_lossy(head).to_ascii_lowercase().contains("\r\nx-amz-target:");
+    let protocol = if json { Protocol::Json } else { Protocol::Query };
+    let error = SqsError::new(
+        ErrorCode::ServiceUnavailable,
+        "The server has reached its connection limit (max_connections). Retry the request.",
+    );
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let rendered = protocol::render_error(protocol, &error, &request_id);
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
+         x-amzn-requestid: {request_id}\r\nconnection: close\r\nretry-after: 1\r\n",
+        rendered.content_type,
+        rendered.body.len()
+    );
+    if let Some(query_error) = &rendered.query_error {
+        response.push_str(&format!("x-amzn-query-error: {query_error}\r\n"));
+    }
+    response.push_str("\r\n");
+    let mut bytes = response.into_bytes();
+    bytes.extend_from_slice(&rendered.body);
+    bytes
 }
 
 fn host_for_urls(shared: &Shared, headers: &HeaderMap) -> String {

@@ -87,6 +87,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FERRY_AMQP_LISTEN")]
     pub amqp_listen: Option<std::net::SocketAddr>,
 
+    /// Address of the HTTP listener: REST API, metrics, console [default: 127.0.0.1:8080];
+    /// `[http]` in the file holds the rest.
+    #[arg(long, env = "FERRY_HTTP_LISTEN")]
+    pub http_listen: Option<std::net::SocketAddr>,
+
     /// How long an AMQP client may hold a delivery unacknowledged before its channel is closed
     /// (406), in milliseconds, unless the queue or consumer sets x-consumer-timeout [default: 1800000].
     #[arg(long, env = "FERRY_AMQP_CONSUMER_TIMEOUT_MS")]

@@ -17,6 +17,7 @@ pub struct Settings {
     pub kafka: ferry_kafka::KafkaConfig,
     pub sqs: ferry_sqs::SqsConfig,
     pub amqp: ferry_amqp::AmqpConfig,
+    pub http: ferry_http::HttpConfig,
     pub groups: ferry_broker::groups::GroupConfig,
     pub topics: ferry_broker::topics::PartitionLimits,
 }
@@ -69,6 +70,8 @@ struct FileConfig {
     #[serde(default)]
     amqp: ferry_amqp::AmqpConfig,
     #[serde(default)]
+    http: ferry_http::HttpConfig,
+    #[serde(default)]
     groups: ferry_broker::groups::GroupConfig,
     #[serde(default)]
     topics: ferry_broker::topics::PartitionLimits,
@@ -120,6 +123,10 @@ impl Settings {
                 consumer_timeout_ms: args.amqp_consumer_timeout_ms.unwrap_or(file.amqp.consumer_timeout_ms),
                 ..file.amqp
             },
+            http: ferry_http::HttpConfig {
+                listen: args.http_listen.unwrap_or(file.http.listen),
+                ..file.http
+            },
             groups: file.groups,
             topics: file.topics,
         };
@@ -150,6 +157,14 @@ impl Settings {
             ("body_read_timeout_ms", sqs.body_read_timeout_ms),
         ] {
             anyhow::ensure!(ms > 0, "[sqs] {name} must be at least 1");
+        }
+        let http = &self.http;
+        for (name, ms) in [
+            ("idle_timeout_ms", http.idle_timeout_ms),
+            ("header_read_timeout_ms", http.header_read_timeout_ms),
+            ("body_read_timeout_ms", http.body_read_timeout_ms),
+        ] {
+            anyhow::ensure!(ms > 0, "[http] {name} must be at least 1");
         }
         self.amqp.validate().map_err(anyhow::Error::msg)?;
         Ok(())

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ferry_broker::Broker;
@@ -134,9 +135,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let sqs = bind("sqs", settings.sqs.listen).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));
     let amqp = bind("amqp", settings.amqp.listen).await?;
-    listeners.spawn(ferry_amqp::serve(amqp, settings.amqp.clone(), broker, shutdown(&shutdown_rx)));
+    listeners.spawn(ferry_amqp::serve(
+        amqp,
+        settings.amqp.clone(),
+        Arc::clone(&broker),
+        shutdown(&shutdown_rx),
+    ));
+    let http = bind("http", settings.http.listen).await?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let http_ctx = Arc::new(ferry_http::HttpContext {
+        broker,
+        config: settings.http.clone(),
+        ready: Arc::clone(&ready),
+        started: std::time::Instant::now(),
+    });
+    listeners.spawn(ferry_http::serve(http, http_ctx, shutdown(&shutdown_rx)));
 
     let signals = ShutdownSignals::install()?;
+    ready.store(true, Ordering::SeqCst);
     println!("ferry {} serving from {}", env!("CARGO_PKG_VERSION"), data_dir.path().display());
     info!(data_dir = %data_dir.path().display(), fsync = ?settings.storage.fsync, "ferry started");
 
@@ -184,7 +200,8 @@ fn raise_open_files_limit(settings: &Settings) {
     // each partition segment holds FILES_PER_SEGMENT more (README).
     let connections = settings.kafka.max_connections as u64
         + settings.sqs.max_connections as u64
-        + settings.amqp.max_connections as u64;
+        + settings.amqp.max_connections as u64
+        + settings.http.max_connections as u64;
     let partitions_fit = soft.saturating_sub(connections) / FILES_PER_SEGMENT;
     if soft < connections + 256 {
         warn!(

@@ -14,6 +14,8 @@ fn spawn_serve(data_dir: &std::path::Path) -> Child {
             "127.0.0.1:0",
             "--amqp-listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(data_dir)
@@ -78,6 +80,8 @@ fn a_second_broker_on_the_same_data_dir_exits_with_a_clear_message() {
             "127.0.0.1:0",
             "--amqp-listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -115,6 +119,8 @@ fn logs_written_to_a_pipe_carry_no_colour_escapes() {
             "127.0.0.1:0",
             "--amqp-listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -138,7 +144,7 @@ fn serve_raises_its_open_files_limit_to_the_hard_limit() {
     // A shell's usual soft limit, below what the default connection limits may open.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -Sn 256 && exec \"$0\" serve --kafka-listen 127.0.0.1:0 --sqs-listen 127.0.0.1:0 --amqp-listen 127.0.0.1:0 --data-dir \"$1\"")
+        .arg("ulimit -Sn 256 && exec \"$0\" serve --kafka-listen 127.0.0.1:0 --sqs-listen 127.0.0.1:0 --amqp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir \"$1\"")
         .arg(env!("CARGO_BIN_EXE_ferry"))
         .arg(dir.path())
         .env("FERRY_LOG", "warn")

@@ -1,13 +1,14 @@
-//! The connections of the SQS listener: at most `max_connections` served at once, each closed
-//! when it sits idle too long or stops sending a request's headers, and a full listener that
-//! still answers a new client at once.
+//! The connections of an HTTP listener (the AWS front-end's and the HTTP API's): at most
+//! `max_connections` served at once, each closed when it sits idle too long or stops sending a
+//! request's headers, and a full listener that still answers a new client at once.
 //!
 //! Every connection is in one [`Phase`]: idle (between requests, or before the first byte),
 //! reading a request's headers, or in a request (its handler runs; the handler bounds the body
 //! read itself). A read that waits past the phase's deadline fails the connection, which hyper
 //! then closes. When every permit is taken, the connection idle the longest is closed to make room
 //! (clients retry a request on a kept-alive connection the server closed); when none is idle, the
-//! new client gets `503 ServiceUnavailable` in SQS's shape instead of waiting unanswered.
+//! new client gets the listener's [`Refusal`] (a 503 in its protocol's shape) instead of waiting
+//! unanswered.
 
 use std::collections::HashMap;
 use std::io;
@@ -26,9 +27,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
-use crate::error::{ErrorCode, SqsError};
-use crate::protocol::{self, Protocol};
-
 /// Most over-limit clients answered at once; beyond that a new connection is closed unanswered.
 const REFUSALS_MAX: usize = 64;
 /// How long an over-limit client may take to send its request head before it is answered anyway.
@@ -38,9 +36,13 @@ const REFUSAL_HEAD_BYTES_MAX: usize = 16 * 1024;
 /// How long the accept loop waits for an evicted connection to give back its permit.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
+/// Renders the whole HTTP response (status line, headers, body) a client is refused with when
+/// the listener is full, from the request head it sent (which may be partial or empty).
+pub type Refusal = fn(head: &[u8]) -> Vec<u8>;
+
 /// The timeouts of a connection between requests and while its headers arrive.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ConnectionTimeouts {
+pub struct ConnectionTimeouts {
     /// From the end of a response (or the accept) to the first byte of the next request.
     pub idle: Duration,
     /// From the first byte of a request to the end of its headers.
@@ -57,7 +59,7 @@ enum Phase {
 
 /// One open connection as the accept loop and the request handler see it.
 #[derive(Debug)]
-pub(crate) struct Connection {
+pub struct Connection {
     id: u64,
     phase: Mutex<Phase>,
     evicted: AtomicBool,
@@ -71,7 +73,7 @@ impl Connection {
     }
 
     /// Marks the connection as in a request until the returned guard drops (the handler's end).
-    pub(crate) fn begin_request(self: &Arc<Self>) -> RequestGuard {
+    pub fn begin_request(self: &Arc<Self>) -> RequestGuard {
         *self.phase() = Phase::InRequest;
         RequestGuard(Arc::clone(self))
     }
@@ -99,7 +101,7 @@ impl Connection {
 }
 
 /// Returns its connection to idle when the request's handler ends (also when it is cancelled).
-pub(crate) struct RequestGuard(Arc<Connection>);
+pub struct RequestGuard(Arc<Connection>);
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
@@ -109,7 +111,7 @@ impl Drop for RequestGuard {
 
 /// The request handler's way to its connection (axum's connect info).
 #[derive(Clone, Debug)]
-pub(crate) struct ConnectionInfo(pub(crate) Arc<Connection>);
+pub struct ConnectionInfo(pub Arc<Connection>);
 
 impl Connected<IncomingStream<'_, Listener>> for ConnectionInfo {
     fn connect_info(stream: IncomingStream<'_, Listener>) -> Self {
@@ -150,7 +152,7 @@ impl Registry {
             .min_by_key(|(since, _)| *since);
         match oldest {
             Some((_, connection)) => {
-                debug!(connection = connection.id, "SQS listener full: closing its longest idle connection");
+                debug!(connection = connection.id, "listener full: closing its longest idle connection");
                 connection.evict();
                 true
             }
@@ -160,7 +162,9 @@ impl Registry {
 }
 
 /// The SQS listener: accepts every client, serves at most `max_connections` at once.
-pub(crate) struct Listener {
+pub struct Listener {
+    name: &'static str,
+    refusal: Refusal,
     inner: TcpListener,
     permits: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
@@ -169,14 +173,33 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(inner: TcpListener, max_connections: usize, timeouts: ConnectionTimeouts) -> Listener {
+    /// A listener called `name` in logs, answering `refusal` when full.
+    pub fn new(
+        name: &'static str,
+        inner: TcpListener,
+        max_connections: usize,
+        timeouts: ConnectionTimeouts,
+        refusal: Refusal,
+    ) -> Listener {
         Listener {
+            name,
+            refusal,
             inner,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             refusals: Arc::new(Semaphore::new(REFUSALS_MAX)),
             registry: Arc::default(),
             timeouts,
         }
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.registry.open().len()
+    }
+
+    /// A handle that counts the open connections after the listener moved into the server.
+    pub fn gauge(&self) -> ConnectionGauge {
+        ConnectionGauge(Arc::clone(&self.registry))
     }
 
     /// A permit for a new connection: a free one, else the one an evicted idle connection gives back.
@@ -191,12 +214,13 @@ impl Listener {
     }
 
     fn refuse(&self, stream: TcpStream) {
-        let Ok(refusal) = Arc::clone(&self.refusals).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(&self.refusals).try_acquire_owned() else {
             return;
         };
+        let render = self.refusal;
         tokio::spawn(async move {
-            refuse(stream).await;
-            drop(refusal);
+            refuse(stream, render).await;
+            drop(permit);
         });
     }
 }
@@ -211,7 +235,7 @@ impl axum::serve::Listener for Listener {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Typically EMFILE/ENFILE: back off instead of spinning.
-                    warn!(error = %e, "SQS accept failed");
+                    warn!(listener = self.name, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -219,7 +243,7 @@ impl axum::serve::Listener for Listener {
             // Request/response traffic: do not let Nagle hold back small answers.
             let _ = stream.set_nodelay(true);
             let Some(permit) = self.permit().await else {
-                debug!(%addr, "SQS listener full with no idle connection: answering 503");
+                debug!(listener = self.name, %addr, "listener full with no idle connection: answering 503");
                 self.refuse(stream);
                 continue;
             };
@@ -241,9 +265,9 @@ impl axum::serve::Listener for Listener {
     }
 }
 
-/// Answers an over-limit client `503 ServiceUnavailable` in the protocol its request head names,
-/// then closes the connection.
-async fn refuse(mut stream: TcpStream) {
+/// Reads an over-limit client's request head, answers it the listener's refusal, then closes
+/// the connection.
+async fn refuse(mut stream: TcpStream, render: Refusal) {
     let mut head = Vec::new();
     let _ = tokio::time::timeout(REFUSAL_READ, async {
         let mut chunk = [0u8; 2048];
@@ -255,27 +279,9 @@ async fn refuse(mut stream: TcpStream) {
         }
     })
     .await;
-    let json = String::from_utf8_lossy(&head).to_ascii_lowercase().contains("\r\nx-amz-target:");
-    let protocol = if json { Protocol::Json } else { Protocol::Query };
-    let error = SqsError::new(
-        ErrorCode::ServiceUnavailable,
-        "The server has reached its connection limit (max_connections). Retry the request.",
-    );
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let rendered = protocol::render_error(protocol, &error, &request_id);
-    let mut response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
-         x-amzn-requestid: {request_id}\r\nconnection: close\r\nretry-after: 1\r\n",
-        rendered.content_type,
-        rendered.body.len()
-    );
-    if let Some(query_error) = &rendered.query_error {
-        response.push_str(&format!("x-amzn-query-error: {query_error}\r\n"));
-    }
-    response.push_str("\r\n");
+    let response = render(&head);
     let _ = tokio::time::timeout(REFUSAL_READ, async {
-        stream.write_all(response.as_bytes()).await?;
-        stream.write_all(&rendered.body).await?;
+        stream.write_all(&response).await?;
         stream.shutdown().await
     })
     .await;
@@ -291,9 +297,20 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
+/// Counts a listener's open connections (for metrics), from outside its accept loop.
+#[derive(Clone, Debug)]
+pub struct ConnectionGauge(Arc<Registry>);
+
+impl ConnectionGauge {
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.0.open().len()
+    }
+}
+
 /// A served connection: its socket, its place in the registry and the permit it holds. A read
 /// that waits past its phase's deadline, or on an evicted connection, fails with an I/O error.
-pub(crate) struct Stream {
+pub struct Stream {
     stream: TcpStream,
     connection: Arc<Connection>,
     registry: Arc<Registry>,
@@ -327,7 +344,7 @@ impl Stream {
             self.deadline.as_mut().reset(deadline);
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
-            debug!(connection = self.connection.id, timeout = what, "SQS connection timed out");
+            debug!(connection = self.connection.id, timeout = what, "HTTP connection timed out");
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} passed"))));
         }
         Poll::Pending

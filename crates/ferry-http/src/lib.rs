@@ -1,0 +1,23 @@
+//! ferry's HTTP front-end on one listener (see ARCHITECTURE.md and docs/http-api.md): the REST
+//! API under `/api/v1`, Prometheus metrics, health probes, the RabbitMQ management API subset
+//! and the web console. It calls `ferry-broker` through the [`ferry_broker::Broker`] facade,
+//! as every front-end does.
+//!
+//! # Layout
+//!
+//! - [`server`]: [`serve`], the router of every path, the body bound and read timeout.
+//! - [`listener`]: connections (their bound, idle and header-read timeouts, the answer of a
+//!   full listener), shared with the AWS front-end.
+//! - [`config`]: [`HttpConfig`], the `[http]` settings.
+//! - [`error`]: [`ApiError`], the JSON error every endpoint answers with.
+//! - `health`: `/healthz` and `/readyz`.
+
+pub mod config;
+pub mod error;
+mod health;
+pub mod listener;
+pub mod server;
+
+pub use config::HttpConfig;
+pub use error::ApiError;
+pub use server::{HttpContext, serve};
