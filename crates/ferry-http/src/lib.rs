@@ -13,6 +13,7 @@
 //! - `health`: `/healthz` and `/readyz`.
 //! - `metrics`: `/metrics` (Prometheus and OpenMetrics): figures read from the broker on the
 //!   blocking pool at each scrape.
+//! - [`values`]: typed header and argument values as JSON and back.
 //! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
 
 pub mod config;
@@ -22,6 +23,7 @@ pub mod listener;
 mod metrics;
 pub mod overview;
 pub mod server;
+pub mod values;
 
 pub use config::HttpConfig;
 pub use error::ApiError;
