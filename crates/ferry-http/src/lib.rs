@@ -30,4 +30,5 @@ pub mod values;
 
 pub use config::HttpConfig;
 pub use error::ApiError;
+pub use metrics::page as metrics_page;
 pub use server::{HttpContext, serve};
