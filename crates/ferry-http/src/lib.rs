@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - `api`: the REST API under `/api/v1` and its OpenAPI document.
 //! - [`server`]: [`serve`], the router of every path, the body bound and read timeout.
 //! - [`listener`]: connections (their bound, idle and header-read timeouts, the answer of a
 //!   full listener), shared with the AWS front-end.
@@ -18,6 +19,7 @@
 //! - [`values`]: typed header and argument values as JSON and back.
 //! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
 
+mod api;
 pub mod config;
 pub mod error;
 mod health;
@@ -28,6 +30,7 @@ pub mod overview;
 pub mod server;
 pub mod values;
 
+pub use api::openapi_json;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use metrics::page as metrics_page;

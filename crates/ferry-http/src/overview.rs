@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::metrics::{Figures, collect};
@@ -20,7 +21,7 @@ pub(crate) fn routes() -> Router<Arc<HttpContext>> {
 }
 
 /// The broker at a glance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Overview {
     /// ferry's version.
     pub version: &'static str,
@@ -46,7 +47,7 @@ pub struct Overview {
 }
 
 /// How many of each thing exist.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Counts {
     pub queues: usize,
     pub topics: usize,
@@ -57,7 +58,7 @@ pub struct Counts {
 }
 
 /// Messages in all queues by state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Messages {
     pub ready: u64,
     pub in_flight: u64,
@@ -67,7 +68,7 @@ pub struct Messages {
 }
 
 /// Counters since the broker started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Totals {
     /// Messages made receivable in queues.
     pub enqueued: u64,
@@ -81,7 +82,9 @@ pub struct Totals {
     pub records: u64,
 }
 
-async fn overview(State(ctx): State<Arc<HttpContext>>) -> Result<Json<Overview>, ApiError> {
+/// The broker at a glance
+#[utoipa::path(get, path = "/api/v1/overview", tag = "overview", responses((status = 200, body = Overview)))]
+pub(crate) async fn overview(State(ctx): State<Arc<HttpContext>>) -> Result<Json<Overview>, ApiError> {
     let broker = Arc::clone(&ctx.broker);
     let figures = tokio::task::spawn_blocking(move || collect(&broker))
         .await
