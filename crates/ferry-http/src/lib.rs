@@ -11,8 +11,10 @@
 //! - [`config`]: [`HttpConfig`], the `[http]` settings.
 //! - [`error`]: [`ApiError`], the JSON error every endpoint answers with.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `console`: the web console at `/` and `/console/…`, its files under `assets/` built in.
 
 pub mod config;
+mod console;
 pub mod error;
 mod health;
 pub mod listener;

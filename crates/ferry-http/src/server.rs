@@ -55,6 +55,7 @@ pub async fn serve(
 pub fn router(ctx: Arc<HttpContext>) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))
         .with_state(ctx)
