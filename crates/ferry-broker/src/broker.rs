@@ -15,6 +15,7 @@ use crate::queues::{
     QueueService,
 };
 use crate::routing::{Destination, Router, RoutingError, Target};
+use crate::telemetry::Telemetry;
 use crate::topics::TopicService;
 
 /// Every service of one node.
@@ -25,6 +26,7 @@ pub struct Broker {
     disk_alarm: Arc<DiskAlarm>,
     memory_alarm: Arc<MemoryAlarm>,
     router: Arc<Router>,
+    telemetry: Arc<Telemetry>,
     /// Exclusive queues and the connection that owns each.
     exclusive: Mutex<HashMap<String, OwnerId>>,
     next_owner: AtomicU64,
@@ -117,6 +119,7 @@ impl Broker {
             disk_alarm,
             memory_alarm: Arc::new(MemoryAlarm::new(0)),
             router,
+            telemetry: Telemetry::new(),
             exclusive: Mutex::new(HashMap::new()),
             next_owner: AtomicU64::new(1),
         }
@@ -125,6 +128,17 @@ impl Broker {
     /// Exchanges and bindings.
     pub fn router(&self) -> &Arc<Router> {
         &self.router
+    }
+
+    /// The connections, channels and request latencies front-ends report.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Shares `telemetry` with front-ends that are not given the broker (Kafka's).
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Broker {
+        self.telemetry = telemetry;
+        self
     }
 
     /// A new owner id for a connection; hand it back with [`Broker::release_owner`] when the

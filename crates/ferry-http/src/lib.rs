@@ -11,6 +11,9 @@
 //! - [`config`]: [`HttpConfig`], the `[http]` settings.
 //! - [`error`]: [`ApiError`], the JSON error every endpoint answers with.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `metrics`: `/metrics` (Prometheus and OpenMetrics): figures read from the broker on the
+//!   blocking pool at each scrape.
+//! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
 //! - `console`: the web console at `/` and `/console/…`, its files under `assets/` built in.
 
 pub mod config;
@@ -18,6 +21,8 @@ mod console;
 pub mod error;
 mod health;
 pub mod listener;
+mod metrics;
+pub mod overview;
 pub mod server;
 
 pub use config::HttpConfig;

@@ -14,6 +14,7 @@ use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::routing::Router;
+use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
@@ -115,7 +116,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
-    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups: Arc::clone(&groups) };
+    let telemetry = Telemetry::new();
+    let kafka_ctx = ferry_kafka::KafkaContext {
+        topics: Arc::clone(&topics),
+        groups: Arc::clone(&groups),
+        telemetry: Arc::clone(&telemetry),
+    };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
     let queues = QueueService::open(
@@ -130,7 +136,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
     let broker = Arc::new(
         Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
-            .with_memory_alarm(memory_alarm),
+            .with_memory_alarm(memory_alarm)
+            .with_telemetry(telemetry),
     );
     let sqs = bind("sqs", settings.sqs.listen).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));
