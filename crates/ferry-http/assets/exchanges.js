@@ -3,6 +3,7 @@
 import { describe, listAll } from "./api.js";
 import { fill, h, replace, setText, table } from "./dom.js";
 import { flag } from "./format.js";
+import { queueHref } from "./queues.js";
 
 export function mount(main) {
   const error = h("div", { class: "error", role: "alert" });
@@ -68,7 +69,7 @@ export function mount(main) {
           t.tbody,
           t.columns,
           bySource.get(source).map((b) => [
-            b.destination,
+            b.destination_type === "queue" ? h("a", { href: queueHref(b.destination) }, b.destination) : b.destination,
             b.destination_type ?? "—",
             b.routing_key === "" || b.routing_key === undefined ? "(empty)" : b.routing_key,
             b.arguments && Object.keys(b.arguments).length ? JSON.stringify(b.arguments) : "—",

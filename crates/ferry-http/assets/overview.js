@@ -1,70 +1,46 @@
 // The overview: rates from successive counters of /api/v1/overview, connections per protocol,
-// messages, disk and memory, and how many queues, topics, groups and exchanges there are.
+// messages by state, disk and memory, and how many queues, topics, groups and exchanges there are.
 
 import { api, describe } from "./api.js";
 import { h, pairs, replace, setText, syncRows, table } from "./dom.js";
-import { bytes, count, duration, label, rate } from "./format.js";
+import { bytes, count, duration, rate } from "./format.js";
 import { Series, sparkline } from "./sparkline.js";
+
+/** The counters of `totals`, in the order shown, with what a person calls them. */
+const TOTALS = [
+  ["enqueued", "Enqueued (queues)"],
+  ["delivered", "Delivered (queues)"],
+  ["acked", "Acknowledged (queues)"],
+  ["nacked", "Rejected (queues)"],
+  ["records", "Records appended (topics)"],
+];
 
 // Kept across visits of the page, so the charts do not start empty each time.
 let previous = null;
 const rateSeries = new Map();
 
-/** The first of `paths` (dotted) that `o` has. */
-function pick(o, ...paths) {
-  for (const path of paths) {
-    let v = o;
-    for (const part of path.split(".")) v = v === null || v === undefined ? undefined : v[part];
-    if (v !== undefined && v !== null) return v;
-  }
-  return undefined;
-}
-
-/** The monotonically increasing counters of the answer, `{name: value}`. */
-function counters(o) {
-  const source = pick(o, "counters", "totals") || o;
-  const out = {};
-  for (const [k, v] of Object.entries(source)) {
-    if (typeof v === "number" && (source !== o || k.endsWith("_total"))) out[k] = v;
-  }
-  return out;
-}
-
-/** Connections (and channels) per protocol as rows `[protocol, connections, channels]`. */
-function perProtocol(o) {
-  const connections = pick(o, "connections", "protocols");
-  const channels = pick(o, "channels") || {};
-  if (Array.isArray(connections)) {
-    return connections.map((c) => [c.protocol ?? c.name, c.connections ?? c.count, c.channels]);
-  }
-  if (connections && typeof connections === "object") {
-    return Object.entries(connections).map(([protocol, v]) =>
-      typeof v === "object" && v !== null
-        ? [protocol, v.connections ?? v.count, v.channels]
-        : [protocol, v, typeof channels === "object" ? channels[protocol] : undefined],
-    );
-  }
-  return [];
-}
-
 export function mount(main) {
   const error = h("div", { class: "error", role: "alert" });
+  const alarms = h("div", { role: "alert" });
   const summary = h("div");
-  const rates = table("Counters since the broker started, and their rate over the last poll", [
+  const rates = table("Counters since the broker started, and their rate between the last two polls", [
     { label: "Counter" },
     { label: "Per second", num: true },
     { label: "Total", num: true },
-    { label: "Last 60 s" },
+    { label: "Per second, last 60 s" },
   ]);
-  const protocols = table("Open connections and channels per protocol", [
+  rates.el.id = "rates";
+  const protocols = table("Open connections per protocol (channels: AMQP)", [
     { label: "Protocol" },
     { label: "Connections", num: true },
     { label: "Channels", num: true },
   ]);
+  protocols.el.id = "connections";
   const about = h("div");
   main.append(
     h("h1", {}, "Overview"),
     error,
+    alarms,
     summary,
     h("h2", {}, "Rates"),
     rates.el,
@@ -84,65 +60,76 @@ export function mount(main) {
     }
     setText(error, "");
     const now = performance.now();
-    const values = counters(o);
+    const totals = o.totals || {};
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const perSecond = {};
-    for (const [name, value] of Object.entries(values)) {
-      const before = previous && previous.values[name];
-      if (seconds > 0 && typeof before === "number") {
-        perSecond[name] = Math.max(0, (value - before) / seconds);
+    for (const [name] of TOTALS) {
+      const before = previous && previous.totals[name];
+      if (seconds > 0 && typeof before === "number" && typeof totals[name] === "number") {
+        // A counter that went down means the broker restarted: no rate for that interval.
+        perSecond[name] = Math.max(0, (totals[name] - before) / seconds);
         if (!rateSeries.has(name)) rateSeries.set(name, new Series(60));
         rateSeries.get(name).push(perSecond[name]);
       }
     }
-    previous = { at: now, values };
+    previous = { at: now, totals };
 
-    const counts = pick(o, "counts") || {};
-    const messages = pick(o, "messages") || {};
+    const counts = o.counts || {};
+    const messages = o.messages || {};
+    replace(
+      alarms,
+      (o.alarms || []).map((alarm) =>
+        h("p", { class: "error" }, `The ${alarm} alarm is raised: publishers are blocked until ${alarm === "disk" ? "disk space is freed" : "memory use falls"}.`),
+      ),
+    );
     replace(
       summary,
       pairs(
         [
-          ["Queues", count(pick(counts, "queues") ?? pick(o, "queues"))],
-          ["Topics", count(pick(counts, "topics") ?? pick(o, "topics"))],
-          ["Groups", count(pick(counts, "groups") ?? pick(o, "groups"))],
-          ["Exchanges", count(pick(counts, "exchanges") ?? pick(o, "exchanges"))],
-          ["Messages ready", count(pick(messages, "ready") ?? pick(o, "messages_ready", "ready"))],
-          ["Messages in flight", count(pick(messages, "in_flight") ?? pick(o, "messages_in_flight", "in_flight"))],
-          ["Disk free", bytes(pick(o, "disk_free_bytes", "disk.free_bytes", "disk.available_bytes"))],
-          ["Memory (resident)", bytes(pick(o, "memory_rss_bytes", "resident_memory_bytes", "rss_bytes", "memory.rss_bytes", "memory_bytes"))],
+          ["Messages ready", count(messages.ready)],
+          ["Messages in flight", count(messages.in_flight)],
+          ["Messages delayed", count(messages.delayed)],
+          ["In dead-letter queues", count(messages.dead_letter)],
+          ["Queues", count(counts.queues)],
+          ["Topics", count(counts.topics)],
+          ["Partitions", count(counts.partitions)],
+          ["Consumer groups", count(counts.groups)],
+          ["Exchanges", count(counts.exchanges)],
+          ["Bindings", count(counts.bindings)],
+          ["Disk free", bytes(o.disk_free_bytes ?? undefined)],
+          ["Memory (resident)", bytes(o.resident_memory_bytes ?? undefined)],
         ],
         "cards",
       ),
     );
+    summary.firstChild.id = "summary";
 
     syncRows(
       rates.tbody,
       rates.columns,
-      Object.keys(values).sort(),
-      (name) => name,
-      (name) => [
-        label(name.replace(/_total$/, "")),
+      TOTALS.filter(([name]) => typeof totals[name] === "number"),
+      ([name]) => name,
+      ([name, what]) => [
+        what,
         name in perSecond ? rate(perSecond[name]) : "…",
-        count(values[name]),
-        rateSeries.has(name) ? sparkline(rateSeries.get(name), { name: `${label(name)} per second` }) : "",
+        count(totals[name]),
+        rateSeries.has(name) ? sparkline(rateSeries.get(name), { name: `${what} per second` }) : "",
       ],
       "The server reports no counters.",
     );
     syncRows(
       protocols.tbody,
       protocols.columns,
-      perProtocol(o),
-      (r) => String(r[0]),
-      (r) => [String(r[0]), count(r[1]), count(r[2])],
-      "No connections.",
+      Object.entries(o.connections || {}),
+      ([protocol]) => protocol,
+      ([protocol, n]) => [protocol, count(n), protocol === "amqp" ? count(o.amqp_channels) : "—"],
+      "No listeners report connections.",
     );
     replace(
       about,
       pairs([
-        ["Version", pick(o, "version") ?? "—"],
-        ["Uptime", duration(pick(o, "uptime_ms", "uptime_seconds") !== undefined ? (o.uptime_ms ?? o.uptime_seconds * 1000) : undefined)],
-        ["Data directory", pick(o, "data_dir") ?? "—"],
+        ["Version", o.version ?? "—"],
+        ["Uptime", duration(typeof o.uptime_seconds === "number" ? o.uptime_seconds * 1000 : undefined)],
       ]),
     );
   }
