@@ -67,7 +67,7 @@ static ASSETS: &[Asset] = assets![
 
 /// What the console's pages may load: their own files, and nothing from elsewhere.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
 pub(crate) fn routes() -> Router<Arc<HttpContext>> {
@@ -153,6 +153,35 @@ mod tests {
         tags.sort_unstable();
         tags.dedup();
         assert_eq!(tags.len(), ASSETS.len());
+    }
+
+    #[test]
+    fn every_file_under_assets_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("assets/ is readable")
+            .map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort_unstable();
+        let mut served: Vec<String> = ASSETS.iter().map(|asset| asset.name.to_owned()).collect();
+        served.sort_unstable();
+        assert_eq!(on_disk, served, "add a new file of assets/ to the ASSETS table");
+    }
+
+    #[test]
+    fn every_module_a_page_imports_is_served() {
+        for asset in
+            ASSETS.iter().filter(|asset| asset.name.ends_with(".js") || asset.name.ends_with(".html"))
+        {
+            let text = std::str::from_utf8(asset.body).expect("text assets are UTF-8");
+            for quote in ["\"./", "\"/console/"] {
+                for (at, _) in text.match_indices(quote) {
+                    let rest = &text[at + quote.len()..];
+                    let name = &rest[..rest.find('"').expect("a closing quote")];
+                    assert!(find(name).is_some(), "{} refers to {name}, which is not served", asset.name);
+                }
+            }
+        }
     }
 
     #[test]
