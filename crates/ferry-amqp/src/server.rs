@@ -51,7 +51,8 @@ pub async fn serve(
                     tracing::warn!(%peer, limit = shared.config.max_connections, "connection limit reached; closing");
                     continue;
                 };
-                let open = shared.broker.telemetry().connection_opened(Protocol::Amqp);
+                let local = stream.local_addr().unwrap_or(peer);
+                let open = shared.broker.telemetry().connection_opened(Protocol::Amqp, peer, local);
                 let shared = Arc::clone(&shared);
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {

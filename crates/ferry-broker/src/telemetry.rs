@@ -2,10 +2,11 @@
 //! latency of each request per protocol and operation. The queues, topics and groups report
 //! their own figures through their services; the storage engine through `ferry_log::stats`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use ferry_log::stats::{Histogram, HistogramSnapshot, LATENCY_BOUNDS_NS};
 
@@ -58,18 +59,35 @@ pub struct Open(Arc<Telemetry>, Counted);
 
 #[derive(Debug, Clone, Copy)]
 enum Counted {
-    Connection(Protocol),
+    /// A connection, with its id in the list of open connections.
+    Connection(Protocol, u64),
     Channel(Protocol),
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
         let counter = match self.1 {
-            Counted::Connection(p) => &self.0.connections[p.index()],
+            Counted::Connection(p, id) => {
+                self.0.peers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                &self.0.connections[p.index()]
+            }
             Counted::Channel(p) => &self.0.channels[p.index()],
         };
         counter.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// An open connection as the management API lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The protocol it speaks.
+    pub protocol: Protocol,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The listener's address.
+    pub local: SocketAddr,
+    /// When it was accepted, ms since the epoch.
+    pub connected_at_ms: u64,
 }
 
 /// Counts a listener's connections without a guard per connection (a listener that keeps its
@@ -81,6 +99,9 @@ pub type ConnectionCounter = Box<dyn Fn() -> u64 + Send + Sync>;
 pub struct Telemetry {
     connections: [AtomicU64; 4],
     channels: [AtomicU64; 4],
+    next_connection: AtomicU64,
+    peers: Mutex<BTreeMap<u64, ConnectionInfo>>,
+    listeners: Mutex<Vec<(&'static str, SocketAddr)>>,
     counters: RwLock<HashMap<Protocol, ConnectionCounter>>,
     requests: [RwLock<HashMap<String, Arc<Histogram>>>; 4],
 }
@@ -97,10 +118,36 @@ impl Telemetry {
         Arc::new(Telemetry::default())
     }
 
-    /// Counts one open connection of `protocol` until the guard drops.
-    pub fn connection_opened(self: &Arc<Self>, protocol: Protocol) -> Open {
+    /// Counts one open connection of `protocol` from `peer` to `local`, and lists it, until
+    /// the guard drops.
+    pub fn connection_opened(
+        self: &Arc<Self>,
+        protocol: Protocol,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Open {
         self.connections[protocol.index()].fetch_add(1, Ordering::Relaxed);
-        Open(Arc::clone(self), Counted::Connection(protocol))
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let connected_at_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let info = ConnectionInfo { protocol, peer, local, connected_at_ms };
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info);
+        Open(Arc::clone(self), Counted::Connection(protocol, id))
+    }
+
+    /// Notes that the `protocol` listener is bound to `addr` (for the management overview).
+    pub fn listener_bound(&self, protocol: &'static str, addr: SocketAddr) {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).push((protocol, addr));
+    }
+
+    /// The bound listeners, in the order they were bound.
+    pub fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The open connections counted with guards (Kafka's and AMQP's), oldest first.
+    pub fn open_connections(&self) -> Vec<ConnectionInfo> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     /// Counts one open channel of `protocol` until the guard drops.
@@ -157,11 +204,14 @@ mod tests {
     #[test]
     fn guards_count_while_they_live() {
         let t = Telemetry::new();
-        let a = t.connection_opened(Protocol::Kafka);
-        let b = t.connection_opened(Protocol::Kafka);
+        let (peer, local) = ("127.0.0.1:40000".parse().unwrap(), "127.0.0.1:9092".parse().unwrap());
+        let a = t.connection_opened(Protocol::Kafka, peer, local);
+        let b = t.connection_opened(Protocol::Kafka, peer, local);
         let c = t.channel_opened(Protocol::Amqp);
         assert_eq!((t.connections(Protocol::Kafka), t.channels(Protocol::Amqp)), (2, 1));
+        assert_eq!(t.open_connections().len(), 2);
         drop(a);
+        assert_eq!(t.open_connections().len(), 1);
         drop(c);
         assert_eq!((t.connections(Protocol::Kafka), t.channels(Protocol::Amqp)), (1, 0));
         drop(b);

@@ -13,6 +13,9 @@
 //! - `health`: `/healthz` and `/readyz`.
 //! - `metrics`: `/metrics` (Prometheus and OpenMetrics): figures read from the broker on the
 //!   blocking pool at each scrape.
+//! - `management`: the read-only subset of RabbitMQ's management API (`/api/overview`,
+//!   `/api/queues`, ...) behind basic authentication, for Flower and `rabbitmqadmin`.
+//! - [`values`]: typed header and argument values as JSON and back.
 //! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
 //! - `console`: the web console at `/` and `/console/…`, its files under `assets/` built in.
 
@@ -21,10 +24,13 @@ mod console;
 pub mod error;
 mod health;
 pub mod listener;
+mod management;
 mod metrics;
 pub mod overview;
 pub mod server;
+pub mod values;
 
 pub use config::HttpConfig;
 pub use error::ApiError;
+pub use metrics::page as metrics_page;
 pub use server::{HttpContext, serve};

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
-use crate::{health, metrics, overview};
+use crate::{health, management, metrics, overview};
 
 /// What every handler reaches: the broker and the listener's own state.
 pub struct HttpContext {
@@ -60,6 +60,7 @@ pub fn router(ctx: Arc<HttpContext>) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(overview::routes())
+        .merge(management::routes(Arc::clone(&ctx)))
         .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))

@@ -49,7 +49,8 @@ pub async fn serve(
                     tracing::warn!(%peer, limit = shared.config.max_connections, "connection limit reached; closing");
                     continue;
                 };
-                let open = shared.ctx.telemetry.connection_opened(Protocol::Kafka);
+                let local = stream.local_addr().unwrap_or(peer);
+                let open = shared.ctx.telemetry.connection_opened(Protocol::Kafka, peer, local);
                 let shared = Arc::clone(&shared);
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {

@@ -47,6 +47,12 @@ async fn metrics(State(ctx): State<Arc<HttpContext>>, headers: HeaderMap) -> Res
     Ok(response)
 }
 
+/// The page `/metrics` serves, gathered from `broker` now (blocking: each queue's figures take
+/// its lock). Public for the scrape benchmark.
+pub fn page(broker: &ferry_broker::Broker, openmetrics: bool) -> String {
+    render(&collect(broker), openmetrics)
+}
+
 /// The metrics page of `figures`.
 pub(crate) fn render(f: &Figures, openmetrics: bool) -> String {
     let mut p = Exposition::new(openmetrics);
