@@ -18,9 +18,11 @@
 //!   `/api/queues`, ...) behind basic authentication, for Flower and `rabbitmqadmin`.
 //! - [`values`]: typed header and argument values as JSON and back.
 //! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
+//! - `console`: the web console at `/` and `/console/…`, its files under `assets/` built in.
 
 mod api;
 pub mod config;
+mod console;
 pub mod error;
 mod health;
 pub mod listener;

@@ -62,6 +62,7 @@ pub fn router(ctx: Arc<HttpContext>) -> Router {
         .merge(metrics::routes())
         .merge(overview::routes())
         .merge(management::routes(Arc::clone(&ctx)))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))
         .with_state(ctx)
