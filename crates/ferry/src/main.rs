@@ -1,15 +1,18 @@
-//! The `ferry` command: `ferry serve` runs the broker.
+//! The `ferry` command: `ferry serve` runs the broker; the other commands are its tools.
 //!
 //! # Layout
 //!
 //! - `cli`: the command line (clap), every option with its environment variable.
 //! - `config`: the settings, merged from defaults, a TOML file, `FERRY_*` variables and flags.
 //! - `serve`: opens the data directory, starts the listeners, stops gracefully on SIGINT/SIGTERM.
+//! - `client`: the client commands (`ferry queue …`, `send`, `consume`, `stats`, …) over the
+//!   REST API of a running broker.
 //! - `bench`: hands `ferry bench` to the `ferry-bench` binary, which carries the client libraries
 //!   the broker does not need.
 
 mod bench;
 mod cli;
+mod client;
 mod config;
 mod serve;
 
@@ -19,6 +22,7 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Bench(args) => bench::run(args.args),
+        cli::Command::Completions(args) => client::completions(args.shell),
         cli::Command::Serve(args) => {
             let settings = match config::Settings::load(&args) {
                 Ok(settings) => settings,
@@ -36,5 +40,6 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        command => client::run(command),
     }
 }
