@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, command: ExchangeCommand) -> Result<(), ClientError> {
                 for x in &items {
                     table.row_of(x, &["name", "type", "durable", "auto_delete", "internal"]);
                 }
-                print!("{}", table.render());
+                output::emit(&table.render());
             }
         }
         ExchangeCommand::Describe { name } => {
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, command: ExchangeCommand) -> Result<(), ClientError> {
             if ctx.json {
                 output::print_json(&answer);
             } else {
-                print!("{}", output::describe(&answer));
+                output::emit(&output::describe(&answer));
             }
         }
         ExchangeCommand::Delete { name } => {
@@ -120,7 +120,7 @@ pub fn bindings(ctx: &Ctx, args: &BindingsArgs) -> Result<(), ClientError> {
         for b in &items {
             table.row_of(b, &columns);
         }
-        print!("{}", table.render());
+        output::emit(&table.render());
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), ClientError> {
                         members_cell(g.get("members")),
                     ]);
                 }
-                print!("{}", table.render());
+                output::emit(&table.render());
             }
         }
         GroupCommand::Describe { group } => {
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), ClientError> {
             if ctx.json {
                 output::print_json(&answer);
             } else {
-                print!("{}", output::describe(&answer));
+                output::emit(&output::describe(&answer));
             }
         }
         GroupCommand::ResetOffsets {
@@ -79,9 +79,9 @@ pub fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), ClientError> {
                                 output::cell(o.get("offset").or(o.get("committed_offset"))),
                             ]);
                         }
-                        print!("{}", table.render());
+                        output::emit(&table.render());
                     }
-                    None => print!("{}", output::describe(&answer)),
+                    None => output::emit(&output::describe(&answer)),
                 }
             }
         }

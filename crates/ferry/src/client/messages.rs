@@ -95,7 +95,7 @@ pub fn receive(ctx: &Ctx, args: &ReceiveArgs) -> Result<(), ClientError> {
             }
             table.row(row);
         }
-        print!("{}", table.render());
+        output::emit(&table.render());
     }
     if !args.no_ack {
         for m in &messages {

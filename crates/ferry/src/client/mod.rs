@@ -106,11 +106,11 @@ fn settings_map(pairs: &[(String, String)]) -> serde_json::Map<String, serde_jso
 fn done(ctx: &Ctx, answer: &serde_json::Value, line: impl FnOnce() -> String) {
     if ctx.json {
         match answer {
-            serde_json::Value::Null => println!("{{}}"),
+            serde_json::Value::Null => output::emit("{}\n"),
             other => output::print_json(other),
         }
     } else {
-        println!("{}", line());
+        output::emit(&format!("{}\n", line()));
     }
 }
 

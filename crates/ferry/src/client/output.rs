@@ -200,9 +200,23 @@ fn flatten<'a>(
     }
 }
 
+/// Writes to stdout and flushes. A reader that went away (`ferry queue list | head -1`) ends the
+/// command quietly with success, as other command-line tools do, instead of a panic.
+pub fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("ferry: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+}
+
 /// Prints JSON for scripts: one document, pretty, ending with a newline.
 pub fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    emit(&format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())));
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub fn run(ctx: &Ctx, command: QueueCommand) -> Result<(), ClientError> {
             if ctx.json {
                 output::print_json(&Value::Array(items));
             } else {
-                print!("{}", table(&items).render());
+                output::emit(&table(&items).render());
             }
         }
         QueueCommand::Describe { name } => {
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, command: QueueCommand) -> Result<(), ClientError> {
             if ctx.json {
                 output::print_json(&answer);
             } else {
-                print!("{}", output::describe(&answer));
+                output::emit(&output::describe(&answer));
             }
         }
         QueueCommand::Alter { name, settings } => {

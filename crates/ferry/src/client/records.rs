@@ -74,7 +74,7 @@ pub fn produce(ctx: &Ctx, args: &ProduceArgs) -> Result<(), ClientError> {
         let ranges: Vec<String> =
             per_partition.iter().map(|(p, (lo, hi))| format!("partition {p}: {lo}..={hi}")).collect();
         let detail = if ranges.is_empty() { String::new() } else { format!(" ({})", ranges.join(", ")) };
-        println!("produced {} records to {}{detail}", offsets.len(), args.topic);
+        output::emit(&format!("produced {} records to {}{detail}\n", offsets.len(), args.topic));
     }
     Ok(())
 }

@@ -43,17 +43,15 @@ pub fn run(ctx: &Ctx, args: &StatsArgs) -> Result<(), ClientError> {
             if args.once {
                 output::print_json(&doc);
             } else {
-                println!("{doc}");
+                output::emit(&format!("{doc}\n"));
             }
         } else {
             let text = render(ctx, &frame, previous.as_ref(), if args.once { usize::MAX } else { LIVE_ROWS });
             if args.once {
-                print!("{text}");
+                output::emit(&text);
             } else {
                 // Home and clear, then the frame: the terminal shows one frame at a time.
-                print!("\x1b[H\x1b[2J{text}");
-                use std::io::Write as _;
-                let _ = std::io::stdout().flush();
+                output::emit(&format!("\x1b[H\x1b[2J{text}"));
             }
         }
         if args.once {

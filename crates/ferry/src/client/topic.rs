@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, command: TopicCommand) -> Result<(), ClientError> {
                         output::bytes(t.get("bytes")),
                     ]);
                 }
-                print!("{}", table.render());
+                output::emit(&table.render());
             }
         }
         TopicCommand::Describe { name } => {
@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, command: TopicCommand) -> Result<(), ClientError> {
             if ctx.json {
                 output::print_json(&answer);
             } else {
-                print!("{}", output::describe(&answer));
+                output::emit(&output::describe(&answer));
             }
         }
         TopicCommand::Alter { name, partitions, config } => {
