@@ -18,6 +18,16 @@ def test_sending_to_an_unknown_queue_exits_1(ferry, name):
     assert "(queue_not_found)" in result.stderr
 
 
+def test_reading_an_unknown_topic_exits_1(ferry, name):
+    result = ferry("consume", name, "--from-beginning", expect=1)
+    assert "(topic_not_found)" in result.stderr
+    assert ferry("topic", "describe", name, expect=1).stderr.startswith("ferry: ")
+
+
+def test_an_unknown_group_exits_1(ferry, name):
+    assert "not_found" in ferry("group", "describe", name, expect=1).stderr
+
+
 def test_creating_a_queue_with_other_settings_exits_1(ferry, name):
     ferry("queue", "create", name, "--visibility-timeout-ms", "1000")
     ferry("queue", "create", name, "--visibility-timeout-ms", "1000")
