@@ -26,12 +26,14 @@ pub enum Command {
 
     /// Topics (Kafka-style partitioned logs): create, list, describe, alter, delete.
     Topic(TopicArgs),
-    /// Queues (leased messages): create, list, describe, alter, purge, delete, redrive.
+    /// Queues (leased messages): create, list, describe, alter, peek, purge, delete, redrive.
     Queue(QueueArgs),
     /// Exchanges (routing to queues, exchanges and topics): create, list, describe, delete.
     Exchange(ExchangeArgs),
     /// Bind a queue, exchange or topic to an exchange; `ferry unbind` removes the binding.
     Bind(BindArgs),
+    /// Publish one message to an exchange, which routes it by its bindings.
+    Publish(PublishArgs),
     /// Remove a binding made with `ferry bind` (the same arguments).
     Unbind(BindArgs),
     /// List bindings, optionally of one source or destination.
@@ -54,8 +56,8 @@ pub enum Command {
 
 /// Printed at the end of `ferry --help`.
 const EXIT_CODES: &str = "\
-The client commands (topic, queue, exchange, bind, unbind, bindings, produce, consume, send, receive,
-group, stats) talk to the REST API of a running `ferry serve`, at --url or $FERRY_URL
+The client commands (topic, queue, exchange, bind, publish, unbind, bindings, produce, consume, send,
+receive, group, stats) talk to the REST API of a running `ferry serve`, at --url or $FERRY_URL
 [default: http://127.0.0.1:8080].
 
 Exit codes:
@@ -158,6 +160,13 @@ pub enum QueueCommand {
         name: String,
         #[command(flatten)]
         settings: QueueSettings,
+    },
+    /// Show messages without receiving them (no lease, no delivery counted).
+    Peek {
+        name: String,
+        /// Most messages shown.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        max: u32,
     },
     /// Drop every ready message of a queue.
     Purge { name: String },
@@ -283,6 +292,21 @@ pub struct BindArgs {
     /// A binding argument, e.g. `x-match=all` on a headers exchange; repeatable.
     #[arg(long = "argument", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub arguments: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub opts: ClientOpts,
+    pub exchange: String,
+    /// The message body [default: all of stdin].
+    pub body: Option<String>,
+    /// The routing key.
+    #[arg(long, short = 'k', default_value = "")]
+    pub routing_key: String,
+    /// A message header; repeatable.
+    #[arg(long = "header", short = 'H', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]

@@ -27,5 +27,10 @@ def test_bind_routes_and_unbind_removes(ferry, name):
     described = ferry("exchange", "describe", exchange).stdout
     assert queue in described
 
+    assert ferry("publish", exchange, "routed", "-k", "rk", "-o", "json").json()["routed"] is True
+    assert ferry("publish", exchange, "-k", "other", input="dropped\n").stdout.strip().endswith("dropped")
+    messages = ferry("receive", queue, "--max", "10", "-o", "json").json()["messages"]
+    assert [m["body"] for m in messages] == ["routed"]
+
     ferry("unbind", exchange, queue, "-k", "rk")
     assert ferry("bindings", "--source", exchange, "-o", "json").json() == []

@@ -150,3 +150,14 @@ def test_redrive_moves_dead_letters_back(ferry, name):
         assert time.monotonic() < deadline, "the redrive never moved the message back"
         time.sleep(0.1)
     assert queue_stats(ferry, dlq)["ready"] == 0
+
+
+def test_peek_leaves_messages_ready(ferry, name):
+    ferry("queue", "create", name)
+    ferry("send", name, "look at me")
+    out = ferry("queue", "peek", name).stdout.splitlines()
+    assert out[0].split() == ["MESSAGE_ID", "DELIVERIES", "HEADERS", "BODY"]
+    assert out[1].endswith("look at me")
+    ferry("queue", "peek", name, "-o", "json").json()
+    stats = queue_stats(ferry, name)
+    assert (stats["ready"], stats["in_flight"]) == (1, 0)

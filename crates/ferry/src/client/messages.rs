@@ -1,4 +1,4 @@
-//! `ferry send` and `ferry receive`: one queue's messages.
+//! `ferry send`, `ferry receive`, `ferry queue peek` and `ferry publish`: messages.
 
 use std::io::Read;
 
@@ -10,19 +10,24 @@ use serde_json::{Value, json};
 use super::http::segment;
 use super::output::{self, Table};
 use super::{ClientError, Ctx, done, string_map};
-use crate::cli::{ReceiveArgs, SendArgs};
+use crate::cli::{PublishArgs, ReceiveArgs, SendArgs};
 
-pub fn send(ctx: &Ctx, args: &SendArgs) -> Result<(), ClientError> {
-    let mut body = match &args.body {
-        Some(text) => json!({"body": text}),
+/// The body from the command line, or else all of stdin.
+fn body_arg_or_stdin(arg: Option<&str>) -> Result<Value, ClientError> {
+    match arg {
+        Some(text) => Ok(json!({"body": text})),
         None => {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .map_err(|e| ClientError::usage(format!("cannot read the body from stdin: {e}")))?;
-            body_json(bytes)
+            Ok(body_json(bytes))
         }
-    };
+    }
+}
+
+pub fn send(ctx: &Ctx, args: &SendArgs) -> Result<(), ClientError> {
+    let mut body = body_arg_or_stdin(args.body.as_deref())?;
     if !args.headers.is_empty() {
         body["headers"] = Value::Object(string_map(&args.headers));
     }
@@ -61,6 +66,49 @@ fn body_json(bytes: Vec<u8>) -> Value {
         }
         Err(e) => json!({"body_base64": BASE64.encode(e.as_bytes())}),
     }
+}
+
+pub fn publish(ctx: &Ctx, args: &PublishArgs) -> Result<(), ClientError> {
+    let mut body = body_arg_or_stdin(args.body.as_deref())?;
+    body["routing_key"] = json!(args.routing_key);
+    if !args.headers.is_empty() {
+        body["headers"] = Value::Object(string_map(&args.headers));
+    }
+    let answer = ctx.client.post(&format!("/exchanges/{}/publish", segment(&args.exchange)), &body)?;
+    done(ctx, &answer, || match answer.get("routed").and_then(Value::as_bool) {
+        Some(false) => {
+            format!("published to {}; no binding matched, so the message was dropped", args.exchange)
+        }
+        _ => format!("published to {}", args.exchange),
+    });
+    Ok(())
+}
+
+/// `ferry queue peek`: the first messages of a queue, left where they are.
+pub fn peek(ctx: &Ctx, queue: &str, max: u32) -> Result<(), ClientError> {
+    let answer =
+        ctx.client.get(&format!("/queues/{}/messages", segment(queue)), &[("limit", max.to_string())])?;
+    if ctx.json {
+        output::print_json(&answer);
+        return Ok(());
+    }
+    let messages =
+        answer.get("messages").and_then(Value::as_array).or(answer.as_array()).cloned().unwrap_or_default();
+    if messages.is_empty() {
+        eprintln!("no message ready in {queue}");
+        return Ok(());
+    }
+    let mut table = Table::new(&["message_id", "deliveries", "headers", "body"]);
+    for m in &messages {
+        table.row(vec![
+            output::cell(m.get("message_id")),
+            output::cell(m.get("delivery_count")),
+            headers_cell(m.get("headers")),
+            body_cell(m),
+        ]);
+    }
+    output::emit(&table.render());
+    Ok(())
 }
 
 pub fn receive(ctx: &Ctx, args: &ReceiveArgs) -> Result<(), ClientError> {

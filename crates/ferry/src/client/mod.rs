@@ -49,6 +49,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Queue(args) => Ctx::new(&args.opts).and_then(|ctx| queue::run(&ctx, args.command)),
         Command::Exchange(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::run(&ctx, args.command)),
         Command::Bind(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::bind(&ctx, &args)),
+        Command::Publish(args) => Ctx::new(&args.opts).and_then(|ctx| messages::publish(&ctx, &args)),
         Command::Unbind(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::unbind(&ctx, &args)),
         Command::Bindings(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::bindings(&ctx, &args)),
         Command::Produce(args) => Ctx::new(&args.opts).and_then(|ctx| records::produce(&ctx, &args)),

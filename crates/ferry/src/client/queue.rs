@@ -1,4 +1,4 @@
-//! `ferry queue create|list|describe|alter|purge|delete|redrive`.
+//! `ferry queue create|list|describe|alter|peek|purge|delete|redrive`.
 
 use serde_json::{Map, Value, json};
 
@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, command: QueueCommand) -> Result<(), ClientError> {
                 ctx.client.patch(&format!("/queues/{}", segment(&name)), &json!({"settings": settings}))?;
             done(ctx, &answer, || format!("altered queue {name}"));
         }
+        QueueCommand::Peek { name, max } => super::messages::peek(ctx, &name, max)?,
         QueueCommand::Purge { name } => {
             let answer = ctx.client.post(&format!("/queues/{}/purge", segment(&name)), &json!({}))?;
             done(ctx, &answer, || format!("purged queue {name}"));
