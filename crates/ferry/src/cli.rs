@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about, long_about = None, after_long_help = EXIT_CODES)]
 pub struct Cli {
+    /// The client commands' options given before the command word (`ferry --url ... queue list`).
+    #[command(flatten)]
+    pub client: LeadingClientOpts,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,6 +57,13 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
+impl Command {
+    /// A command that talks to a running broker's REST API (and so takes --url and --output).
+    pub fn is_client(&self) -> bool {
+        !matches!(self, Command::Serve(_) | Command::Bench(_) | Command::Completions(_))
+    }
+}
+
 /// Printed at the end of `ferry --help`.
 const EXIT_CODES: &str = "\
 The client commands (topic, queue, exchange, bind, publish, unbind, bindings, produce, consume, send,
@@ -66,17 +76,35 @@ Exit codes:
   2  usage error: bad flags or arguments, or unreadable input on stdin
   3  the server cannot be reached (not running, wrong --url, no answer in time)";
 
-/// Where the client commands find the server, and how they print; accepted after any client
-/// command word (`ferry queue list --url ...` or `ferry queue --url ... list`).
-#[derive(Clone, Debug, Args)]
-pub struct ClientOpts {
-    /// Base URL of ferry's HTTP listener.
-    #[arg(long, env = "FERRY_URL", default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
+/// The server the client commands talk to when neither --url nor $FERRY_URL says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
-    /// Output format: aligned tables for people, or the API's JSON for scripts.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, global = true)]
-    pub output: Output,
+/// Where the client commands find the server, and how they print; accepted after any client
+/// command word (`ferry queue list --url ...` or `ferry queue --url ... list`). A value given
+/// here wins over one given before the command word, which wins over $FERRY_URL; the variable is
+/// read in `client`, not by clap, so that a flag in either place wins over it.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ClientOpts {
+    /// Base URL of ferry's HTTP listener [env: FERRY_URL] [default: http://127.0.0.1:8080].
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+
+    /// Output format: aligned tables for people, or the API's JSON for scripts [default: table].
+    #[arg(long, short = 'o', value_enum, global = true)]
+    pub output: Option<Output>,
+}
+
+/// `--url` and `--output` before the command word; only the client commands take them.
+#[derive(Clone, Debug, Default, Args)]
+pub struct LeadingClientOpts {
+    /// Base URL of ferry's HTTP listener, for the client commands [env: FERRY_URL]
+    /// [default: http://127.0.0.1:8080].
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Output format of the client commands: table or json [default: table].
+    #[arg(long, short = 'o', value_enum)]
+    pub output: Option<Output>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

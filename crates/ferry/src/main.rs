@@ -20,6 +20,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    if (cli.client.url.is_some() || cli.client.output.is_some()) && !cli.command.is_client() {
+        eprintln!("ferry: --url and --output apply to the client commands only (see ferry --help)");
+        return std::process::ExitCode::from(2);
+    }
     match cli.command {
         cli::Command::Bench(args) => bench::run(args.args),
         cli::Command::Completions(args) => client::completions(args.shell),
@@ -40,6 +44,6 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
-        command => client::run(command),
+        command => client::run(&cli.client, command),
     }
 }

@@ -46,6 +46,16 @@ def test_server_down_exits_3_and_says_how_to_start_it(closed_url):
 def test_url_flag_wins_over_the_environment(ferry_server, closed_url):
     run_ferry("queue", "list", "--url", ferry_server.http_url, url=closed_url)
     run_ferry("queue", "--url", closed_url, "list", url=ferry_server.http_url, expect=3)
+    run_ferry("--url", ferry_server.http_url, "queue", "list", url=closed_url)
+    # After the command word wins over before it.
+    run_ferry("--url", closed_url, "queue", "list", "--url", ferry_server.http_url)
+    listed = run_ferry("-o", "json", "--url", ferry_server.http_url, "queue", "list").json()
+    assert isinstance(listed, list)
+
+
+def test_client_options_are_refused_by_serve(closed_url):
+    result = run_ferry("--url", closed_url, "serve", expect=2)
+    assert "client commands" in result.stderr
 
 
 def test_usage_errors_exit_2(ferry, name):

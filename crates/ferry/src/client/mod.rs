@@ -28,7 +28,7 @@ use std::process::ExitCode;
 pub use error::ClientError;
 use http::Client;
 
-use crate::cli::{ClientOpts, Command};
+use crate::cli::{ClientOpts, Command, DEFAULT_URL, LeadingClientOpts, Output};
 
 /// What every command needs: the connection and the chosen output.
 pub struct Ctx {
@@ -37,27 +37,37 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(opts: &ClientOpts) -> Result<Self, ClientError> {
-        Ok(Ctx { client: Client::new(&opts.url)?, json: opts.output == crate::cli::Output::Json })
+    /// Options after the command word win over those before it, which win over $FERRY_URL.
+    fn new(leading: &LeadingClientOpts, opts: &ClientOpts) -> Result<Self, ClientError> {
+        let env_url = std::env::var("FERRY_URL").ok().filter(|u| !u.is_empty());
+        let url = opts
+            .url
+            .clone()
+            .or_else(|| leading.url.clone())
+            .or(env_url)
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let output = opts.output.or(leading.output).unwrap_or(Output::Table);
+        Ok(Ctx { client: Client::new(&url)?, json: output == Output::Json })
     }
 }
 
 /// Runs a client command; `command` is none of `serve`, `bench`, `completions`.
-pub fn run(command: Command) -> ExitCode {
+pub fn run(leading: &LeadingClientOpts, command: Command) -> ExitCode {
+    let ctx = |opts: &ClientOpts| Ctx::new(leading, opts);
     let result = match command {
-        Command::Topic(args) => Ctx::new(&args.opts).and_then(|ctx| topic::run(&ctx, args.command)),
-        Command::Queue(args) => Ctx::new(&args.opts).and_then(|ctx| queue::run(&ctx, args.command)),
-        Command::Exchange(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::run(&ctx, args.command)),
-        Command::Bind(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::bind(&ctx, &args)),
-        Command::Publish(args) => Ctx::new(&args.opts).and_then(|ctx| messages::publish(&ctx, &args)),
-        Command::Unbind(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::unbind(&ctx, &args)),
-        Command::Bindings(args) => Ctx::new(&args.opts).and_then(|ctx| exchange::bindings(&ctx, &args)),
-        Command::Produce(args) => Ctx::new(&args.opts).and_then(|ctx| records::produce(&ctx, &args)),
-        Command::Consume(args) => Ctx::new(&args.opts).and_then(|ctx| records::consume(&ctx, &args)),
-        Command::Send(args) => Ctx::new(&args.opts).and_then(|ctx| messages::send(&ctx, &args)),
-        Command::Receive(args) => Ctx::new(&args.opts).and_then(|ctx| messages::receive(&ctx, &args)),
-        Command::Group(args) => Ctx::new(&args.opts).and_then(|ctx| group::run(&ctx, args.command)),
-        Command::Stats(args) => Ctx::new(&args.opts).and_then(|ctx| stats::run(&ctx, &args)),
+        Command::Topic(args) => ctx(&args.opts).and_then(|ctx| topic::run(&ctx, args.command)),
+        Command::Queue(args) => ctx(&args.opts).and_then(|ctx| queue::run(&ctx, args.command)),
+        Command::Exchange(args) => ctx(&args.opts).and_then(|ctx| exchange::run(&ctx, args.command)),
+        Command::Bind(args) => ctx(&args.opts).and_then(|ctx| exchange::bind(&ctx, &args)),
+        Command::Publish(args) => ctx(&args.opts).and_then(|ctx| messages::publish(&ctx, &args)),
+        Command::Unbind(args) => ctx(&args.opts).and_then(|ctx| exchange::unbind(&ctx, &args)),
+        Command::Bindings(args) => ctx(&args.opts).and_then(|ctx| exchange::bindings(&ctx, &args)),
+        Command::Produce(args) => ctx(&args.opts).and_then(|ctx| records::produce(&ctx, &args)),
+        Command::Consume(args) => ctx(&args.opts).and_then(|ctx| records::consume(&ctx, &args)),
+        Command::Send(args) => ctx(&args.opts).and_then(|ctx| messages::send(&ctx, &args)),
+        Command::Receive(args) => ctx(&args.opts).and_then(|ctx| messages::receive(&ctx, &args)),
+        Command::Group(args) => ctx(&args.opts).and_then(|ctx| group::run(&ctx, args.command)),
+        Command::Stats(args) => ctx(&args.opts).and_then(|ctx| stats::run(&ctx, &args)),
         Command::Serve(_) | Command::Bench(_) | Command::Completions(_) => {
             Err(ClientError::usage("not a client command"))
         }

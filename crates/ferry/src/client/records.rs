@@ -336,7 +336,7 @@ mod tests {
 
     fn args(json: bool) -> ProduceArgs {
         ProduceArgs {
-            opts: ClientOpts { url: String::new(), output: crate::cli::Output::Table },
+            opts: ClientOpts::default(),
             topic: "t".into(),
             json,
             key: Some("k0".into()),
