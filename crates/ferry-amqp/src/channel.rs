@@ -6,6 +6,7 @@
 //! come in between, this channel's may not. [`Channel`] checks that order and bounds the body
 //! by `max_message_bytes` as soon as the header announces it, before any of it arrives.
 
+use ferry_broker::telemetry::{Open, Protocol, Telemetry};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use amq_protocol::frame::AMQPContentHeader;
@@ -37,6 +38,8 @@ pub(crate) enum ChannelState {
 #[derive(Debug)]
 pub(crate) struct Channel {
     pub(crate) id: u16,
+    /// Keeps the channel counted in the broker's telemetry while it is open.
+    counted: Option<Open>,
     pub(crate) state: ChannelState,
     /// Whether the client accepts deliveries (`channel.flow`); true when opened.
     pub(crate) flow_active: bool,
@@ -150,7 +153,14 @@ impl Channel {
             returned: BTreeSet::new(),
             last_tag: 0,
             assembly: None,
+            counted: None,
         }
+    }
+
+    /// Counts the channel among the open ones (for metrics) for as long as it lives.
+    pub(crate) fn counted_in(mut self, telemetry: &Arc<Telemetry>) -> Channel {
+        self.counted = Some(telemetry.channel_opened(Protocol::Amqp));
+        self
     }
 
     /// A new delivery tag for a delivery that needs no settling (`no-ack`).

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ferry_broker::Broker;
 
+use ferry_broker::telemetry::Protocol;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -50,10 +51,13 @@ pub async fn serve(
                     tracing::warn!(%peer, limit = shared.config.max_connections, "connection limit reached; closing");
                     continue;
                 };
+                let local = stream.local_addr().unwrap_or(peer);
+                let open = shared.broker.telemetry().connection_opened(Protocol::Amqp, peer, local);
                 let shared = Arc::clone(&shared);
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {
                     connection::run(stream, peer, shared, stop).await;
+                    drop(open);
                     drop(permit);
                 });
             }

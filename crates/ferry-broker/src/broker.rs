@@ -15,6 +15,7 @@ use crate::queues::{
     QueueService,
 };
 use crate::routing::{Destination, Router, RoutingError, Target};
+use crate::telemetry::Telemetry;
 use crate::topics::TopicService;
 
 /// Every service of one node.
@@ -25,6 +26,7 @@ pub struct Broker {
     disk_alarm: Arc<DiskAlarm>,
     memory_alarm: Arc<MemoryAlarm>,
     router: Arc<Router>,
+    telemetry: Arc<Telemetry>,
     /// Exclusive queues and the connection that owns each.
     exclusive: Mutex<HashMap<String, OwnerId>>,
     next_owner: AtomicU64,
@@ -117,14 +119,56 @@ impl Broker {
             disk_alarm,
             memory_alarm: Arc::new(MemoryAlarm::new(0)),
             router,
+            telemetry: Telemetry::new(),
             exclusive: Mutex::new(HashMap::new()),
             next_owner: AtomicU64::new(1),
         }
     }
 
+    /// Every service over `dir` with default settings (the queues' are `queues`) and an
+    /// in-memory metadata store, the disk alarm raised below `disk_free_limit_bytes` free (0:
+    /// never): the broker the front-ends' tests and benchmarks run against. `ferry serve`
+    /// builds its own from the configuration.
+    pub async fn open_for_tests(
+        dir: &std::path::Path,
+        clock: Arc<dyn crate::clock::Clock>,
+        disk_free_limit_bytes: u64,
+        queues: crate::queues::QueueServiceConfig,
+    ) -> Result<Broker, Box<dyn std::error::Error + Send + Sync>> {
+        use crate::metadata::{MemoryStore, MetadataStore};
+        use crate::topics::TopicServiceConfig;
+        let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+        let topics = TopicService::open(
+            TopicServiceConfig {
+                data_dir: dir.join("topics"),
+                durability: ferry_log::Durability::Always,
+                default_config: Default::default(),
+                limits: Default::default(),
+            },
+            Arc::clone(&store),
+            Arc::clone(&clock),
+        )?;
+        let groups = GroupCoordinator::open(Arc::clone(&store), Arc::clone(&clock), Default::default())?;
+        let queues = QueueService::open(dir.join("queues"), Arc::clone(&store), clock, queues).await?;
+        let router = Arc::new(Router::open(store)?);
+        let alarm = Arc::new(DiskAlarm::new(dir, disk_free_limit_bytes));
+        Ok(Broker::new(Arc::new(topics), queues, groups, router, alarm))
+    }
+
     /// Exchanges and bindings.
     pub fn router(&self) -> &Arc<Router> {
         &self.router
+    }
+
+    /// The connections, channels and request latencies front-ends report.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Shares `telemetry` with front-ends that are not given the broker (Kafka's).
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Broker {
+        self.telemetry = telemetry;
+        self
     }
 
     /// A new owner id for a connection; hand it back with [`Broker::release_owner`] when the

@@ -11,13 +11,24 @@
 //! - [`config`]: [`HttpConfig`], the `[http]` settings.
 //! - [`error`]: [`ApiError`], the JSON error every endpoint answers with.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `metrics`: `/metrics` (Prometheus and OpenMetrics): figures read from the broker on the
+//!   blocking pool at each scrape.
+//! - `management`: the read-only subset of RabbitMQ's management API (`/api/overview`,
+//!   `/api/queues`, ...) behind basic authentication, for Flower and `rabbitmqadmin`.
+//! - [`values`]: typed header and argument values as JSON and back.
+//! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
 
 pub mod config;
 pub mod error;
 mod health;
 pub mod listener;
+mod management;
+mod metrics;
+pub mod overview;
 pub mod server;
+pub mod values;
 
 pub use config::HttpConfig;
 pub use error::ApiError;
+pub use metrics::page as metrics_page;
 pub use server::{HttpContext, serve};

@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use ferry_broker::Broker;
+use ferry_broker::telemetry::Protocol;
 use tokio::net::TcpListener;
 
 use crate::config::HttpConfig;
 use crate::error::ApiError;
-use crate::health;
 use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
+use crate::{health, management, metrics, overview};
 
 /// What every handler reaches: the broker and the listener's own state.
 pub struct HttpContext {
@@ -45,6 +46,8 @@ pub async fn serve(
         header_read: Duration::from_millis(config.header_read_timeout_ms.max(1)),
     };
     let listener = Listener::new("http", listener, config.max_connections, timeouts, refusal);
+    let gauge = listener.gauge();
+    ctx.broker.telemetry().count_connections_with(Protocol::Http, Box::new(move || gauge.open() as u64));
     let app = router(Arc::clone(&ctx));
     axum::serve(listener, app.into_make_service_with_connect_info::<ConnectionInfo>())
         .with_graceful_shutdown(shutdown)
@@ -55,6 +58,9 @@ pub async fn serve(
 pub fn router(ctx: Arc<HttpContext>) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(metrics::routes())
+        .merge(overview::routes())
+        .merge(management::routes(Arc::clone(&ctx)))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))
         .with_state(ctx)
@@ -69,6 +75,11 @@ async fn not_found() -> ApiError {
 async fn read_body(State(ctx): State<Arc<HttpContext>>, request: Request, next: Next) -> Response {
     let connection = request.extensions().get::<ConnectInfo<ConnectionInfo>>();
     let _in_request = connection.map(|ConnectInfo(ConnectionInfo(c))| c.begin_request());
+    let started = Instant::now();
+    let operation = match request.extensions().get::<MatchedPath>() {
+        Some(path) => format!("{} {}", request.method(), path.as_str()),
+        None => "unmatched".to_owned(),
+    };
     let (parts, body) = request.into_parts();
     let limit = ctx.config.max_request_bytes;
     let timeout = Duration::from_millis(ctx.config.body_read_timeout_ms.max(1));
@@ -97,7 +108,9 @@ async fn read_body(State(ctx): State<Arc<HttpContext>>, request: Request, next: 
             return response;
         }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    ctx.broker.telemetry().observe_request(Protocol::Http, &operation, started.elapsed());
+    response
 }
 
 /// The answer of a full listener.

@@ -246,7 +246,11 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
         GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default()).expect("groups");
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let bootstrap = listener.local_addr().expect("addr").to_string();
-    let ctx = KafkaContext { topics: Arc::clone(&topics), groups };
+    let ctx = KafkaContext {
+        topics: Arc::clone(&topics),
+        groups,
+        telemetry: ferry_broker::telemetry::Telemetry::new(),
+    };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(ferry_kafka::serve(listener, KafkaConfig::default(), ctx, async move {
         let _ = stop_rx.await;

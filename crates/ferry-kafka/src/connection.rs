@@ -48,6 +48,7 @@ use tokio::time::Instant;
 
 use crate::api::{self, Answer, Reply, RequestContext};
 use crate::server::Shared;
+use ferry_broker::telemetry::Protocol;
 
 /// Why a connection is closed.
 #[derive(Debug, thiserror::Error)]
@@ -207,20 +208,29 @@ async fn read_loop(
         let ctx = Arc::new(RequestContext { shared: Arc::clone(&shared), header, local_addr: local, peer });
         let version = ctx.header.request_api_version;
         let correlation_id = ctx.header.correlation_id;
+        let started = Instant::now();
         match api::dispatch(ctx, api_key, frame).await {
             Reply::Now(answer) => {
+                observe(&shared, api_key, started);
                 let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
             }
             Reply::Later { settles, rest } => {
                 let guard = settles.then(|| unsettled.begin());
+                let shared = Arc::clone(&shared);
                 rests.spawn(async move {
                     let answer = rest.await;
+                    observe(&shared, api_key, started);
                     drop(guard);
                     let _ = pending_tx.send(frame_answer(api_key, version, correlation_id, answer));
                 });
             }
         }
     }
+}
+
+/// Counts a request's latency (from its dispatch to its answer) under its API's name.
+fn observe(shared: &Shared, api_key: ApiKey, started: Instant) {
+    shared.ctx.telemetry.observe_request(Protocol::Kafka, api::name(api_key), started.elapsed());
 }
 
 /// Reads the next request frame. `None` when the client has gone, or has been idle for

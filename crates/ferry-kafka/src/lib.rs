@@ -37,4 +37,6 @@ pub struct KafkaContext {
     pub topics: Arc<TopicService>,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Where connections and request latencies are counted.
+    pub telemetry: Arc<ferry_broker::telemetry::Telemetry>,
 }

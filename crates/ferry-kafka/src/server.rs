@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::dynamic_configs::DynamicConfigs;
 use crate::{KafkaConfig, KafkaContext, connection};
+use ferry_broker::telemetry::Protocol;
 
 /// What every connection shares.
 pub(crate) struct Shared {
@@ -48,10 +49,13 @@ pub async fn serve(
                     tracing::warn!(%peer, limit = shared.config.max_connections, "connection limit reached; closing");
                     continue;
                 };
+                let local = stream.local_addr().unwrap_or(peer);
+                let open = shared.ctx.telemetry.connection_opened(Protocol::Kafka, peer, local);
                 let shared = Arc::clone(&shared);
                 let stop = stop_rx.clone();
                 tasks.spawn(async move {
                     connection::run(stream, peer, shared, stop).await;
+                    drop(open);
                     drop(permit);
                 });
             }

@@ -22,6 +22,7 @@
 //! - `codec`: the Kafka compression codecs (gzip, snappy, lz4, zstd), for compaction.
 //! - `compact`: key compaction with stable offsets, and the segment swap it uses.
 //! - [`record`]: decoder and encoder of the records inside batches (compressed ones via `records_body`).
+//! - [`stats`]: process-wide fsync latency and group-commit batch histograms, for metrics.
 
 #![warn(missing_docs)]
 
@@ -39,6 +40,7 @@ mod maintenance;
 pub mod record;
 mod recovery;
 mod segment;
+pub mod stats;
 
 pub use batch::{BATCH_HEADER_LEN, BatchHeader, batches, validate_batch};
 pub use compact::{COMPACTION_MAX_KEYS, CompactStats};

@@ -237,8 +237,11 @@ impl Log {
             let m = seg.meta();
             (m.size, m.next_offset, m.max_timestamp, m.offset_of_max_timestamp)
         };
+        let started = std::time::Instant::now();
         seg.log.sync_data().map_err(|e| self.fail(StorageError::io("fsync", &seg.log_path, e)))?;
-        self.durable.fetch_max(upto, Ordering::AcqRel);
+        crate::stats::FSYNC_LATENCY.observe_duration(started.elapsed());
+        let before = self.durable.fetch_max(upto, Ordering::AcqRel);
+        crate::stats::GROUP_COMMIT_RECORDS.observe(upto.saturating_sub(before));
         self.last_sync_ms.store(self.clock.now_ms(), Ordering::Relaxed);
         let due = {
             let cp = lock(&self.checkpoint);

@@ -16,13 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_broker::Broker;
-use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::SystemClock;
-use ferry_broker::groups::GroupCoordinator;
-use ferry_broker::metadata::{MemoryStore, MetadataStore};
-use ferry_broker::queues::{QueueService, QueueServiceConfig};
-use ferry_broker::routing::Router;
-use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -288,28 +282,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// Every service of a node over `dir`, with an in-memory metadata store.
 async fn broker(dir: &std::path::Path) -> Result<Arc<Broker>, BoxError> {
-    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
-    let topics = TopicService::open(
-        TopicServiceConfig {
-            data_dir: dir.join("topics"),
-            durability: ferry_log::Durability::Always,
-            default_config: Default::default(),
-            limits: Default::default(),
-        },
-        Arc::clone(&store),
-        SystemClock::shared(),
-    )?;
-    let groups = GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), Default::default())?;
-    let queues = QueueService::open(
-        dir.join("queues"),
-        Arc::clone(&store),
-        SystemClock::shared(),
-        QueueServiceConfig::default(),
-    )
-    .await?;
-    let router = Arc::new(Router::open(Arc::clone(&store))?);
-    let alarm = Arc::new(DiskAlarm::new(dir, 0));
-    Ok(Arc::new(Broker::new(Arc::new(topics), queues, groups, router, alarm)))
+    Ok(Arc::new(Broker::open_for_tests(dir, SystemClock::shared(), 0, Default::default()).await?))
 }
 
 #[tokio::main]

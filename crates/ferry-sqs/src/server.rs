@@ -6,13 +6,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use ferry_broker::Broker;
+use ferry_broker::telemetry::Protocol as Frontend;
 use ferry_http::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -48,6 +49,8 @@ pub async fn serve(
         header_read: Duration::from_millis(config.header_read_timeout_ms.max(1)),
     };
     let listener = Listener::new("sqs", listener, config.max_connections, timeouts, refusal);
+    let gauge = listener.gauge();
+    broker.telemetry().count_connections_with(Frontend::Sqs, Box::new(move || gauge.open() as u64));
     let shared = Arc::new(Shared {
         broker,
         sns_catalog: Arc::new(tokio::sync::Mutex::new(())),
@@ -111,6 +114,7 @@ async fn handle(
     request: Request<Body>,
 ) -> Response<Body> {
     let _in_request = connection.begin_request();
+    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -160,7 +164,11 @@ async fn handle(
                 host: host_for_urls(&shared, &parts.headers),
                 catalog: shared.sns_catalog.clone(),
             };
-            return respond(sns::handle(&ctx, pairs, &request_id).await, &request_id);
+            let action = pairs.iter().find(|(k, _)| k == "Action").map(|(_, v)| format!("sns.{v}"));
+            let rendered = sns::handle(&ctx, pairs, &request_id).await;
+            let operation = action.as_deref().unwrap_or("sns");
+            shared.broker.telemetry().observe_request(Frontend::Sqs, operation, started.elapsed());
+            return respond(rendered, &request_id);
         }
     }
     let decoded = protocol::decode(Envelope {
@@ -193,6 +201,7 @@ async fn handle(
     };
     let span = info_span!("sqs", action = %request.action, request_id = %request_id);
     let result = dispatch(&ctx, &request.action, params).instrument(span).await;
+    shared.broker.telemetry().observe_request(Frontend::Sqs, &request.action, started.elapsed());
     let rendered = match result {
         Ok(output) => protocol::render_ok(request.protocol, &request.action, output, &request_id),
         Err(error) => {

@@ -14,6 +14,7 @@ use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::routing::Router;
+use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
 
@@ -111,11 +112,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         let alarm = Arc::clone(&memory_alarm);
         async move { alarm.watch(MEMORY_CHECK_INTERVAL_MS).await }
     });
-    let kafka = bind("kafka", settings.kafka.listen).await?;
+    let telemetry = Telemetry::new();
+    let kafka = bind("kafka", settings.kafka.listen, &telemetry).await?;
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
-    let kafka_ctx = ferry_kafka::KafkaContext { topics: Arc::clone(&topics), groups: Arc::clone(&groups) };
+    let kafka_ctx = ferry_kafka::KafkaContext {
+        topics: Arc::clone(&topics),
+        groups: Arc::clone(&groups),
+        telemetry: Arc::clone(&telemetry),
+    };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
 
     let queues = QueueService::open(
@@ -130,18 +136,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
     let broker = Arc::new(
         Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
-            .with_memory_alarm(memory_alarm),
+            .with_memory_alarm(memory_alarm)
+            .with_telemetry(Arc::clone(&telemetry)),
     );
-    let sqs = bind("sqs", settings.sqs.listen).await?;
+    let sqs = bind("sqs", settings.sqs.listen, &telemetry).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));
-    let amqp = bind("amqp", settings.amqp.listen).await?;
+    let amqp = bind("amqp", settings.amqp.listen, &telemetry).await?;
     listeners.spawn(ferry_amqp::serve(
         amqp,
         settings.amqp.clone(),
         Arc::clone(&broker),
         shutdown(&shutdown_rx),
     ));
-    let http = bind("http", settings.http.listen).await?;
+    let http = bind("http", settings.http.listen, &telemetry).await?;
     let ready = Arc::new(AtomicBool::new(false));
     let http_ctx = Arc::new(ferry_http::HttpContext {
         broker,
@@ -217,10 +224,11 @@ fn raise_open_files_limit(settings: &Settings) {
 
 /// Binds `addr` for the listener `name` and prints `<name> listening on <addr>` with the bound
 /// address (tests and scripts read that line when they ask for port 0).
-async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+async fn bind(name: &'static str, addr: SocketAddr, telemetry: &Telemetry) -> anyhow::Result<TcpListener> {
     let listener =
         TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {name} on {addr}"))?;
     let local = listener.local_addr()?;
+    telemetry.listener_bound(name, local);
     println!("{name} listening on {local}");
     info!(%local, "{name} listening");
     Ok(listener)

@@ -19,7 +19,8 @@ pub(crate) fn open(session: &mut Session, id: u16) -> Result<(), AmqpError> {
         )
         .into());
     }
-    session.channels.insert(id, Channel::new(id));
+    let channel = Channel::new(id).counted_in(session.broker().telemetry());
+    session.channels.insert(id, channel);
     // Tags start again at 1: deadlines noted under this number before belong to another channel.
     session.ack_timeouts.forget_channel(id);
     tracing::debug!(channel = id, "channel opened");

@@ -27,9 +27,23 @@ use crate::channel::Content;
 use crate::errors::{AmqpError, ConnectionError, MethodId, ReplyCode};
 use crate::frame::method_name;
 use crate::session::Session;
+use ferry_broker::telemetry::Protocol;
 
-/// Serves one method frame on `channel`.
+/// Serves one method frame on `channel`, counting how long it took under the method's name.
 pub(crate) async fn dispatch(
+    session: &mut Session,
+    channel: u16,
+    id: MethodId,
+    method: AMQPClass,
+) -> Result<(), AmqpError> {
+    let started = std::time::Instant::now();
+    let result = serve(session, channel, id, method).await;
+    let name = method_name(id).unwrap_or("unknown");
+    session.broker().telemetry().observe_request(Protocol::Amqp, name, started.elapsed());
+    result
+}
+
+async fn serve(
     session: &mut Session,
     channel: u16,
     id: MethodId,

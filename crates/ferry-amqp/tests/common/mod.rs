@@ -13,13 +13,7 @@ use amq_protocol::types::{AMQPValue, FieldTable};
 use bytes::{Buf, BytesMut};
 use ferry_amqp::AmqpConfig;
 use ferry_broker::Broker;
-use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::SystemClock;
-use ferry_broker::groups::GroupCoordinator;
-use ferry_broker::metadata::{MemoryStore, MetadataStore};
-use ferry_broker::queues::{QueueService, QueueServiceConfig};
-use ferry_broker::routing::Router;
-use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -71,31 +65,9 @@ impl Server {
 
 /// Every service of a node over `dir`, with an in-memory metadata store.
 async fn broker(dir: &std::path::Path, disk_free_bytes: u64) -> Broker {
-    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
-    let topics = TopicService::open(
-        TopicServiceConfig {
-            data_dir: dir.join("topics"),
-            durability: ferry_log::Durability::Always,
-            default_config: Default::default(),
-            limits: Default::default(),
-        },
-        Arc::clone(&store),
-        SystemClock::shared(),
-    )
-    .unwrap();
-    let groups =
-        GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), Default::default()).unwrap();
-    let queues = QueueService::open(
-        dir.join("queues"),
-        Arc::clone(&store),
-        SystemClock::shared(),
-        QueueServiceConfig::default(),
-    )
-    .await
-    .unwrap();
-    let router = Arc::new(Router::open(Arc::clone(&store)).unwrap());
-    let alarm = Arc::new(DiskAlarm::new(dir, disk_free_bytes));
-    Broker::new(Arc::new(topics), queues, groups, router, alarm)
+    Broker::open_for_tests(dir, SystemClock::shared(), disk_free_bytes, Default::default())
+        .await
+        .expect("open the broker")
 }
 
 impl Drop for Server {

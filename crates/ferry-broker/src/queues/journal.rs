@@ -243,7 +243,9 @@ impl Journal {
         if synced.0 >= seq {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         synced.1.sync_data()?;
+        crate::telemetry::JOURNAL_FSYNC_LATENCY.observe_duration(started.elapsed());
         synced.0 = target;
         Ok(())
     }

@@ -358,6 +358,16 @@ pub struct QueueStats {
     pub dropped_total: u64,
     /// Bytes of ready message bodies.
     pub ready_bytes: u64,
+    /// Messages made receivable since the broker started (sent, moved or dead-lettered in).
+    pub enqueued_total: u64,
+    /// Deliveries (receives and pushes) since the broker started, redeliveries included.
+    pub delivered_total: u64,
+    /// Deliveries of a message delivered before, since the broker started.
+    pub redelivered_total: u64,
+    /// Acknowledgements since the broker started.
+    pub acked_total: u64,
+    /// Negative acknowledgements (returns and rejects) since the broker started.
+    pub nacked_total: u64,
     /// Creation time, ms since the epoch.
     pub created_ms: i64,
     /// Last attribute change, ms since the epoch.

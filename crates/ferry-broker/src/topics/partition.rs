@@ -217,6 +217,11 @@ impl Partition {
         }
     }
 
+    /// Bytes the partition's segments hold on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
     /// Offset below which records are visible to consumers.
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark.load(Ordering::Acquire)

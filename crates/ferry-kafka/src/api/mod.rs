@@ -150,6 +150,14 @@ impl Reply {
     }
 }
 
+/// The name of `api` as a metric label (`Produce`, `Fetch`, ...), as Kafka spells it.
+pub(crate) fn name(api: ApiKey) -> &'static str {
+    static NAMES: std::sync::OnceLock<Vec<(ApiKey, String)>> = std::sync::OnceLock::new();
+    let names =
+        NAMES.get_or_init(|| SUPPORTED.iter().map(|(key, _, _)| (*key, format!("{key:?}"))).collect());
+    names.iter().find(|(key, _)| *key == api).map_or("Unsupported", |(_, name)| name.as_str())
+}
+
 /// Whether `api` reads what earlier requests of the connection wrote (records, committed
 /// offsets), so that it must not start before their [`Reply::Later`]s with `settles` complete.
 pub(crate) fn reads_settled_state(api: ApiKey) -> bool {

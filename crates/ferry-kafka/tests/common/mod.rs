@@ -52,7 +52,11 @@ impl TestBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let ctx = KafkaContext { topics: Arc::clone(&topics), groups: Arc::clone(&groups) };
+        let ctx = KafkaContext {
+            topics: Arc::clone(&topics),
+            groups: Arc::clone(&groups),
+            telemetry: ferry_broker::telemetry::Telemetry::new(),
+        };
         let task = tokio::spawn(ferry_kafka::serve(listener, config, ctx, async move {
             let _ = stop_rx.await;
         }));

@@ -6,13 +6,7 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use ferry_broker::Broker;
-use ferry_broker::alarms::DiskAlarm;
 use ferry_broker::clock::{Clock, ManualClock};
-use ferry_broker::groups::GroupCoordinator;
-use ferry_broker::metadata::{MemoryStore, MetadataStore};
-use ferry_broker::queues::{QueueService, QueueServiceConfig};
-use ferry_broker::routing::Router;
-use ferry_broker::topics::{TopicService, TopicServiceConfig};
 use ferry_sqs::SqsConfig;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -76,27 +70,7 @@ pub async fn start_with(config: SqsConfig) -> TestServer {
 
 /// Every service of a node over `dir` on `clock`, with an in-memory metadata store.
 pub async fn broker(dir: &std::path::Path, clock: Arc<dyn Clock>) -> Arc<Broker> {
-    let store: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
-    let topics = TopicService::open(
-        TopicServiceConfig {
-            data_dir: dir.join("topics"),
-            durability: ferry_log::Durability::Always,
-            default_config: Default::default(),
-            limits: Default::default(),
-        },
-        Arc::clone(&store),
-        Arc::clone(&clock),
-    )
-    .expect("open topics");
-    let groups = GroupCoordinator::open(Arc::clone(&store), Arc::clone(&clock), Default::default())
-        .expect("open groups");
-    let queues =
-        QueueService::open(dir.join("queues"), Arc::clone(&store), clock, QueueServiceConfig::default())
-            .await
-            .expect("open queue service");
-    let router = Arc::new(Router::open(Arc::clone(&store)).expect("open router"));
-    let alarm = Arc::new(DiskAlarm::new(dir, 0));
-    Arc::new(Broker::new(Arc::new(topics), queues, groups, router, alarm))
+    Arc::new(Broker::open_for_tests(dir, clock, 0, Default::default()).await.expect("open the broker"))
 }
 
 /// An SDK client with throwaway credentials (any are accepted) and plain HTTP.

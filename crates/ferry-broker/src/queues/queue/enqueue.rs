@@ -8,7 +8,7 @@ use super::super::dedup::{self, DedupEntry};
 use super::super::error::QueueError;
 use super::super::types::{Enqueued, NewMessage, OverflowPolicy, QueueAttributes};
 use super::cache::Source;
-use super::{BATCH_SPLIT_BYTES, Inner, Leaving, Queue, incoming_of};
+use super::{Activity, BATCH_SPLIT_BYTES, Inner, Leaving, Queue, incoming_of};
 use crate::metadata::MetaOp;
 
 /// The outcome of staging an enqueue.
@@ -235,6 +235,7 @@ impl Queue {
                 break;
             }
             let batch = entry.remove();
+            Activity::add(&self.activity.enqueued, batch.len() as u64);
             for m in batch {
                 inner.pending_len -= 1;
                 inner.pending_bytes = inner.pending_bytes.saturating_sub(u64::from(m.size));

@@ -10,6 +10,7 @@ pub use enqueue::Staged;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferry_log::Disk;
@@ -95,6 +96,25 @@ pub struct Queue {
     pub durable_upto: tokio::sync::watch::Sender<u64>,
     /// True while one enqueue fsyncs the log for every waiter.
     pub syncing: std::sync::atomic::AtomicBool,
+    /// What happened to the queue's messages since the broker started (for metrics).
+    activity: Activity,
+}
+
+/// Counters of a queue's traffic since the broker started: Prometheus counters, which may
+/// restart from zero with the process (unlike the journal's `Counters`, which are kept).
+#[derive(Debug, Default)]
+struct Activity {
+    enqueued: AtomicU64,
+    delivered: AtomicU64,
+    redelivered: AtomicU64,
+    acked: AtomicU64,
+    nacked: AtomicU64,
+}
+
+impl Activity {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Queue {
@@ -241,6 +261,7 @@ impl Queue {
                 attempts: HashMap::new(),
                 deleted: false,
             }),
+            activity: Activity::default(),
             ready: Notify::new(),
             timers: Notify::new(),
             last_used_ms: std::sync::atomic::AtomicI64::new(now_ms),
@@ -383,6 +404,8 @@ impl Queue {
         let leased = inner.state.receive(now_ms, max, lease, &inner.policy, &mut src, &mut outs);
         self.journal_events(inner)?;
         let deliveries: Vec<Delivery> = leased.iter().filter_map(|l| self.delivery_of(inner, *l)).collect();
+        Activity::add(&self.activity.delivered, deliveries.len() as u64);
+        Activity::add(&self.activity.redelivered, deliveries.iter().filter(|d| d.redelivered).count() as u64);
         if let Some(id) = attempt_id
             && inner.attempts.len() < MAX_RECEIVE_ATTEMPTS
         {
@@ -434,6 +457,7 @@ impl Queue {
         let mut g = self.lock()?;
         g.state.ack(offset, count).map_err(|e| receipt_error(e, r))?;
         let seq = self.journal_events(&mut g)?;
+        Activity::add(&self.activity.acked, 1);
         Ok(seq)
     }
 
@@ -458,6 +482,7 @@ impl Queue {
         let seq = self.journal_events(inner)?;
         let leaving = self.leaving(inner, outs);
         drop(g);
+        Activity::add(&self.activity.nacked, 1);
         self.ready.notify_waiters();
         self.timers.notify_one();
         Ok((seq, leaving))
@@ -544,6 +569,11 @@ impl Queue {
             expired_total: c.expired,
             dropped_total: c.dropped,
             ready_bytes: inner.state.queued_bytes(),
+            enqueued_total: self.activity.enqueued.load(Ordering::Relaxed),
+            delivered_total: self.activity.delivered.load(Ordering::Relaxed),
+            redelivered_total: self.activity.redelivered.load(Ordering::Relaxed),
+            acked_total: self.activity.acked.load(Ordering::Relaxed),
+            nacked_total: self.activity.nacked.load(Ordering::Relaxed),
             created_ms: inner.rec.created_ms,
             modified_ms: inner.rec.modified_ms,
         })
