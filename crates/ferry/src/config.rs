@@ -187,7 +187,7 @@ mod tests {
         full.extend_from_slice(argv);
         match crate::cli::Cli::parse_from(full).command {
             crate::cli::Command::Serve(args) => *args,
-            crate::cli::Command::Bench(_) => unreachable!("parsed `ferry serve`"),
+            _ => unreachable!("parsed `ferry serve`"),
         }
     }
 

@@ -1,15 +1,18 @@
-//! The `ferry` command: `ferry serve` runs the broker.
+//! The `ferry` command: `ferry serve` runs the broker; the other commands are its tools.
 //!
 //! # Layout
 //!
 //! - `cli`: the command line (clap), every option with its environment variable.
 //! - `config`: the settings, merged from defaults, a TOML file, `FERRY_*` variables and flags.
 //! - `serve`: opens the data directory, starts the listeners, stops gracefully on SIGINT/SIGTERM.
+//! - `client`: the client commands (`ferry queue …`, `send`, `consume`, `stats`, …) over the
+//!   REST API of a running broker.
 //! - `bench`: hands `ferry bench` to the `ferry-bench` binary, which carries the client libraries
 //!   the broker does not need.
 
 mod bench;
 mod cli;
+mod client;
 mod config;
 mod serve;
 
@@ -17,8 +20,13 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    if (cli.client.url.is_some() || cli.client.output.is_some()) && !cli.command.is_client() {
+        eprintln!("ferry: --url and --output apply to the client commands only (see ferry --help)");
+        return std::process::ExitCode::from(2);
+    }
     match cli.command {
         cli::Command::Bench(args) => bench::run(args.args),
+        cli::Command::Completions(args) => client::completions(args.shell),
         cli::Command::Serve(args) => {
             let settings = match config::Settings::load(&args) {
                 Ok(settings) => settings,
@@ -36,5 +44,6 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        command => client::run(&cli.client, command),
     }
 }
