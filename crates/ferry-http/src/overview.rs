@@ -38,9 +38,9 @@ pub struct Overview {
     /// Alarms raised now (`disk`, `memory`): publishers are blocked while one is.
     pub alarms: Vec<&'static str>,
     /// How many of each thing exist.
-    pub counts: Counts,
+    pub counts: ObjectCounts,
     /// Messages in all queues by state.
-    pub messages: Messages,
+    pub messages: MessagesByState,
     /// Counters since the broker started; the difference between two polls over the time
     /// between them is a rate.
     pub totals: Totals,
@@ -48,7 +48,7 @@ pub struct Overview {
 
 /// How many of each thing exist.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Counts {
+pub struct ObjectCounts {
     pub queues: usize,
     pub topics: usize,
     pub partitions: usize,
@@ -59,7 +59,7 @@ pub struct Counts {
 
 /// Messages in all queues by state.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Messages {
+pub struct MessagesByState {
     pub ready: u64,
     pub in_flight: u64,
     pub delayed: u64,
@@ -111,7 +111,7 @@ pub(crate) fn summarise(f: &Figures, uptime_seconds: u64) -> Overview {
         disk_free_bytes: f.process.disk_free_bytes,
         resident_memory_bytes: f.process.resident_bytes,
         alarms,
-        counts: Counts {
+        counts: ObjectCounts {
             queues: f.queues.len(),
             topics: f.topics,
             partitions: f.partitions.len(),
@@ -119,7 +119,7 @@ pub(crate) fn summarise(f: &Figures, uptime_seconds: u64) -> Overview {
             exchanges: f.exchanges,
             bindings: f.bindings,
         },
-        messages: Messages {
+        messages: MessagesByState {
             ready: sum(|s| s.ready),
             in_flight: sum(|s| s.in_flight),
             delayed: sum(|s| s.delayed),

@@ -600,10 +600,7 @@ pub async fn read(
                         .headers
                         .iter()
                         .map(|(k, v)| {
-                            let v = v
-                                .map(text_and_base64)
-                                .map(|(t, b)| t.unwrap_or(b))
-                                .unwrap_or_default();
+                            let v = v.map(text_and_base64).map(|(t, b)| t.unwrap_or(b)).unwrap_or_default();
                             (String::from_utf8_lossy(k).into_owned(), v)
                         })
                         .collect();
