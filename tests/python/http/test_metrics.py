@@ -40,7 +40,8 @@ def test_depth_rises_on_send_and_falls_on_ack(ferry_server, sqs):
         sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
     samples, _ = scrape(ferry_server)
     assert value(samples, "ferry_queue_messages", queue=queue, state="ready") == 5
-    assert value(samples, "ferry_queue_ready_bytes", queue=queue) > 0
+    ready_bytes = value(samples, "ferry_queue_bytes", queue=queue, state="ready")
+    assert ready_bytes >= 5 * len("m0")
     assert value(samples, "ferry_queue_enqueued_total", queue=queue) == 5
 
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
@@ -49,6 +50,8 @@ def test_depth_rises_on_send_and_falls_on_ack(ferry_server, sqs):
     assert value(samples, "ferry_queue_messages", queue=queue, state="ready") == 2
     assert value(samples, "ferry_queue_messages", queue=queue, state="in_flight") == 3
     assert value(samples, "ferry_queue_delivered_total", queue=queue) == 3
+    assert value(samples, "ferry_queue_bytes", queue=queue, state="in_flight") == ready_bytes * 3 / 5
+    assert value(samples, "ferry_queue_bytes", queue=queue, state="ready") == ready_bytes * 2 / 5
 
     for m in received:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
@@ -72,6 +75,8 @@ def test_delayed_messages_are_counted_apart(ferry_server, sqs):
     samples, _ = scrape(ferry_server)
     assert value(samples, "ferry_queue_messages", queue=queue, state="delayed") == 1
     assert value(samples, "ferry_queue_messages", queue=queue, state="ready") == 0
+    assert value(samples, "ferry_queue_bytes", queue=queue, state="delayed") >= len("later")
+    assert value(samples, "ferry_queue_bytes", queue=queue, state="ready") == 0
 
 
 def test_dead_letter_depth_rises_on_a_poison_message(ferry_server, sqs):

@@ -303,6 +303,13 @@ fn run(ops: Vec<Op>, fifo: bool, max_deliveries: Option<u32>) -> Result<(), Test
             "after {:?}",
             model.msgs
         );
+        // Every message of the model is one byte long.
+        prop_assert_eq!(
+            (state.queued_bytes(), state.delayed_bytes(), state.in_flight_bytes()),
+            (ready + delayed, delayed, in_flight),
+            "bytes after {:?}",
+            model.msgs
+        );
     }
     Ok(())
 }

@@ -356,8 +356,12 @@ pub struct QueueStats {
     pub expired_total: u64,
     /// Messages dropped (overflow, retention, expiry without target) since creation.
     pub dropped_total: u64,
-    /// Bytes of ready message bodies.
+    /// Bytes of ready messages.
     pub ready_bytes: u64,
+    /// Bytes of leased messages.
+    pub in_flight_bytes: u64,
+    /// Bytes of delayed messages.
+    pub delayed_bytes: u64,
     /// Messages made receivable since the broker started (sent, moved or dead-lettered in).
     pub enqueued_total: u64,
     /// Deliveries (receives and pushes) since the broker started, redeliveries included.

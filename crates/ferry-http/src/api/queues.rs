@@ -142,7 +142,7 @@ pub struct QueueSummary {
     pub in_flight: u64,
     /// Messages waiting for their delay.
     pub delayed: u64,
-    /// Bytes of the ready messages' bodies.
+    /// Bytes of the ready messages.
     pub ready_bytes: u64,
     /// Age of the oldest ready message (0 when none is ready).
     pub oldest_ready_age_ms: u64,
@@ -165,6 +165,8 @@ pub struct QueueFigures {
     pub in_flight: u64,
     pub delayed: u64,
     pub ready_bytes: u64,
+    pub in_flight_bytes: u64,
+    pub delayed_bytes: u64,
     pub oldest_ready_age_ms: u64,
     /// Push consumers (AMQP) attached now.
     pub consumers: u64,
@@ -379,6 +381,8 @@ fn describe_queue(ctx: &HttpContext, name: &str) -> Result<Queue, ApiError> {
             in_flight: s.in_flight,
             delayed: s.delayed,
             ready_bytes: s.ready_bytes,
+            in_flight_bytes: s.in_flight_bytes,
+            delayed_bytes: s.delayed_bytes,
             oldest_ready_age_ms: s.oldest_ready_age_ms,
             consumers: queues.consumer_count(name) as u64,
             enqueued_total: s.enqueued_total,

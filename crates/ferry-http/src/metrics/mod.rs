@@ -76,9 +76,18 @@ fn queues(p: &mut Exposition, f: &Figures) {
             p.gauge("ferry_queue_messages", &[("queue", &q.name), ("state", state)], n as f64);
         }
     }
-    p.family("ferry_queue_ready_bytes", Kind::Gauge, "Bytes of the bodies of a queue's ready messages.");
+    p.family(
+        "ferry_queue_bytes",
+        Kind::Gauge,
+        "Bytes of a queue's messages by state: ready, in_flight, delayed.",
+    );
     for q in &f.queues {
-        p.gauge("ferry_queue_ready_bytes", &[("queue", &q.name)], q.stats.ready_bytes as f64);
+        let s = &q.stats;
+        for (state, n) in
+            [("ready", s.ready_bytes), ("in_flight", s.in_flight_bytes), ("delayed", s.delayed_bytes)]
+        {
+            p.gauge("ferry_queue_bytes", &[("queue", &q.name), ("state", state)], n as f64);
+        }
     }
     p.family(
         "ferry_queue_oldest_ready_age_seconds",

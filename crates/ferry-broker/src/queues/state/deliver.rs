@@ -157,6 +157,7 @@ impl DeliveryState {
         let l = Leased { offset, count: r.count(), first_received_ms: r.first_received_ms() };
         self.in_flight.push(deadline, offset);
         self.in_flight_count += 1;
+        self.in_flight_bytes += u64::from(size);
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
         {
@@ -190,6 +191,7 @@ impl DeliveryState {
         for offset in due {
             if let Some(r) = self.recs.get_mut(&offset) {
                 r.deadline_ms = 0;
+                self.delayed_bytes = self.delayed_bytes.saturating_sub(u64::from(r.size));
             }
             self.delayed_count -= 1;
             self.make_ready(offset);
@@ -241,6 +243,7 @@ impl DeliveryState {
             return;
         }
         self.in_flight_count -= 1;
+        self.in_flight_bytes = self.in_flight_bytes.saturating_sub(u64::from(size));
         self.queued_bytes += u64::from(size);
         if group != NO_GROUP
             && let Some(g) = self.groups.get_mut(&group)
@@ -264,6 +267,7 @@ impl DeliveryState {
                 }
                 self.delayed.push(due, offset);
                 self.delayed_count += 1;
+                self.delayed_bytes += u64::from(size);
                 if group != NO_GROUP {
                     self.refresh_group(group);
                 }

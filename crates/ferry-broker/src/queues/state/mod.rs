@@ -140,9 +140,13 @@ pub struct DeliveryState {
     /// Delayed records by due time (stale entries allowed, see [`Wheel`]).
     delayed: Wheel,
     delayed_count: u64,
+    /// Bytes of the messages delayed.
+    delayed_bytes: u64,
     /// In-flight records by lease end (stale entries allowed).
     in_flight: Wheel,
     in_flight_count: u64,
+    /// Bytes of the messages leased.
+    in_flight_bytes: u64,
     /// Ready or delayed records with their own expiry.
     expiring: BTreeSet<(i64, u64)>,
     /// Expiry of records that have one: (time, from a TTL rather than retention).
@@ -262,6 +266,16 @@ impl DeliveryState {
         self.queued_bytes
     }
 
+    /// Bytes of delayed messages.
+    pub fn delayed_bytes(&self) -> u64 {
+        self.delayed_bytes
+    }
+
+    /// Bytes of leased messages.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.in_flight_bytes
+    }
+
     /// Offset of the oldest ready message.
     /// Approximate when most records are in flight: only the first [`OLDEST_SCAN_MAX`] records
     /// are looked at, so that stats stay cheap on a queue with millions of them.
@@ -318,6 +332,7 @@ impl DeliveryState {
         if m.due_ms > now_ms {
             self.delayed.push(m.due_ms, m.offset);
             self.delayed_count += 1;
+            self.delayed_bytes += u64::from(m.size);
         } else {
             self.make_ready(m.offset);
         }
@@ -464,10 +479,12 @@ impl DeliveryState {
             }
             St::Delayed => {
                 self.delayed_count -= 1;
+                self.delayed_bytes = self.delayed_bytes.saturating_sub(u64::from(r.size));
                 self.queued_bytes = self.queued_bytes.saturating_sub(u64::from(r.size));
             }
             St::InFlight => {
                 self.in_flight_count -= 1;
+                self.in_flight_bytes = self.in_flight_bytes.saturating_sub(u64::from(r.size));
             }
             St::Leaving => {}
         }

@@ -138,8 +138,10 @@ impl DeliveryState {
         self.ready.clear();
         self.delayed.clear();
         self.delayed_count = 0;
+        self.delayed_bytes = 0;
         self.in_flight.clear();
         self.in_flight_count = 0;
+        self.in_flight_bytes = 0;
         self.expiring.clear();
         self.groups.clear();
         self.group_ids.clear();
