@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - `api`: the REST API under `/api/v1` and its OpenAPI document.
 //! - [`server`]: [`serve`], the router of every path, the body bound and read timeout.
 //! - [`listener`]: connections (their bound, idle and header-read timeouts, the answer of a
 //!   full listener), shared with the AWS front-end.
@@ -17,8 +18,11 @@
 //!   `/api/queues`, ...) behind basic authentication, for Flower and `rabbitmqadmin`.
 //! - [`values`]: typed header and argument values as JSON and back.
 //! - [`overview`]: `/api/v1/overview`, the same figures summed up for the console and the CLI.
+//! - `console`: the web console at `/` and `/console/…`, its files under `assets/` built in.
 
+mod api;
 pub mod config;
+mod console;
 pub mod error;
 mod health;
 pub mod listener;
@@ -28,6 +32,7 @@ pub mod overview;
 pub mod server;
 pub mod values;
 
+pub use api::openapi_json;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use metrics::page as metrics_page;

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::metrics::{Figures, collect};
@@ -20,7 +21,7 @@ pub(crate) fn routes() -> Router<Arc<HttpContext>> {
 }
 
 /// The broker at a glance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Overview {
     /// ferry's version.
     pub version: &'static str,
@@ -37,17 +38,17 @@ pub struct Overview {
     /// Alarms raised now (`disk`, `memory`): publishers are blocked while one is.
     pub alarms: Vec<&'static str>,
     /// How many of each thing exist.
-    pub counts: Counts,
+    pub counts: ObjectCounts,
     /// Messages in all queues by state.
-    pub messages: Messages,
+    pub messages: MessagesByState,
     /// Counters since the broker started; the difference between two polls over the time
     /// between them is a rate.
     pub totals: Totals,
 }
 
 /// How many of each thing exist.
-#[derive(Debug, Serialize)]
-pub struct Counts {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ObjectCounts {
     pub queues: usize,
     pub topics: usize,
     pub partitions: usize,
@@ -57,8 +58,8 @@ pub struct Counts {
 }
 
 /// Messages in all queues by state.
-#[derive(Debug, Serialize)]
-pub struct Messages {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagesByState {
     pub ready: u64,
     pub in_flight: u64,
     pub delayed: u64,
@@ -67,7 +68,7 @@ pub struct Messages {
 }
 
 /// Counters since the broker started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Totals {
     /// Messages made receivable in queues.
     pub enqueued: u64,
@@ -81,7 +82,9 @@ pub struct Totals {
     pub records: u64,
 }
 
-async fn overview(State(ctx): State<Arc<HttpContext>>) -> Result<Json<Overview>, ApiError> {
+/// The broker at a glance
+#[utoipa::path(get, path = "/api/v1/overview", tag = "overview", responses((status = 200, body = Overview)))]
+pub(crate) async fn overview(State(ctx): State<Arc<HttpContext>>) -> Result<Json<Overview>, ApiError> {
     let broker = Arc::clone(&ctx.broker);
     let figures = tokio::task::spawn_blocking(move || collect(&broker))
         .await
@@ -108,7 +111,7 @@ pub(crate) fn summarise(f: &Figures, uptime_seconds: u64) -> Overview {
         disk_free_bytes: f.process.disk_free_bytes,
         resident_memory_bytes: f.process.resident_bytes,
         alarms,
-        counts: Counts {
+        counts: ObjectCounts {
             queues: f.queues.len(),
             topics: f.topics,
             partitions: f.partitions.len(),
@@ -116,7 +119,7 @@ pub(crate) fn summarise(f: &Figures, uptime_seconds: u64) -> Overview {
             exchanges: f.exchanges,
             bindings: f.bindings,
         },
-        messages: Messages {
+        messages: MessagesByState {
             ready: sum(|s| s.ready),
             in_flight: sum(|s| s.in_flight),
             delayed: sum(|s| s.delayed),

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::config::HttpConfig;
 use crate::error::ApiError;
 use crate::listener::{ConnectionInfo, ConnectionTimeouts, Listener};
-use crate::{health, management, metrics, overview};
+use crate::{api, health, management, metrics, overview};
 
 /// What every handler reaches: the broker and the listener's own state.
 pub struct HttpContext {
@@ -58,9 +58,11 @@ pub async fn serve(
 pub fn router(ctx: Arc<HttpContext>) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(api::routes())
         .merge(metrics::routes())
         .merge(overview::routes())
         .merge(management::routes(Arc::clone(&ctx)))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))
         .with_state(ctx)
