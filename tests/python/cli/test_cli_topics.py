@@ -4,7 +4,7 @@ import signal
 import subprocess
 import time
 
-from conftest import FERRY_BIN
+from cli_helpers import FERRY_BIN
 
 
 def partitions(ferry, topic):
