@@ -84,6 +84,30 @@ def test_produce_key_and_partition_flags(ferry, name):
     assert ferry("consume", name, "--from-beginning", "--partition", "0").stdout == ""
 
 
+def test_dotted_names_are_one_path_segment(ferry, name):
+    topic = name + ".events.v1"
+    assert ferry("topic", "create", topic).stdout.strip() == f"created topic {topic} (1 partition)"
+    ferry("produce", topic, input="x\n")
+    assert ferry("consume", topic, "--from-beginning").stdout == "x\n"
+
+
+def test_a_reader_that_goes_away_ends_consume_quietly(ferry_server, name):
+    topic = name
+    subprocess.run([FERRY_BIN, "topic", "create", topic, "--url", ferry_server.http_url], check=True, capture_output=True)
+    lines = "".join(f"line {i}\n" for i in range(5000))
+    subprocess.run([FERRY_BIN, "produce", topic, "--url", ferry_server.http_url], input=lines, text=True, check=True, capture_output=True)
+    consume = subprocess.Popen(
+        [FERRY_BIN, "consume", topic, "--from-beginning", "--url", ferry_server.http_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert consume.stdout.readline() == b"line 0\n"
+    consume.stdout.close()
+    _, stderr = consume.communicate(timeout=30)
+    assert consume.returncode == 0
+    assert b"panicked" not in stderr
+
+
 def test_consume_follow_prints_records_as_they_arrive(ferry, ferry_server, name):
     ferry("topic", "create", name)
     ferry("produce", name, input="before\n")
