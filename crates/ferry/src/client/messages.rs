@@ -1,6 +1,6 @@
 //! `ferry send`, `ferry receive`, `ferry queue peek` and `ferry publish`: messages.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +17,11 @@ fn body_arg_or_stdin(arg: Option<&str>) -> Result<Value, ClientError> {
     match arg {
         Some(text) => Ok(json!({"body": text})),
         None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "ferry: reading the body from stdin; end it with Ctrl-D (or give it as an argument)"
+                );
+            }
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)

@@ -138,8 +138,8 @@ fn render(ctx: &Ctx, frame: &Frame, previous: Option<&Frame>, rows: usize) -> St
     out
 }
 
-/// Two lines: `ferry 0.1.0 at URL  up 3m20s  connections amqp 2 kafka 1  disk free 20.0GiB …`,
-/// then `queues 4  topics 2 …  ready 12  in flight 3 …`.
+/// Up to three lines: `ferry 0.1.0 at URL  up 3m20s`, then connections, disk and memory, then
+/// `queues 4  topics 2 …  ready 12  in flight 3 …`.
 fn headline(ctx: &Ctx, overview: Option<&Value>) -> String {
     let mut line = String::from("ferry");
     let Some(o) = overview else {
@@ -152,21 +152,24 @@ fn headline(ctx: &Ctx, overview: Option<&Value>) -> String {
     if let Some(up) = o.get("uptime_seconds").and_then(Value::as_u64) {
         let _ = write!(line, "  up {}", output::duration_ms(Some(&json!(up * 1000))));
     }
-    if let Some(Value::Object(c)) = o.get("connections") {
-        let open: Vec<String> = c.iter().map(|(p, n)| format!("{p} {}", output::cell(Some(n)))).collect();
-        let _ =
-            write!(line, "  connections {}", if open.is_empty() { "0".to_owned() } else { open.join(" ") });
-    }
-    if let Some(free) = o.get("disk_free_bytes").filter(|v| v.is_u64()) {
-        let _ = write!(line, "  disk free {}", output::bytes(Some(free)));
-    }
-    if let Some(rss) = o.get("resident_memory_bytes").filter(|v| v.is_u64()) {
-        let _ = write!(line, "  memory {}", output::bytes(Some(rss)));
-    }
     if let Some(Value::Array(alarms)) = o.get("alarms")
         && !alarms.is_empty()
     {
         let _ = write!(line, "  ALARM {}", output::cell(Some(&Value::Array(alarms.clone()))));
+    }
+    let mut host = Vec::new();
+    if let Some(Value::Object(c)) = o.get("connections") {
+        let open: Vec<String> = c.iter().map(|(p, n)| format!("{p} {}", output::cell(Some(n)))).collect();
+        host.push(format!("connections {}", if open.is_empty() { "0".to_owned() } else { open.join(" ") }));
+    }
+    if let Some(free) = o.get("disk_free_bytes").filter(|v| v.is_u64()) {
+        host.push(format!("disk free {}", output::bytes(Some(free))));
+    }
+    if let Some(rss) = o.get("resident_memory_bytes").filter(|v| v.is_u64()) {
+        host.push(format!("memory {}", output::bytes(Some(rss))));
+    }
+    if !host.is_empty() {
+        let _ = write!(line, "\n{}", host.join("  "));
     }
     let mut figures = Vec::new();
     for (label, path) in [
@@ -241,7 +244,8 @@ mod tests {
         let ctx = Ctx { client: Client::new("http://127.0.0.1:8080").unwrap(), json: false };
         assert_eq!(
             headline(&ctx, Some(&overview(0))),
-            "ferry 0.1.0 at http://127.0.0.1:8080  up 3m20s  connections amqp 2 kafka 1  disk free 1.5KiB  ALARM disk\n\
+            "ferry 0.1.0 at http://127.0.0.1:8080  up 3m20s  ALARM disk\n\
+             connections amqp 2 kafka 1  disk free 1.5KiB\n\
              queues 4  topics 2  groups 1  exchanges 0  ready 12  in flight 3  delayed 0  dead-letter 1"
         );
         assert_eq!(headline(&ctx, None), "ferry at http://127.0.0.1:8080");
