@@ -133,6 +133,7 @@ pub struct TopicArgs {
 pub enum TopicCommand {
     /// Create a topic.
     Create {
+        /// The topic.
         name: String,
         /// Number of partitions.
         #[arg(long, short = 'p', default_value_t = 1)]
@@ -144,9 +145,13 @@ pub enum TopicCommand {
     /// List topics with their partitions, records and size.
     List,
     /// A topic's settings and each partition's offsets.
-    Describe { name: String },
+    Describe {
+        /// The topic.
+        name: String,
+    },
     /// Add partitions (never fewer) or change settings.
     Alter {
+        /// The topic.
         name: String,
         /// The new number of partitions.
         #[arg(long, short = 'p')]
@@ -156,7 +161,10 @@ pub enum TopicCommand {
         config: Vec<(String, String)>,
     },
     /// Delete a topic and its records.
-    Delete { name: String },
+    Delete {
+        /// The topic.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +179,7 @@ pub struct QueueArgs {
 pub enum QueueCommand {
     /// Create a queue (answers as success when it exists with the same settings).
     Create {
+        /// The queue.
         name: String,
         #[command(flatten)]
         settings: QueueSettings,
@@ -182,24 +191,35 @@ pub enum QueueCommand {
         prefix: Option<String>,
     },
     /// A queue's settings, figures and counters.
-    Describe { name: String },
+    Describe {
+        /// The queue.
+        name: String,
+    },
     /// Change settings of a queue; only those given change.
     Alter {
+        /// The queue.
         name: String,
         #[command(flatten)]
         settings: QueueSettings,
     },
     /// Show messages without receiving them (no lease, no delivery counted).
     Peek {
+        /// The queue.
         name: String,
         /// Most messages shown.
         #[arg(long, short = 'n', default_value_t = 10)]
         max: u32,
     },
     /// Drop every ready message of a queue.
-    Purge { name: String },
+    Purge {
+        /// The queue.
+        name: String,
+    },
     /// Delete a queue and its messages.
-    Delete { name: String },
+    Delete {
+        /// The queue.
+        name: String,
+    },
     /// Move the messages of a dead-letter queue back to the queue they came from.
     Redrive {
         /// The dead-letter queue.
@@ -271,6 +291,7 @@ pub enum ExchangeType {
 pub enum ExchangeCommand {
     /// Create an exchange.
     Create {
+        /// The exchange.
         name: String,
         /// How it routes.
         #[arg(long = "type", short = 't', value_enum)]
@@ -291,9 +312,15 @@ pub enum ExchangeCommand {
     /// List exchanges.
     List,
     /// An exchange with its bindings.
-    Describe { name: String },
+    Describe {
+        /// The exchange.
+        name: String,
+    },
     /// Delete an exchange and its bindings.
-    Delete { name: String },
+    Delete {
+        /// The exchange.
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -326,6 +353,7 @@ pub struct BindArgs {
 pub struct PublishArgs {
     #[command(flatten)]
     pub opts: ClientOpts,
+    /// The exchange.
     pub exchange: String,
     /// The message body [default: all of stdin].
     pub body: Option<String>,
@@ -353,6 +381,7 @@ pub struct BindingsArgs {
 pub struct ProduceArgs {
     #[command(flatten)]
     pub opts: ClientOpts,
+    /// The topic.
     pub topic: String,
     /// Each line is a JSON object `{"key", "value", "headers": {k: v}, "partition"}` (or any
     /// other JSON, taken as the value).
@@ -373,6 +402,7 @@ pub struct ProduceArgs {
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub opts: ClientOpts,
+    /// The topic.
     pub topic: String,
     /// Start at the first record kept [default: start at the end, i.e. only new records].
     #[arg(long, conflicts_with_all = ["offset", "timestamp"])]
@@ -401,6 +431,7 @@ pub struct ConsumeArgs {
 pub struct SendArgs {
     #[command(flatten)]
     pub opts: ClientOpts,
+    /// The queue.
     pub queue: String,
     /// The message body [default: all of stdin].
     pub body: Option<String>,
@@ -425,6 +456,7 @@ pub struct SendArgs {
 pub struct ReceiveArgs {
     #[command(flatten)]
     pub opts: ClientOpts,
+    /// The queue.
     pub queue: String,
     /// Most messages to receive (1-100).
     #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -453,10 +485,14 @@ pub enum GroupCommand {
     /// List consumer groups with their state and members.
     List,
     /// A group's members and, per partition, committed offset and lag.
-    Describe { group: String },
+    Describe {
+        /// The consumer group.
+        group: String,
+    },
     /// Move a group's committed offsets on a topic (refused while the group has members).
     #[command(group(clap::ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_timestamp", "to_offset"])))]
     ResetOffsets {
+        /// The consumer group.
         group: String,
         /// The topic whose offsets move.
         #[arg(long, short = 't')]
@@ -478,7 +514,10 @@ pub enum GroupCommand {
         to_offset: Option<u64>,
     },
     /// Delete a group and its offsets (refused while it has members).
-    Delete { group: String },
+    Delete {
+        /// The consumer group.
+        group: String,
+    },
 }
 
 #[derive(Debug, Args)]
