@@ -89,7 +89,8 @@ pub struct ClientOpts {
     #[arg(long, global = true)]
     pub url: Option<String>,
 
-    /// Output format: aligned tables for people, or the API's JSON for scripts [default: table].
+    /// Output format: aligned tables for people, or the API's JSON for scripts (a list: the items
+    /// of all its pages as one array; consume: one record per line) [default: table].
     #[arg(long, short = 'o', value_enum, global = true)]
     pub output: Option<Output>,
 }
