@@ -47,7 +47,8 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Send one message to a queue; the body is the argument, or stdin without one.
     Send(SendArgs),
-    /// Receive messages from a queue and acknowledge them (--no-ack leaves them leased).
+    /// Receive messages from a queue and acknowledge them (--no-ack leaves them leased, --nack
+    /// returns them, --reject dead-letters them).
     Receive(ReceiveArgs),
     /// Consumer groups: list, describe (offsets and lag), reset-offsets, delete.
     Group(GroupArgs),
@@ -466,8 +467,14 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=20_000))]
     pub wait_ms: u64,
     /// Leave the messages leased (invisible to others until the lease ends) instead of acking.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["nack", "reject"])]
     pub no_ack: bool,
+    /// Nack instead of acking: the messages are delivered again (up to the queue's max deliveries).
+    #[arg(long, conflicts_with = "reject")]
+    pub nack: bool,
+    /// Reject instead of acking: the messages go to the dead-letter queue (dropped without one).
+    #[arg(long)]
+    pub reject: bool,
     /// With --no-ack: how long the lease lasts [default: the queue's visibility timeout].
     #[arg(long, value_name = "MS", requires = "no_ack")]
     pub lease_ms: Option<u64>,

@@ -150,11 +150,16 @@ pub fn receive(ctx: &Ctx, args: &ReceiveArgs) -> Result<(), ClientError> {
         }
         output::emit(&table.render());
     }
-    if !args.no_ack {
-        for m in &messages {
-            if let Some(receipt) = m.get("receipt") {
-                ctx.client.post(&format!("{path}/ack"), &json!({"receipt": receipt}))?;
-            }
+    if args.no_ack {
+        return Ok(());
+    }
+    for m in &messages {
+        let Some(receipt) = m.get("receipt") else { continue };
+        if args.nack || args.reject {
+            let body = json!({"receipt": receipt, "requeue": args.nack});
+            ctx.client.post(&format!("{path}/nack"), &body)?;
+        } else {
+            ctx.client.post(&format!("{path}/ack"), &json!({"receipt": receipt}))?;
         }
     }
     Ok(())
