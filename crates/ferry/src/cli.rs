@@ -47,8 +47,7 @@ pub enum Command {
     Consume(ConsumeArgs),
     /// Send one message to a queue; the body is the argument, or stdin without one.
     Send(SendArgs),
-    /// Receive messages from a queue and acknowledge them (--no-ack leaves them leased, --nack
-    /// returns them, --reject dead-letters them).
+    /// Receive messages from a queue and acknowledge them (or --no-ack, --nack, --reject).
     Receive(ReceiveArgs),
     /// Consumer groups: list, describe (offsets and lag), reset-offsets, delete.
     Group(GroupArgs),
