@@ -1,6 +1,6 @@
 """Exit codes and error lines scripts and people rely on: 1 the server refused, 2 usage, 3 unreachable."""
 
-from conftest import run_ferry
+from cli_helpers import run_ferry
 
 
 def test_unknown_queue_exits_1_with_one_line(ferry, name):

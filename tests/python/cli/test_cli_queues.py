@@ -123,6 +123,19 @@ def test_no_ack_leaves_the_message_leased(ferry, name):
     assert (stats["ready"], stats["in_flight"]) == (0, 1)
 
 
+def test_nack_returns_and_reject_dead_letters(ferry, name):
+    dlq = name + "-dlq"
+    ferry("queue", "create", dlq)
+    ferry("queue", "create", name, "--dead-letter-queue", dlq)
+    ferry("send", name, "bad")
+    ferry("receive", name, "--nack")
+    message = ferry("receive", name, "--reject", "-o", "json").json()["messages"][0]
+    assert (message["body"], message["delivery_count"]) == ("bad", 2)
+    assert queue_stats(ferry, name)["ready"] == 0
+    assert queue_stats(ferry, dlq)["ready"] == 1
+    ferry("receive", name, "--nack", "--reject", expect=2)
+
+
 def test_purge(ferry, name):
     ferry("queue", "create", name)
     for i in range(3):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_ferry
+from cli_helpers import run_ferry
 
 
 def test_stats_once_lists_a_queue_with_its_depth(ferry, name):

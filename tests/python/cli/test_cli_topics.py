@@ -4,7 +4,7 @@ import signal
 import subprocess
 import time
 
-from conftest import FERRY_BIN
+from cli_helpers import FERRY_BIN
 
 
 def partitions(ferry, topic):
@@ -82,6 +82,30 @@ def test_produce_key_and_partition_flags(ferry, name):
     records = ferry("consume", name, "--from-beginning", "--partition", "2", "-o", "json").json_lines()
     assert [(r["partition"], r["key"], r["value"]) for r in records] == [(2, "k", "x"), (2, "k", "y")]
     assert ferry("consume", name, "--from-beginning", "--partition", "0").stdout == ""
+
+
+def test_dotted_names_are_one_path_segment(ferry, name):
+    topic = name + ".events.v1"
+    assert ferry("topic", "create", topic).stdout.strip() == f"created topic {topic} (1 partition)"
+    ferry("produce", topic, input="x\n")
+    assert ferry("consume", topic, "--from-beginning").stdout == "x\n"
+
+
+def test_a_reader_that_goes_away_ends_consume_quietly(ferry_server, name):
+    topic = name
+    subprocess.run([FERRY_BIN, "topic", "create", topic, "--url", ferry_server.http_url], check=True, capture_output=True)
+    lines = "".join(f"line {i}\n" for i in range(5000))
+    subprocess.run([FERRY_BIN, "produce", topic, "--url", ferry_server.http_url], input=lines, text=True, check=True, capture_output=True)
+    consume = subprocess.Popen(
+        [FERRY_BIN, "consume", topic, "--from-beginning", "--url", ferry_server.http_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert consume.stdout.readline() == b"line 0\n"
+    consume.stdout.close()
+    _, stderr = consume.communicate(timeout=30)
+    assert consume.returncode == 0
+    assert b"panicked" not in stderr
 
 
 def test_consume_follow_prints_records_as_they_arrive(ferry, ferry_server, name):

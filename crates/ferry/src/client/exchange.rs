@@ -38,6 +38,8 @@ pub fn run(ctx: &Ctx, command: ExchangeCommand) -> Result<(), ClientError> {
                 for x in &items {
                     table.row_of(x, &["name", "type", "durable", "auto_delete", "internal"]);
                 }
+                // The default exchange is named by the empty string, as in AMQP.
+                table.rename_cell(0, "-", "(default)");
                 output::emit(&table.render());
             }
         }

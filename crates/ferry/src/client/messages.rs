@@ -1,6 +1,6 @@
 //! `ferry send`, `ferry receive`, `ferry queue peek` and `ferry publish`: messages.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +17,11 @@ fn body_arg_or_stdin(arg: Option<&str>) -> Result<Value, ClientError> {
     match arg {
         Some(text) => Ok(json!({"body": text})),
         None => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "ferry: reading the body from stdin; end it with Ctrl-D (or give it as an argument)"
+                );
+            }
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
@@ -145,11 +150,16 @@ pub fn receive(ctx: &Ctx, args: &ReceiveArgs) -> Result<(), ClientError> {
         }
         output::emit(&table.render());
     }
-    if !args.no_ack {
-        for m in &messages {
-            if let Some(receipt) = m.get("receipt") {
-                ctx.client.post(&format!("{path}/ack"), &json!({"receipt": receipt}))?;
-            }
+    if args.no_ack {
+        return Ok(());
+    }
+    for m in &messages {
+        let Some(receipt) = m.get("receipt") else { continue };
+        if args.nack || args.reject {
+            let body = json!({"receipt": receipt, "requeue": args.nack});
+            ctx.client.post(&format!("{path}/nack"), &body)?;
+        } else {
+            ctx.client.post(&format!("{path}/ack"), &json!({"receipt": receipt}))?;
         }
     }
     Ok(())

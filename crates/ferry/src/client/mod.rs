@@ -5,8 +5,8 @@
 //! - `http`: the blocking JSON client (timeouts, escaping of names, paging).
 //! - `error`: what can go wrong, the line printed for it and the exit code.
 //! - `output`: tables for people, JSON for scripts.
-//! - one module per command group: `topic`, `queue`, `exchange` (with `bind`), `records`
-//!   (produce and consume), `messages` (send and receive), `group`, `stats`.
+//! - one module per command group: `topic`, `queue`, `exchange` (with bind, unbind, bindings), `records`
+//!   (produce and consume), `messages` (send, receive, peek, publish), `group`, `stats`.
 //!
 //! A command is a straight line: parse (clap, in `cli`) → build the request → call → print.
 //! Every command returns `Result<(), ClientError>`; `run` prints the error on one line of stderr

@@ -25,6 +25,15 @@ impl Table {
         self.row(fields.iter().map(|f| cell(field(item, f))).collect());
     }
 
+    /// Replaces every cell of `column` that reads `from`.
+    pub fn rename_cell(&mut self, column: usize, from: &str, to: &str) {
+        for row in &mut self.rows {
+            if let Some(c) = row.get_mut(column).filter(|c| c.as_str() == from) {
+                *c = to.to_owned();
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -92,10 +101,11 @@ pub fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
-/// One cell: strings bare, `-` for null or absent, other JSON as JSON.
+/// One cell: strings bare, `-` for null, absent or empty, other JSON as JSON.
 pub fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => "-".to_owned(),
+        Some(Value::String(s)) if s.is_empty() => "-".to_owned(),
         Some(Value::String(s)) => one_line(s),
         Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.to_owned(),
         Some(Value::Array(a)) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {

@@ -91,7 +91,12 @@ pub fn table(items: &[Value]) -> Table {
             output::cell(q.get("in_flight")),
             output::cell(q.get("delayed")),
             output::bytes(q.get("ready_bytes")),
-            output::duration_ms(q.get("oldest_ready_age_ms")),
+            // An empty queue has no oldest message, whatever age the API puts there.
+            if q.get("ready").and_then(Value::as_u64) == Some(0) {
+                "-".to_owned()
+            } else {
+                output::duration_ms(q.get("oldest_ready_age_ms"))
+            },
             output::cell(q.get("dead_letter_queue")),
         ]);
     }

@@ -1,7 +1,7 @@
 //! `ferry produce` and `ferry consume`: a topic's records through the REST API.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -23,6 +23,9 @@ const FOLLOW_POLL: Duration = Duration::from_millis(500);
 
 pub fn produce(ctx: &Ctx, args: &ProduceArgs) -> Result<(), ClientError> {
     let path = format!("/topics/{}/records", segment(&args.topic));
+    if std::io::stdin().is_terminal() {
+        eprintln!("ferry: one record per line; end with Ctrl-D");
+    }
     let mut reader = BufReader::with_capacity(256 * 1024, std::io::stdin().lock());
     let mut batch = Vec::new();
     let mut offsets = Vec::new();

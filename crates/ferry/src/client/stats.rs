@@ -138,7 +138,8 @@ fn render(ctx: &Ctx, frame: &Frame, previous: Option<&Frame>, rows: usize) -> St
     out
 }
 
-/// `ferry 0.1.0 at http://…  up 3m20s  queues 4  topics 2  groups 1  ready 12  in flight 3`.
+/// Up to three lines: `ferry 0.1.0 at URL  up 3m20s`, then connections, disk and memory, then
+/// `queues 4  topics 2 …  ready 12  in flight 3 …`.
 fn headline(ctx: &Ctx, overview: Option<&Value>) -> String {
     let mut line = String::from("ferry");
     let Some(o) = overview else {
@@ -148,9 +149,29 @@ fn headline(ctx: &Ctx, overview: Option<&Value>) -> String {
         let _ = write!(line, " {v}");
     }
     let _ = write!(line, " at {}", ctx.client.base());
-    if let Some(up) = o.get("uptime_ms") {
-        let _ = write!(line, "  up {}", output::duration_ms(Some(up)));
+    if let Some(up) = o.get("uptime_seconds").and_then(Value::as_u64) {
+        let _ = write!(line, "  up {}", output::duration_ms(Some(&json!(up * 1000))));
     }
+    if let Some(Value::Array(alarms)) = o.get("alarms")
+        && !alarms.is_empty()
+    {
+        let _ = write!(line, "  ALARM {}", output::cell(Some(&Value::Array(alarms.clone()))));
+    }
+    let mut host = Vec::new();
+    if let Some(Value::Object(c)) = o.get("connections") {
+        let open: Vec<String> = c.iter().map(|(p, n)| format!("{p} {}", output::cell(Some(n)))).collect();
+        host.push(format!("connections {}", if open.is_empty() { "0".to_owned() } else { open.join(" ") }));
+    }
+    if let Some(free) = o.get("disk_free_bytes").filter(|v| v.is_u64()) {
+        host.push(format!("disk free {}", output::bytes(Some(free))));
+    }
+    if let Some(rss) = o.get("resident_memory_bytes").filter(|v| v.is_u64()) {
+        host.push(format!("memory {}", output::bytes(Some(rss))));
+    }
+    if !host.is_empty() {
+        let _ = write!(line, "\n{}", host.join("  "));
+    }
+    let mut figures = Vec::new();
     for (label, path) in [
         ("queues", "counts.queues"),
         ("topics", "counts.topics"),
@@ -158,12 +179,15 @@ fn headline(ctx: &Ctx, overview: Option<&Value>) -> String {
         ("exchanges", "counts.exchanges"),
         ("ready", "messages.ready"),
         ("in flight", "messages.in_flight"),
+        ("delayed", "messages.delayed"),
+        ("dead-letter", "messages.dead_letter"),
     ] {
-        if let Some(v) = output::field(o, path).or_else(|| o.get(path.rsplit('.').next().unwrap_or(path)))
-            && v.is_number()
-        {
-            let _ = write!(line, "  {label} {v}");
+        if let Some(v) = output::field(o, path).filter(|v| v.is_number()) {
+            figures.push(format!("{label} {v}"));
         }
+    }
+    if !figures.is_empty() {
+        let _ = write!(line, "\n{}", figures.join("  "));
     }
     line
 }
@@ -181,23 +205,63 @@ fn rates(frame: &Frame, previous: Option<&Frame>) -> Option<String> {
         .filter_map(|(k, v)| {
             let b = before.get(k)?.as_u64()?;
             let rate = v.as_u64()?.saturating_sub(b) as f64 / seconds;
-            Some(format!("{} {rate:.1}/s", k.trim_end_matches("_total")))
+            Some(format!("{k} {rate:.1}/s"))
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join("  "))
 }
 
-/// The monotonically increasing counters of the overview: `counters.*`, or top-level `*_total`.
+/// The counters of the overview that only grow (`totals`: enqueued, delivered, acked, …).
 fn counters(o: &Value) -> Map<String, Value> {
-    if let Some(Value::Object(c)) = o.get("counters") {
-        return c.clone();
+    match o.get("totals") {
+        Some(Value::Object(c)) => c.clone(),
+        _ => Map::new(),
     }
-    o.as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, v)| k.ends_with("_total") && v.is_u64())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::http::Client;
+
+    fn overview(enqueued: u64) -> Value {
+        json!({
+            "version": "0.1.0",
+            "uptime_seconds": 200,
+            "connections": {"amqp": 2, "kafka": 1},
+            "amqp_channels": 3,
+            "disk_free_bytes": 1536,
+            "resident_memory_bytes": null,
+            "alarms": ["disk"],
+            "counts": {"queues": 4, "topics": 2, "partitions": 3, "groups": 1, "exchanges": 0, "bindings": 0},
+            "messages": {"ready": 12, "in_flight": 3, "delayed": 0, "dead_letter": 1},
+            "totals": {"enqueued": enqueued, "delivered": 0},
         })
-        .unwrap_or_default()
+    }
+
+    #[test]
+    fn headline_shows_the_overview_in_two_lines() {
+        let ctx = Ctx { client: Client::new("http://127.0.0.1:8080").unwrap(), json: false };
+        assert_eq!(
+            headline(&ctx, Some(&overview(0))),
+            "ferry 0.1.0 at http://127.0.0.1:8080  up 3m20s  ALARM disk\n\
+             connections amqp 2 kafka 1  disk free 1.5KiB\n\
+             queues 4  topics 2  groups 1  exchanges 0  ready 12  in flight 3  delayed 0  dead-letter 1"
+        );
+        assert_eq!(headline(&ctx, None), "ferry at http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn rates_are_counter_differences_over_the_time_between_frames() {
+        let first =
+            Frame { overview: Some(overview(100)), queues: vec![], groups: vec![], taken: Instant::now() };
+        let second = Frame {
+            overview: Some(overview(300)),
+            queues: vec![],
+            groups: vec![],
+            taken: first.taken + Duration::from_secs(2),
+        };
+        assert_eq!(rates(&second, Some(&first)).unwrap(), "delivered 0.0/s  enqueued 100.0/s");
+        assert_eq!(rates(&first, None), None);
+    }
 }

@@ -15,7 +15,10 @@ pub fn run(ctx: &Ctx, command: TopicCommand) -> Result<(), ClientError> {
                 body["config"] = Value::Object(settings_map(&config));
             }
             let answer = ctx.client.post("/topics", &body)?;
-            done(ctx, &answer, || format!("created topic {name} ({partitions} partitions)"));
+            done(ctx, &answer, || {
+                let plural = if partitions == 1 { "" } else { "s" };
+                format!("created topic {name} ({partitions} partition{plural})")
+            });
         }
         TopicCommand::List => {
             let items = ctx.client.list("/topics", &[])?;
