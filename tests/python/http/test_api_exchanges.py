@@ -204,3 +204,15 @@ def test_delete_if_unused_refuses_an_exchange_with_bindings(api):
     assert api.delete(f"/exchanges/{exchange}").status_code == 204
     assert api.ok("GET", "/bindings", 200, params={"destination": queue})["items"] == []
     assert api.queue(queue)["name"] == queue
+
+
+def test_a_headers_exchange_matches_the_published_headers(api):
+    exchange, queue = unique("x-hdr"), unique("q-hdr")
+    create_exchange(api, exchange, "headers")
+    api.create_queue(queue)
+    binding = bind(api, exchange, queue, arguments={"x-match": "all", "region": "eu"})
+    assert binding["arguments"] == {"x-match": "all", "region": "eu"}
+    assert publish(api, exchange, "", "eu", headers={"region": "eu", "extra": "1"})["queues"] == [queue]
+    assert publish(api, exchange, "", "us", headers={"region": "us"})["routed"] is False
+    assert publish(api, exchange, "", "none")["routed"] is False
+    assert api.receive_one(queue)["body"] == "eu"

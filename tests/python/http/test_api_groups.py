@@ -98,6 +98,16 @@ def test_live_group_shows_members_and_lag_and_refuses_reset_and_delete(api, ferr
 
     wait_until(lambda: api.ok("GET", f"/groups/{group}", 200)["members"] == [], what="the member to leave")
     assert api.ok("GET", f"/groups/{group}", 200)["state"] == "Empty"
+
+    # Once it is empty, a reset moves where a subscribing consumer of the group starts.
+    assert reset(api, group, topic=topic, to="offset", offset=2)[0]["committed_offset"] == 2
+    again = consumer_of(ferry_server, group)
+    try:
+        again.subscribe([topic])
+        assert poll_values(again, 1)[0].offset() == 2
+    finally:
+        again.close()
+    wait_until(lambda: api.ok("GET", f"/groups/{group}", 200)["members"] == [], what="the member to leave")
     assert api.delete(f"/groups/{group}").status_code == 204
     assert_error(api.get(f"/groups/{group}"), 404, "group_not_found")
 
