@@ -216,3 +216,13 @@ def test_a_headers_exchange_matches_the_published_headers(api):
     assert publish(api, exchange, "", "us", headers={"region": "us"})["routed"] is False
     assert publish(api, exchange, "", "none")["routed"] is False
     assert api.receive_one(queue)["body"] == "eu"
+
+
+def test_deleting_a_queue_removes_its_bindings(api):
+    exchange, queue = unique("x-gone"), unique("q-gone")
+    create_exchange(api, exchange, "direct")
+    api.create_queue(queue)
+    bind(api, exchange, queue, "k")
+    assert api.delete(f"/queues/{queue}").status_code == 204
+    assert api.ok("GET", f"/exchanges/{exchange}", 200)["bindings"] == []
+    assert publish(api, exchange, "k", "nowhere")["routed"] is False

@@ -3,6 +3,7 @@ user relies on across protocols (a message sent over REST is received by boto3 a
 with boto3 is received over REST; leases, ack, nack, dead-lettering, redrive, peek, FIFO)."""
 
 import base64
+import threading
 import time
 import urllib.parse
 
@@ -585,3 +586,27 @@ def test_names_are_percent_decoded_path_segments(api):
     assert api.queue(encoded)["name"] == name
     api.send(encoded, "x")
     assert api.ok("GET", "/queues/" + encoded.replace(".", "%2E"), 200)["stats"]["ready"] == 1
+
+
+def test_a_waiting_receive_returns_when_a_message_arrives(api):
+    q = unique("q-wait")
+    api.create_queue(q)
+    sender = threading.Timer(0.3, lambda: api.send(q, "late"))
+    started = time.monotonic()
+    sender.start()
+    try:
+        got = api.receive(q, wait_ms=10_000)
+    finally:
+        sender.join()
+    elapsed = time.monotonic() - started
+    assert [m["body"] for m in got] == ["late"]
+    assert 0.2 <= elapsed < 5, elapsed
+
+
+def test_a_priority_queue_delivers_the_highest_priority_first(api):
+    q = unique("q-prio")
+    api.create_queue(q, max_priority=9)
+    for body, priority in (("low", 1), ("high", 9), ("mid", 5)):
+        api.send(q, body, priority=priority)
+    got = api.receive(q, max=3)
+    assert [(m["body"], m["priority"]) for m in got] == [("high", 9), ("mid", 5), ("low", 1)]
