@@ -226,3 +226,31 @@ def test_deleting_a_queue_removes_its_bindings(api):
     assert api.delete(f"/queues/{queue}").status_code == 204
     assert api.ok("GET", f"/exchanges/{exchange}", 200)["bindings"] == []
     assert publish(api, exchange, "k", "nowhere")["routed"] is False
+
+
+def test_the_default_exchange_routes_by_queue_name_and_takes_no_bindings(api):
+    queue = unique("q-default")
+    api.create_queue(queue)
+    listed = api.ok("GET", "/exchanges", 200, params={"limit": 1})["items"]
+    assert listed[0]["name"] == "" and listed[0]["type"] == "direct"
+    assert publish(api, "", queue, "by name")["queues"] == [queue]
+    assert api.receive_one(queue)["body"] == "by name"
+    assert_error(api.post("/bindings", {"source": "", "destination": queue, "routing_key": "x"}), 403, "forbidden")
+
+
+def test_publishing_to_an_internal_exchange_is_forbidden(api):
+    exchange = unique("x-internal")
+    created = create_exchange(api, exchange, "direct", internal=True)
+    assert created["internal"] is True
+    assert_error(api.post(f"/exchanges/{exchange}/publish", {"routing_key": "k", "body": "x"}), 403, "forbidden")
+
+
+def test_binding_twice_keeps_one_binding(api):
+    exchange, queue = unique("x-twice"), unique("q-twice")
+    create_exchange(api, exchange, "direct")
+    api.create_queue(queue)
+    bind(api, exchange, queue, "k")
+    bind(api, exchange, queue, "k")
+    assert len(api.ok("GET", "/bindings", 200, params={"source": exchange})["items"]) == 1
+    assert publish(api, exchange, "k", "once")["queues"] == [queue]
+    assert api.queue(queue)["stats"]["ready"] == 1

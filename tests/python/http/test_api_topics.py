@@ -244,3 +244,17 @@ def test_read_by_timestamp_starts_at_the_first_record_at_or_after_it(api):
     assert [r["value"] for r in api.read(t, timestamp_ms=0)["records"]] == ["a0", "a1", "a2", "b0", "b1"]
     after_all = api.read(t, timestamp_ms=b_ts + 60_000)
     assert after_all["records"] == [] and after_all["next_offset"] == 5
+
+
+def test_a_compacted_topic_refuses_records_without_a_key(api):
+    t = unique("t-compact")
+    api.create_topic(t, cleanup_policy="compact")
+    assert_error(api.post(f"/topics/{t}/records", {"records": [{"value": "no key"}]}), 400, "key_required")
+    assert api.produce(t, [{"key": "k", "value": "keyed"}])[0]["offset"] == 0
+
+
+def test_a_record_over_max_message_bytes_is_413(api):
+    t = unique("t-small")
+    api.create_topic(t, max_message_bytes=1024)
+    assert_error(api.post(f"/topics/{t}/records", {"records": [{"value": "x" * 2000}]}), 413, "message_too_large")
+    assert api.ok("GET", f"/topics/{t}", 200)["partitions"][0]["end_offset"] == 0
