@@ -6,7 +6,7 @@ import base64
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
@@ -177,6 +177,8 @@ def test_keyed_records_land_in_the_partition_kafkas_partitioner_picks(api, ferry
     offsets = api.produce(t, [{"key": k, "value": k} for k in keys])
     for key, placed in zip(keys, offsets):
         assert placed["partition"] == kafka_partition(key.encode(), partitions), key
+    placed_by_rest = {key: placed["partition"] for key, placed in zip(keys, offsets)}
+    assert len(set(placed_by_rest.values())) > 1
     # kafka-python, with its default partitioner, puts the same keys in the same partitions.
     producer = KafkaProducer(bootstrap_servers=ferry_server.kafka_bootstrap)
     try:
@@ -185,6 +187,17 @@ def test_keyed_records_land_in_the_partition_kafkas_partitioner_picks(api, ferry
             assert meta.partition == kafka_partition(key.encode(), partitions)
     finally:
         producer.close()
+    # So does librdkafka with Kafka's partitioner (murmur2_random).
+    delivered = []
+    confluent = Producer({"bootstrap.servers": ferry_server.kafka_bootstrap, "partitioner": "murmur2_random"})
+    for key in keys[10:20]:
+        confluent.produce(t, key=key.encode(), value=b"again",
+                          on_delivery=lambda err, msg: delivered.append((err, msg.key().decode(), msg.partition())))
+    assert confluent.flush(30) == 0
+    assert len(delivered) == 10
+    for err, key, partition in delivered:
+        assert err is None, err
+        assert partition == placed_by_rest[key], key
 
 
 def test_rest_records_are_read_in_order_by_confluent_kafka(api, ferry_server):
