@@ -446,6 +446,19 @@ def test_fifo_needs_the_fifo_suffix_and_the_suffix_needs_fifo(api, suffix, fifo)
     assert response.status_code == 400, response.text
 
 
+def test_fifo_holds_a_group_back_while_its_message_is_leased(api):
+    q = unique("q-hold") + ".fifo"
+    api.create_queue(q, fifo=True)
+    api.send(q, "first", group_id="g", deduplication_id="1")
+    api.send(q, "second", group_id="g", deduplication_id="2")
+    api.send(q, "other", group_id="h", deduplication_id="3")
+    [first] = api.receive(q, max=1)
+    assert first["body"] == "first"
+    assert [m["body"] for m in api.receive(q, max=10)] == ["other"]
+    api.ok("POST", f"/queues/{q}/ack", 204, json={"receipt": first["receipt"]})
+    assert [m["body"] for m in api.receive(q, max=10)] == ["second"]
+
+
 def test_fifo_content_based_dedup(api):
     q = unique("q-cbd") + ".fifo"
     api.create_queue(q, fifo=True, content_based_dedup=True)
