@@ -132,10 +132,10 @@ function updateCell(td, value) {
   }
 }
 
-/** A `<dl>` of label/value pairs; `cards` draws them as tiles. */
+/** A `<dl>` of label/value pairs; class `cards` draws them as tiles (`cards small`: smaller). */
 export function pairs(entries, cls = "pairs") {
-  if (cls === "cards") {
-    return h("dl", { class: "cards" }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
+  if (cls.split(" ").includes("cards")) {
+    return h("dl", { class: cls }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
   }
   return h("dl", { class: cls }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }

@@ -6,14 +6,14 @@ import { h, setText, syncRows, table } from "./dom.js";
 import { bytes, count, duration } from "./format.js";
 import { Series, sparkline } from "./sparkline.js";
 
-const SAMPLES = 60;
+const WINDOW_S = 60;
 
-/** The ready depth of each queue over its last polls, shared with the queue's own page. */
+/** The ready depth of each queue over the last minute of polls, shared with the queue's own page. */
 export const depthHistory = new Map();
 
 /** Records one poll of a queue's depth. */
 export function recordDepth(name, ready) {
-  if (!depthHistory.has(name)) depthHistory.set(name, new Series(SAMPLES));
+  if (!depthHistory.has(name)) depthHistory.set(name, new Series(WINDOW_S * 1000));
   depthHistory.get(name).push(ready);
   return depthHistory.get(name);
 }
@@ -32,7 +32,7 @@ export function mount(main) {
     { label: "Delayed", num: true },
     { label: "Oldest ready", num: true },
     { label: "Ready bytes", num: true },
-    { label: `Ready, last ${SAMPLES} s` },
+    { label: `Ready, last ${WINDOW_S} s` },
     { label: "Dead-letter queue" },
   ]);
   queues.el.id = "queues";
