@@ -90,7 +90,8 @@ export function syncRows(tbody, columns, items, key, cells, empty) {
   for (const tr of tbody.querySelectorAll(":scope > tr[data-key]")) existing.set(tr.dataset.key, tr);
   const placeholder = tbody.querySelector(":scope > tr:not([data-key])");
   if (items.length === 0) {
-    if (!placeholder) replace(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)));
+    if (placeholder) setText(placeholder.firstChild, empty);
+    else replace(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)));
     return;
   }
   if (placeholder) placeholder.remove();
