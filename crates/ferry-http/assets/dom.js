@@ -90,7 +90,8 @@ export function syncRows(tbody, columns, items, key, cells, empty) {
   for (const tr of tbody.querySelectorAll(":scope > tr[data-key]")) existing.set(tr.dataset.key, tr);
   const placeholder = tbody.querySelector(":scope > tr:not([data-key])");
   if (items.length === 0) {
-    if (!placeholder) replace(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)));
+    if (placeholder) setText(placeholder.firstChild, empty);
+    else replace(tbody, h("tr", {}, h("td", { colspan: columns.length, class: "empty" }, empty)));
     return;
   }
   if (placeholder) placeholder.remove();
@@ -132,10 +133,10 @@ function updateCell(td, value) {
   }
 }
 
-/** A `<dl>` of label/value pairs; `cards` draws them as tiles. */
+/** A `<dl>` of label/value pairs; class `cards` draws them as tiles (`cards small`: smaller). */
 export function pairs(entries, cls = "pairs") {
-  if (cls === "cards") {
-    return h("dl", { class: "cards" }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
+  if (cls.split(" ").includes("cards")) {
+    return h("dl", { class: cls }, entries.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v))));
   }
   return h("dl", { class: cls }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }

@@ -53,11 +53,12 @@ export function flag(b) {
   return b === true ? "yes" : b === false ? "no" : "—";
 }
 
-/** Any setting value: numbers grouped, `_ms` as durations, `_bytes` as sizes, objects as JSON. */
+/** Any setting value: numbers grouped, `_at_ms` as times, `_ms` as durations, `_bytes` as sizes, objects as JSON. */
 export function setting(name, value) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "boolean") return flag(value);
   if (typeof value === "number") {
+    if (name.endsWith("_at_ms")) return time(value);
     if (name.endsWith("_ms")) return `${duration(value)} (${count(value)} ms)`;
     if (name.endsWith("_bytes")) return `${bytes(value)} (${count(value)} B)`;
     return count(value);

@@ -68,7 +68,7 @@ export function mount(main) {
       if (seconds > 0 && typeof before === "number" && typeof totals[name] === "number") {
         // A counter that went down means the broker restarted: no rate for that interval.
         perSecond[name] = Math.max(0, (totals[name] - before) / seconds);
-        if (!rateSeries.has(name)) rateSeries.set(name, new Series(60));
+        if (!rateSeries.has(name)) rateSeries.set(name, new Series());
         rateSeries.get(name).push(perSecond[name]);
       }
     }

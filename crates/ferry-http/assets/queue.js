@@ -56,7 +56,7 @@ export function mount(main, [name]) {
     figures.firstChild.id = "queue-figures";
     replace(chart, h("p", { class: "hint" }, "Ready messages, last 60 s"), sparkline(recordDepth(name, stats.ready), { width: 360, height: 48, name: `Ready messages of ${name}` }));
     const rest = Object.entries(stats).filter(([k, v]) => !FIGURES.includes(k) && typeof v === "number");
-    replace(counters, rest.length ? pairs(rest.map(([k, v]) => [label(k), setting(k, v)])) : "");
+    replace(counters, rest.length ? pairs(rest.map(([k, v]) => [label(k.replace(/_at_ms$/, "").replace(/_total$/, "")), setting(k, v)]), "cards small") : "");
 
     const json = JSON.stringify(q.settings || {});
     if (json !== lastSettings) {
@@ -65,7 +65,7 @@ export function mount(main, [name]) {
         settings.tbody,
         settings.columns,
         Object.entries(q.settings || {}).map(([k, v]) => [
-          label(k.replace(/_(ms|bytes)$/, "")),
+          label(k.replace(/_ms$/, "")),
           k === "dead_letter_queue" && v ? h("a", { href: queueHref(v) }, v) : setting(k, v),
         ]),
         "No settings reported.",

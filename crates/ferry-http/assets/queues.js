@@ -1,19 +1,21 @@
 // Queues: depth, in flight, delayed, oldest age and a live chart of the depth per queue; a
 // form to create one.
 
-import { api, describe, listAll, seg } from "./api.js";
+import { api, describe, seg } from "./api.js";
 import { h, setText, syncRows, table } from "./dom.js";
 import { bytes, count, duration } from "./format.js";
 import { Series, sparkline } from "./sparkline.js";
 
-const SAMPLES = 60;
+const WINDOW_S = 60;
+/** Rows drawn at most; past them, the filter narrows the list. */
+const SHOWN_MAX = 500;
 
-/** The ready depth of each queue over its last polls, shared with the queue's own page. */
+/** The ready depth of each queue over the last minute of polls, shared with the queue's own page. */
 export const depthHistory = new Map();
 
 /** Records one poll of a queue's depth. */
 export function recordDepth(name, ready) {
-  if (!depthHistory.has(name)) depthHistory.set(name, new Series(SAMPLES));
+  if (!depthHistory.has(name)) depthHistory.set(name, new Series(WINDOW_S * 1000));
   depthHistory.get(name).push(ready);
   return depthHistory.get(name);
 }
@@ -32,27 +34,33 @@ export function mount(main) {
     { label: "Delayed", num: true },
     { label: "Oldest ready", num: true },
     { label: "Ready bytes", num: true },
-    { label: `Ready, last ${SAMPLES} s` },
+    { label: `Ready, last ${WINDOW_S} s` },
     { label: "Dead-letter queue" },
   ]);
   queues.el.id = "queues";
+  const prefix = h("input", { id: "queue-prefix", type: "search", autocomplete: "off" });
+  const more = h("p", { class: "hint", role: "status" });
   main.append(
     h("h1", {}, "Queues"),
     h("p", { class: "lede" }, "Messages ready to deliver, leased to a consumer (in flight) and waiting for their delay; the age of the oldest ready message."),
+    h("div", { class: "field inline" }, h("label", { for: "queue-prefix" }, "Names starting with"), prefix),
     error,
     queues.el,
+    more,
     createForm(),
   );
 
   async function refresh() {
-    let items;
+    let page;
     try {
-      items = await listAll("/queues");
+      page = await api("GET", `/queues?limit=${SHOWN_MAX}&prefix=${seg(prefix.value.trim())}`);
     } catch (e) {
       setText(error, describe(e, "Listing the queues"));
       return;
     }
     setText(error, "");
+    const items = page.items || [];
+    setText(more, page.next ? `Showing the first ${SHOWN_MAX} queues; narrow the list by the start of their names.` : "");
     syncRows(
       queues.tbody,
       queues.columns,
@@ -68,7 +76,9 @@ export function mount(main) {
         sparkline(recordDepth(q.name, q.ready), { name: `Ready messages of ${q.name}` }),
         q.dead_letter_queue ? { text: q.dead_letter_queue, href: queueHref(q.dead_letter_queue) } : "—",
       ],
-      "No queues yet. Create one below, or from a client (SQS CreateQueue, AMQP queue.declare).",
+      prefix.value.trim()
+        ? `No queue's name starts with ${prefix.value.trim()}.`
+        : "No queues yet. Create one below, or from a client (SQS CreateQueue, AMQP queue.declare).",
     );
   }
 

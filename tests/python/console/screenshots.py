@@ -3,8 +3,8 @@
     FERRY_BIN=target/debug/ferry target/python-venv/bin/python tests/python/console/screenshots.py
 
 Starts a broker on free ports with a temporary data directory, fills it with queues, a
-dead-letter queue, topics, a consumer group and bindings, lets messages flow for a while so the
-live charts have a history, then saves one PNG per page.
+dead-letter queue, topics, a consumer group and bindings, lets messages flow for a minute and a half so
+the live charts have a history, then saves one PNG per page.
 """
 
 import importlib.util
@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("FERRY_CHROMIUM", "/usr/bin/chromium")
-FLOW_S = 40
+FLOW_S = 30
 
 sys.path.insert(0, str(HERE))
 from console_helpers import Rest, create_topic, quote  # noqa: E402
@@ -61,8 +61,9 @@ def populate(server, rest):
     for i in range(40):
         producer.produce("payments", value=f'{{"payment": {i}}}'.encode())
     producer.flush(10)
+    ends = {p["partition"]: p["end_offset"] for p in rest.get("/topics/page-views")["partitions"]}
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "analytics", "enable.auto.commit": False})
-    consumer.commit(offsets=[TopicPartition("page-views", p, 60 + 15 * p) for p in range(3)], asynchronous=False)
+    consumer.commit(offsets=[TopicPartition("page-views", p, max(0, ends[p] - 30 * p)) for p in range(3)], asynchronous=False)
     consumer.close()
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "billing", "enable.auto.commit": False})
     consumer.commit(offsets=[TopicPartition("payments", 0, 38)], asynchronous=False)
@@ -104,6 +105,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="ferry-screens-") as data_dir:
         server = load_ferry_server()(Path(data_dir)).start()
         stop = threading.Event()
+        sender = None
         try:
             rest = Rest(server.http_url)
             sqs = populate(server, rest)
@@ -112,15 +114,15 @@ def main():
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page(base_url=server.http_url, viewport={"width": 1200, "height": 760}, color_scheme="light")
-                # The console keeps the charts' history while it stays open: start on the
-                # queues page and the overview, then let the figures flow.
-                page.goto("/#/")
-                page.wait_for_timeout(FLOW_S * 500)
+                # The console keeps the charts' history while it stays open: a minute on the
+                # queues page fills their charts, half a minute on the overview its rates.
                 page.goto("/#/queues")
-                page.wait_for_timeout(FLOW_S * 500)
+                page.wait_for_timeout(FLOW_S * 2000)
+                page.goto("/#/")
+                page.wait_for_timeout(FLOW_S * 1000)
                 shots = [
-                    ("#/queues", "console-queues.png"),
                     ("#/", "console-overview.png"),
+                    ("#/queues", "console-queues.png"),
                     (f"#/queues/{quote('orders')}", "console-queue.png"),
                     (f"#/queues/{quote('orders-dlq')}", "console-dead-letter-queue.png"),
                     ("#/topics", "console-topics.png"),
@@ -130,14 +132,21 @@ def main():
                 for route, name in shots:
                     page.goto("/" + route)
                     page.wait_for_timeout(2500)
+                    clip = None
                     if name == "console-queue.png":
+                        # The figures, the peeked messages and the send form.
                         page.get_by_role("button", name="Peek", exact=True).click()
                         page.wait_for_timeout(500)
-                    page.screenshot(path=str(OUT / name))
+                        clip = {"x": 0, "y": 0, "width": 1200, "height": 1280}
+                    if name == "console-dead-letter-queue.png":
+                        page.get_by_role("form", name="Redrive").scroll_into_view_if_needed()
+                    page.screenshot(path=str(OUT / name), clip=clip, full_page=clip is not None)
                     print("wrote", (OUT / name).relative_to(ROOT))
                 browser.close()
         finally:
             stop.set()
+            if sender is not None:
+                sender.join()
             server.stop()
 
 

@@ -103,6 +103,18 @@ def test_queue_depth_rises_and_falls_on_the_queues_page_without_a_reload(page, s
     assert page.evaluate("window.sameDocument") is True, "the page was reloaded"
 
 
+def test_the_queue_list_narrows_to_names_with_a_prefix(page, sqs, unique):
+    prefix = unique("narrow")
+    for suffix in ("a", "b"):
+        sqs.create_queue(QueueName=f"{prefix}-{suffix}")
+    page.goto("/#/queues")
+    page.get_by_label("Names starting with").fill(prefix)
+    expect(page.locator("#queues tbody tr")).to_have_count(2)
+    expect(page.locator("#queues tbody th")).to_have_text([f"{prefix}-a", f"{prefix}-b"])
+    page.get_by_label("Names starting with").fill(prefix + "-none")
+    expect(page.locator("#queues tbody")).to_contain_text(f"No queue's name starts with {prefix}-none.")
+
+
 def test_send_from_the_queue_page_and_peek_it_back(page, rest, sqs, unique):
     name = unique("send")
     sqs.create_queue(QueueName=name)
