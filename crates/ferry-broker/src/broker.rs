@@ -83,7 +83,7 @@ impl Broker {
     ///
     /// Installs what ties them together: the default exchange routes to the queue or stream
     /// named by the routing key, dead-letters sent to an exchange go through the router, and a
-    /// deleted queue's bindings go with it.
+    /// deleted queue's or topic's bindings go with it.
     pub fn new(
         topics: Arc<TopicService>,
         queues: Arc<QueueService>,
@@ -110,6 +110,14 @@ impl Broker {
                 && let Err(e) = router.remove_destination(&Destination::Queue(name.to_string()))
             {
                 tracing::warn!(queue = %name, error = %e, "bindings of a deleted queue not removed");
+            }
+        }));
+        let r = Arc::downgrade(&router);
+        topics.set_deletion_listener(Arc::new(move |name: &str| {
+            if let Some(router) = r.upgrade()
+                && let Err(e) = router.remove_destination(&Destination::Topic(name.to_string()))
+            {
+                tracing::warn!(topic = %name, error = %e, "bindings of a deleted topic not removed");
             }
         }));
         Broker {

@@ -82,7 +82,12 @@ pub struct TopicService {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serializes catalog changes (rare) so that store and memory agree.
     catalog_lock: Mutex<()>,
+    /// Told the name of each deleted topic (the broker removes the bindings to it).
+    deletion_listener: std::sync::OnceLock<TopicDeletionListener>,
 }
+
+/// Told the name of each deleted topic (see [`TopicService::set_deletion_listener`]).
+pub type TopicDeletionListener = Arc<dyn Fn(&str) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -130,6 +135,7 @@ impl TopicService {
             cluster_id,
             topics: RwLock::new(topics),
             catalog_lock: Mutex::new(()),
+            deletion_listener: std::sync::OnceLock::new(),
         })
     }
 
@@ -222,7 +228,15 @@ impl TopicService {
             std::fs::remove_dir_all(&dir).map_err(|e| CatalogError::Storage(e.to_string()))?;
         }
         tracing::info!(topic = name, "topic deleted");
+        if let Some(listener) = self.deletion_listener.get() {
+            listener(name);
+        }
         Ok(())
+    }
+
+    /// Installs the function told the name of every deleted topic; only the first call counts.
+    pub fn set_deletion_listener(&self, listener: TopicDeletionListener) {
+        let _ = self.deletion_listener.set(listener);
     }
 
     /// Checks everything `create_partitions` would check, without changing anything.

@@ -455,9 +455,10 @@ impl Queue {
     pub fn ack(&self, r: Receipt) -> Result<u64, QueueError> {
         let (offset, count) = self.parse(r)?;
         let mut g = self.lock()?;
-        g.state.ack(offset, count).map_err(|e| receipt_error(e, r))?;
+        let settled = g.state.ack(offset, count).map_err(|e| receipt_error(e, r))?;
         let seq = self.journal_events(&mut g)?;
-        Activity::add(&self.activity.acked, 1);
+        // A repeated ack of a message already settled changes nothing and counts nothing.
+        Activity::add(&self.activity.acked, u64::from(settled));
         Ok(seq)
     }
 

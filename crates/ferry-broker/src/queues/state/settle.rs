@@ -19,14 +19,15 @@ impl DeliveryState {
         }
     }
 
-    /// Deletes the message leased under (offset, count). Deleting a settled message succeeds;
-    /// a message delivered again since is refused (`Superseded`) and stays leased.
-    pub fn ack(&mut self, offset: u64, count: u32) -> Result<(), ReceiptError> {
+    /// Deletes the message leased under (offset, count); true when this settled it. Deleting a
+    /// settled message succeeds (false); a message delivered again since is refused
+    /// (`Superseded`) and stays leased.
+    pub fn ack(&mut self, offset: u64, count: u32) -> Result<bool, ReceiptError> {
         match self.check_receipt(offset, count)? {
-            None | Some(St::Leaving) => Ok(()),
+            None | Some(St::Leaving) => Ok(false),
             Some(_) => {
                 self.settle(offset, SettleReason::Acked);
-                Ok(())
+                Ok(true)
             }
         }
     }
