@@ -64,8 +64,17 @@ pub fn router(ctx: Arc<HttpContext>) -> Router {
         .merge(management::routes(Arc::clone(&ctx)))
         .merge(crate::console::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&ctx), read_body))
         .with_state(ctx)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take that method (the Allow header lists those it takes)",
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -272,7 +272,6 @@ def test_ack_errors(api):
     assert_error(api.ack(q, theirs["receipt"]), 400, "invalid_receipt")
 
 
-@pytest.mark.xfail(strict=True, reason="a second ack of a settled receipt counts as another ack")
 def test_acking_twice_counts_one_ack(api):
     q = unique("q-ack-count")
     api.create_queue(q)
@@ -439,7 +438,6 @@ def test_fifo_keeps_order_per_group_and_deduplicates(api):
     assert len(received) == 8
 
 
-@pytest.mark.xfail(strict=True, reason="fifo and the .fifo suffix of the name are not checked against each other")
 @pytest.mark.parametrize("suffix,fifo", [("", True), (".fifo", False)])
 def test_fifo_needs_the_fifo_suffix_and_the_suffix_needs_fifo(api, suffix, fifo):
     response = api.post("/queues", {"name": unique("q-suffix") + suffix, "settings": {"fifo": fifo}})

@@ -2,6 +2,7 @@
 input, valid or not, gets a 5xx, and every answer matches the document (status codes, content
 types, bodies)."""
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -9,7 +10,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import FerryServer
+# The suite's root conftest (other directories have a conftest module of their own).
+_spec = importlib.util.spec_from_file_location("ferry_suite_conftest", Path(__file__).parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+FerryServer = _root.FerryServer
 
 # Examples per operation: enough to reach every error path of each, small enough for CI.
 EXAMPLES = 40

@@ -27,7 +27,7 @@ use crate::server::HttpContext;
     paths(
         crate::overview::overview,
         queues::list, queues::create, queues::describe, queues::update, queues::delete,
-        queues::send, queues::peek, queues::receive, queues::ack, queues::nack, queues::purge, queues::redrive,
+        queues::send, queues::peek, queues::receive, queues::ack, queues::nack, queues::purge, queues::redrive, queues::redrives,
         topics::list, topics::create, topics::describe, topics::update, topics::delete, topics::produce, topics::read,
         groups::list, groups::describe, groups::reset_offsets, groups::delete,
         exchanges::list, exchanges::create, exchanges::describe, exchanges::delete, exchanges::publish,
@@ -65,7 +65,7 @@ pub(crate) fn routes() -> Router<Arc<HttpContext>> {
         .route("/api/v1/queues/{name}/ack", post(queues::ack))
         .route("/api/v1/queues/{name}/nack", post(queues::nack))
         .route("/api/v1/queues/{name}/purge", post(queues::purge))
-        .route("/api/v1/queues/{name}/redrive", post(queues::redrive))
+        .route("/api/v1/queues/{name}/redrive", get(queues::redrives).post(queues::redrive))
         .route("/api/v1/topics", get(topics::list).post(topics::create))
         .route("/api/v1/topics/{name}", get(topics::describe).patch(topics::update).delete(topics::delete))
         .route("/api/v1/topics/{name}/records", get(topics::read).post(topics::produce))

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_broker::queues::{
-    CreateOutcome, Delivery, MoveStatus, NackMode, NewMessage, QueueAttributes, QueueError, Receipt,
-    ReceiveOptions,
+    CreateOutcome, Delivery, MoveStatus, MoveTaskInfo, NackMode, NewMessage, QueueAttributes, QueueError,
+    Receipt, ReceiveOptions,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -445,6 +445,13 @@ pub async fn create(
     JsonBody(new): JsonBody<NewQueue>,
 ) -> Result<Response, ApiError> {
     check_dead_letter_queue(&ctx, &new.settings)?;
+    let fifo = new.settings.fifo.unwrap_or(false);
+    if fifo != new.name.ends_with(".fifo") {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "a FIFO queue's name ends in .fifo, and only a FIFO queue's does (as in SQS)",
+        ));
+    }
     let attrs = new.settings.apply(QueueAttributes::default());
     let outcome = ctx.broker.queues().create_queue(&new.name, attrs).await.map_err(queue_error)?;
     let status = match outcome {
@@ -678,15 +685,43 @@ pub async fn redrive(
     {
         return Err(ApiError::not_found("queue_not_found", format!("no destination queue named \"{d}\"")));
     }
+    if r.destination.is_none() && queues.dead_letter_sources(&name).is_empty() {
+        return Err(ApiError::bad_request(
+            "not_a_dead_letter_queue",
+            format!("no queue dead-letters into \"{name}\": give a destination to move its messages to"),
+        ));
+    }
     let info = queues.start_move(&name, r.destination.as_deref(), None).map_err(queue_error)?;
+    Ok((StatusCode::ACCEPTED, Json(redrive_of(&info))))
+}
+
+fn redrive_of(info: &MoveTaskInfo) -> Redrive {
     let status = match info.status {
         MoveStatus::Running => "running",
         MoveStatus::Completed => "completed",
         MoveStatus::Cancelled => "cancelled",
         MoveStatus::Failed => "failed",
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Redrive { handle: info.handle, status: status.into(), moved: info.moved, total: info.to_move }),
-    ))
+    Redrive { handle: info.handle.clone(), status: status.into(), moved: info.moved, total: info.to_move }
+}
+
+/// Redrives of a queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redrives {
+    /// Newest first.
+    pub redrives: Vec<Redrive>,
+}
+
+/// Follow a queue's redrives
+#[utoipa::path(get, path = "/api/v1/queues/{name}/redrive", tag = "queues", params(("name" = String, Path)),
+    responses((status = 200, body = Redrives), (status = 404, body = ErrorAnswer)))]
+pub async fn redrives(
+    State(ctx): State<Arc<HttpContext>>,
+    Name(name): Name,
+) -> Result<Json<Redrives>, ApiError> {
+    let queues = ctx.broker.queues();
+    if !queues.exists(&name) {
+        return Err(queue_error(QueueError::NoSuchQueue(name)));
+    }
+    Ok(Json(Redrives { redrives: queues.list_moves(&name).iter().map(redrive_of).collect() }))
 }

@@ -559,6 +559,15 @@ pub async fn read(
             }
             (None, None) => offsets.log_start_offset,
         };
+        if from < offsets.log_start_offset || from > offsets.log_end_offset {
+            return Err(ApiError::bad_request(
+                "offset_out_of_range",
+                format!(
+                    "offset {from} is outside partition {index}'s log, which holds offsets {} to {}",
+                    offsets.log_start_offset, offsets.log_end_offset
+                ),
+            ));
+        }
         let mut records = Vec::new();
         while records.len() < limit && from < part.high_watermark() {
             let read = part.read(from, READ_STEP_BYTES, true).map_err(fetch_error)?;
