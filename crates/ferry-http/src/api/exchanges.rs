@@ -270,7 +270,8 @@ pub async fn create(
 
 /// Describe an exchange with its bindings
 #[utoipa::path(get, path = "/api/v1/exchanges/{name}", tag = "exchanges", params(("name" = String, Path)),
-    responses((status = 200, body = ExchangeDetail), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = ExchangeDetail),
+        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn describe(
     State(ctx): State<Arc<HttpContext>>,
     Name(name): Name,

@@ -142,7 +142,8 @@ pub async fn list(
 
 /// Describe a consumer group: members, committed offsets, lag
 #[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
-    responses((status = 200, body = Group), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = Group),
+        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn describe(
     State(ctx): State<Arc<HttpContext>>,
     Name(group): Name,
@@ -255,7 +256,8 @@ pub async fn reset_offsets(
 
 /// Delete a consumer group and its offsets
 #[utoipa::path(delete, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
+    responses((status = 204),
+        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer), (status = 409, body = ErrorAnswer)))]
 pub async fn delete(State(ctx): State<Arc<HttpContext>>, Name(group): Name) -> Result<StatusCode, ApiError> {
     ctx.broker.groups().delete_group(&group).await.map_err(|e| match e {
         DeleteGroupError::GroupIdNotFound | DeleteGroupError::InvalidGroupId => group_not_found(&group),

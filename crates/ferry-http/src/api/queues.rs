@@ -471,7 +471,8 @@ pub async fn create(
 
 /// Describe a queue
 #[utoipa::path(get, path = "/api/v1/queues/{name}", tag = "queues", params(("name" = String, Path)),
-    responses((status = 200, body = Queue), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = Queue),
+        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn describe(
     State(ctx): State<Arc<HttpContext>>,
     Name(name): Name,
@@ -501,7 +502,7 @@ pub async fn update(
 
 /// Delete a queue
 #[utoipa::path(delete, path = "/api/v1/queues/{name}", tag = "queues", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorAnswer)))]
+    responses((status = 204), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn delete(State(ctx): State<Arc<HttpContext>>, Name(name): Name) -> Result<StatusCode, ApiError> {
     ctx.broker.delete_queue(&name).await.map_err(queue_error)?;
     Ok(StatusCode::NO_CONTENT)
@@ -658,7 +659,7 @@ pub async fn nack(
 
 /// Remove every ready message
 #[utoipa::path(post, path = "/api/v1/queues/{name}/purge", tag = "queues", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorAnswer)))]
+    responses((status = 204), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn purge(State(ctx): State<Arc<HttpContext>>, Name(name): Name) -> Result<StatusCode, ApiError> {
     ctx.broker.queues().purge(&name).await.map_err(queue_error)?;
     Ok(StatusCode::NO_CONTENT)

@@ -335,7 +335,8 @@ pub async fn create(
 
 /// Describe a topic
 #[utoipa::path(get, path = "/api/v1/topics/{name}", tag = "topics", params(("name" = String, Path)),
-    responses((status = 200, body = Topic), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = Topic),
+        (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn describe(
     State(ctx): State<Arc<HttpContext>>,
     Name(name): Name,
@@ -387,7 +388,7 @@ pub async fn update(
 
 /// Delete a topic
 #[utoipa::path(delete, path = "/api/v1/topics/{name}", tag = "topics", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorAnswer)))]
+    responses((status = 204), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn delete(State(ctx): State<Arc<HttpContext>>, Name(name): Name) -> Result<StatusCode, ApiError> {
     blocking(&ctx, move |ctx| ctx.broker.topics().delete_topic(&name).map_err(catalog_error)).await?;
     Ok(StatusCode::NO_CONTENT)
