@@ -35,10 +35,10 @@ const DELAY_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
-    /// Lease a received message gets when the receiver asks for none.
+    /// Lease a received message gets when the receiver asks for none (at most 12 hours).
     #[schema(minimum = 0)]
     pub visibility_timeout_ms: Option<u64>,
-    /// Delay of every new message that does not carry its own.
+    /// Delay of every new message that does not carry its own (at most 7 days).
     #[schema(minimum = 0)]
     pub delay_ms: Option<u64>,
     /// Messages older than this are removed.
@@ -47,7 +47,7 @@ pub struct QueueSettings {
     /// Largest message accepted.
     #[schema(minimum = 0)]
     pub max_message_bytes: Option<u32>,
-    /// Long-poll wait of a receive that gives none (SQS receivers).
+    /// Long-poll wait of a receive that gives none (SQS receivers; at most 20 seconds).
     #[schema(minimum = 0)]
     pub receive_wait_ms: Option<u64>,
     /// Time to live of every message.
@@ -407,6 +407,27 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&ctx)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
+/// The settings whose counterpart in a request is bounded get the same bound: a queue's
+/// default lease, delay and receive wait cannot exceed what a receive or a send may ask for.
+fn check_ranges(settings: &QueueSettings) -> Result<(), ApiError> {
+    let bounded = [
+        ("visibility_timeout_ms", settings.visibility_timeout_ms, LEASE_MAX_MS),
+        ("delay_ms", settings.delay_ms, DELAY_MAX_MS),
+        ("receive_wait_ms", settings.receive_wait_ms, WAIT_MAX_MS),
+    ];
+    for (field, value, max) in bounded {
+        if let Some(v) = value
+            && v > max
+        {
+            return Err(ApiError::bad_request(
+                "invalid_settings",
+                format!("{field} must be at most {max}, not {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_dead_letter_queue(ctx: &HttpContext, settings: &QueueSettings) -> Result<(), ApiError> {
     match &settings.dead_letter_queue {
         Some(dlq) if !dlq.is_empty() && !ctx.broker.queues().exists(dlq) => Err(ApiError::bad_request(
@@ -444,6 +465,7 @@ pub async fn create(
     State(ctx): State<Arc<HttpContext>>,
     JsonBody(new): JsonBody<NewQueue>,
 ) -> Result<Response, ApiError> {
+    check_ranges(&new.settings)?;
     check_dead_letter_queue(&ctx, &new.settings)?;
     let fifo = new.settings.fifo.unwrap_or(false);
     if fifo != new.name.ends_with(".fifo") {
@@ -495,6 +517,7 @@ pub async fn update(
     if update.settings.fifo.is_some_and(|f| f != current.fifo) {
         return Err(ApiError::bad_request("invalid_settings", "fifo cannot change once a queue exists"));
     }
+    check_ranges(&update.settings)?;
     check_dead_letter_queue(&ctx, &update.settings)?;
     queues.set_queue_attributes(&name, update.settings.apply(current)).await.map_err(queue_error)?;
     blocking(&ctx, move |ctx| describe_queue(ctx, &name)).await.map(Json)
@@ -725,4 +748,28 @@ pub async fn redrives(
         return Err(queue_error(QueueError::NoSuchQueue(name)));
     }
     Ok(Json(Redrives { redrives: queues.list_moves(&name).iter().map(redrive_of).collect() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_lease_delay_and_wait_have_the_bounds_of_a_request() {
+        assert!(check_ranges(&QueueSettings::default()).is_ok());
+        let at_bounds = QueueSettings {
+            visibility_timeout_ms: Some(LEASE_MAX_MS),
+            delay_ms: Some(DELAY_MAX_MS),
+            receive_wait_ms: Some(WAIT_MAX_MS),
+            ..QueueSettings::default()
+        };
+        assert!(check_ranges(&at_bounds).is_ok());
+        for over in [
+            QueueSettings { visibility_timeout_ms: Some(LEASE_MAX_MS + 1), ..QueueSettings::default() },
+            QueueSettings { delay_ms: Some(DELAY_MAX_MS + 1), ..QueueSettings::default() },
+            QueueSettings { receive_wait_ms: Some(u64::MAX), ..QueueSettings::default() },
+        ] {
+            assert!(check_ranges(&over).is_err(), "{over:?}");
+        }
+    }
 }
