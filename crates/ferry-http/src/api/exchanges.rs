@@ -175,6 +175,14 @@ fn binding_of(b: &Binding) -> BindingBody {
     }
 }
 
+/// The name `amq.default` stands for the default exchange, whose own name (empty) cannot be a
+/// path segment; RabbitMQ's management API names it so too.
+fn in_path(name: String) -> String {
+    if name == DEFAULT_IN_PATH { String::new() } else { name }
+}
+
+const DEFAULT_IN_PATH: &str = "amq.default";
+
 fn exchange_not_found(name: &str) -> ApiError {
     ApiError::not_found("exchange_not_found", format!("no exchange named \"{name}\""))
 }
@@ -276,6 +284,7 @@ pub async fn describe(
     State(ctx): State<Arc<HttpContext>>,
     Name(name): Name,
 ) -> Result<Json<ExchangeDetail>, ApiError> {
+    let name = in_path(name);
     let def = ctx.broker.router().exchange(&name).ok_or_else(|| exchange_not_found(&name))?;
     let bindings = ctx.broker.router().bindings_from(&name).iter().map(binding_of).collect();
     Ok(Json(ExchangeDetail { exchange: exchange_of(&def), bindings }))
@@ -290,6 +299,7 @@ pub async fn delete(
     Name(name): Name,
     Params(q): Params<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
+    let name = in_path(name);
     if ctx.broker.router().exchange(&name).is_none() {
         return Err(exchange_not_found(&name));
     }
@@ -310,6 +320,7 @@ pub async fn publish(
     Name(name): Name,
     JsonBody(p): JsonBody<PublishRequest>,
 ) -> Result<Json<PublishResult>, ApiError> {
+    let name = in_path(name);
     if ctx.broker.disk_alarm().is_raised() {
         return Err(ApiError::unavailable(
             "the disk is nearly full: publishes are refused until space is freed",
