@@ -70,7 +70,8 @@ pub struct Group {
 #[serde(deny_unknown_fields)]
 pub struct ResetOffsets {
     pub topic: String,
-    /// The partitions; every partition of the topic by default.
+    /// The partitions (at least one); every partition of the topic when left out.
+    #[schema(min_items = 1)]
     pub partitions: Option<Vec<u32>>,
     /// `earliest`, `latest`, `timestamp` (with `timestamp_ms`) or `offset` (with `offset`).
     pub to: String,
@@ -196,6 +197,12 @@ pub async fn reset_offsets(
             ApiError::not_found("topic_not_found", format!("no topic named \"{}\"", r.topic))
         })?;
     let partitions: Vec<u32> = match r.partitions {
+        Some(ps) if ps.is_empty() => {
+            return Err(ApiError::bad_request(
+                "invalid_reset",
+                "partitions, when given, must name at least one; leave it out to reset every partition",
+            ));
+        }
         Some(ps) => {
             if let Some(p) = ps.iter().find(|&&p| p >= info.partitions) {
                 return Err(ApiError::not_found(
