@@ -236,6 +236,10 @@ def test_the_default_exchange_routes_by_queue_name_and_takes_no_bindings(api):
     assert publish(api, "", queue, "by name")["queues"] == [queue]
     assert api.receive_one(queue)["body"] == "by name"
     assert_error(api.post("/bindings", {"source": "", "destination": queue, "routing_key": "x"}), 403, "forbidden")
+    # In a path the default exchange is amq.default, as in RabbitMQ's management API.
+    assert publish(api, "amq.default", queue, "by its path name")["queues"] == [queue]
+    assert api.ok("GET", "/exchanges/amq.default", 200)["name"] == ""
+    assert_error(api.delete("/exchanges/amq.default"), 403, "forbidden")
 
 
 def test_publishing_to_an_internal_exchange_is_forbidden(api):

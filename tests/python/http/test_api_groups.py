@@ -176,6 +176,7 @@ def test_reset_offsets_errors(api, topic_with_records):
     assert_error(api.post(path, {"topic": topic, "to": "timestamp", "timestamp_ms": 1, "offset": 3}), 400, "invalid_reset")
     assert_error(api.post(path, {"topic": unique("none"), "to": "earliest"}), 404, "topic_not_found")
     assert_error(api.post(path, {"topic": topic, "to": "earliest", "partitions": [1]}), 404, "partition_not_found")
+    assert_error(api.post(path, {"topic": topic, "to": "earliest", "partitions": []}), 400, "invalid_reset")
     assert_error(api.post(path, {"to": "earliest"}), 400, "invalid_body")
     assert_error(api.post(path, {"topic": topic, "to": "earliest", "when": 1}), 400, "invalid_body")
     assert_error(

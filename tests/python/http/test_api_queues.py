@@ -96,6 +96,12 @@ def test_patch_changes_only_the_settings_given(api):
 def test_patch_errors(api):
     name = unique("q-patch")
     api.create_queue(name)
+    for settings in (
+        {"visibility_timeout_ms": 12 * 3600 * 1000 + 1},
+        {"delay_ms": 7 * 86400 * 1000 + 1},
+        {"receive_wait_ms": 20001},
+    ):
+        assert_error(api.patch(f"/queues/{name}", {"settings": settings}), 400, "invalid_settings")
     assert_error(api.patch(f"/queues/{name}", {"settings": {"fifo": True}}), 400, "invalid_settings")
     assert_error(api.patch(f"/queues/{name}", {"settings": {"dead_letter_queue": unique("none")}}), 400, "invalid_settings")
     assert_error(api.patch(f"/queues/{name}", {"settings": {"nope": 1}}), 400, "invalid_body")

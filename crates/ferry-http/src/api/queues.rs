@@ -738,7 +738,7 @@ pub struct Redrives {
 
 /// Follow a queue's redrives
 #[utoipa::path(get, path = "/api/v1/queues/{name}/redrive", tag = "queues", params(("name" = String, Path)),
-    responses((status = 200, body = Redrives), (status = 404, body = ErrorAnswer)))]
+    responses((status = 200, body = Redrives), (status = 400, body = ErrorAnswer), (status = 404, body = ErrorAnswer)))]
 pub async fn redrives(
     State(ctx): State<Arc<HttpContext>>,
     Name(name): Name,
