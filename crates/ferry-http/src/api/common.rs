@@ -2,6 +2,7 @@
 //! shape, paging, message bodies as text or base64, and broker errors mapped to statuses.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -17,7 +18,17 @@ use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
+use crate::server::HttpContext;
 use crate::values::value_to_json;
+
+/// Runs `f` on the blocking pool (service calls that commit to the metadata store or read logs).
+pub async fn blocking<T: Send + 'static>(
+    ctx: &Arc<HttpContext>,
+    f: impl FnOnce(&HttpContext) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let ctx = Arc::clone(ctx);
+    tokio::task::spawn_blocking(move || f(&ctx)).await.map_err(|e| ApiError::internal(e.to_string()))?
+}
 
 /// Default and largest page of a list.
 pub const PAGE_DEFAULT: usize = 100;

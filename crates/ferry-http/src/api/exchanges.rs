@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    ErrorAnswer, JsonBody, Name, Page, Params, attributes_of, body_of, queue_error, routing_error,
+    ErrorAnswer, JsonBody, Name, Page, Params, attributes_of, blocking, body_of, queue_error, routing_error,
 };
 use crate::error::ApiError;
 use crate::server::HttpContext;
@@ -220,14 +220,6 @@ fn destination(ctx: &HttpContext, name: &str, kind: Option<&str>) -> Result<(Des
             format!("destination_type must be queue, exchange or topic, not \"{other}\""),
         )),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    ctx: &Arc<HttpContext>,
-    f: impl FnOnce(&HttpContext) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let ctx = Arc::clone(ctx);
-    tokio::task::spawn_blocking(move || f(&ctx)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// List exchanges

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    ErrorAnswer, JsonBody, Name, Page, Params, attributes_of, body_of, headers_of, queue_error,
+    ErrorAnswer, JsonBody, Name, Page, Params, attributes_of, blocking, body_of, headers_of, queue_error,
     text_and_base64,
 };
 use crate::error::ApiError;
@@ -397,14 +397,6 @@ fn describe_queue(ctx: &HttpContext, name: &str) -> Result<Queue, ApiError> {
         },
         dead_letter_sources: queues.dead_letter_sources(name),
     })
-}
-
-async fn blocking<T: Send + 'static>(
-    ctx: &Arc<HttpContext>,
-    f: impl FnOnce(&HttpContext) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let ctx = Arc::clone(ctx);
-    tokio::task::spawn_blocking(move || f(&ctx)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// The settings whose counterpart in a request is bounded get the same bound: a queue's

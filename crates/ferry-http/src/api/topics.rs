@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    ErrorAnswer, JsonBody, Name, Page, Params, body_of, catalog_error, fetch_error, produce_error,
+    ErrorAnswer, JsonBody, Name, Page, Params, blocking, body_of, catalog_error, fetch_error, produce_error,
     text_and_base64,
 };
 use crate::error::ApiError;
@@ -286,14 +286,6 @@ fn describe_topic(ctx: &HttpContext, name: &str) -> Result<Topic, ApiError> {
         })
         .collect();
     Ok(Topic { name: info.name, config: TopicSettings::of(&info.config), partitions })
-}
-
-async fn blocking<T: Send + 'static>(
-    ctx: &Arc<HttpContext>,
-    f: impl FnOnce(&HttpContext) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let ctx = Arc::clone(ctx);
-    tokio::task::spawn_blocking(move || f(&ctx)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
 /// List topics
