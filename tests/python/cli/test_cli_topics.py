@@ -123,7 +123,8 @@ def test_consume_follow_prints_records_as_they_arrive(ferry, ferry_server, name)
         assert follower.stdout.readline() == "after\n"
         assert follower.poll() is None
     finally:
-        follower.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a suite started in the background inherits SIGINT ignored.
+        follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=10)
 
 

@@ -11,7 +11,9 @@ from console_helpers import Rest
 CHROMIUM = os.environ.get("FERRY_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread until it
+# stops, and suites run after this one call asyncio.run().
+@pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); the console's browser tests need it")

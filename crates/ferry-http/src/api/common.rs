@@ -60,9 +60,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             }
         }
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(bytes).map(JsonBody).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             ApiError::bad_request("invalid_body", format!("the JSON body does not fit this request: {e}"))
-        })
+        };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+        if has_integer_beyond_int64(&value) {
+            return Err(ApiError::bad_request("invalid_body", INT64_MESSAGE));
+        }
+        serde_json::from_value(value).map(JsonBody).map_err(invalid)
+    }
+}
+
+/// What a number beyond the document's `int64` gets.
+const INT64_MESSAGE: &str = "numbers must be at most 9223372036854775807 (int64)";
+
+/// Whether `v` holds an integer above `i64::MAX` anywhere: the OpenAPI document declares every
+/// integer `int64`, so the server refuses what the document does not allow rather than take it.
+fn has_integer_beyond_int64(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_u64() && n.as_i64().is_none(),
+        serde_json::Value::Array(items) => items.iter().any(has_integer_beyond_int64),
+        serde_json::Value::Object(map) => map.values().any(has_integer_beyond_int64),
+        _ => false,
     }
 }
 
@@ -73,6 +92,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let beyond = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').map(|(_, v)| v))
+            .any(|v| v.len() > 18 && v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<i64>().is_err());
+        if beyond {
+            return Err(ApiError::bad_request("invalid_query", INT64_MESSAGE));
+        }
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(params)| Params(params))
             .map_err(|e| {
@@ -299,6 +328,12 @@ mod tests {
         let second = Page { limit: Some(2), after: Some("b".into()) };
         assert_eq!(second.slice(names.clone()).unwrap(), (vec!["c".into(), "d".into()], None));
         assert!(Page { limit: Some(0), after: None }.slice(names).is_err());
+    }
+
+    #[test]
+    fn integers_beyond_int64_are_found_anywhere() {
+        assert!(!has_integer_beyond_int64(&serde_json::json!({"a": [i64::MAX, -1, 1.5]})));
+        assert!(has_integer_beyond_int64(&serde_json::json!({"a": {"b": [1u64 << 63]}})));
     }
 
     #[test]
