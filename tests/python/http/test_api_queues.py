@@ -571,3 +571,11 @@ def test_a_priority_queue_delivers_the_highest_priority_first(api):
         api.send(q, body, priority=priority)
     got = api.receive(q, max=3)
     assert [(m["body"], m["priority"]) for m in got] == [("high", 9), ("mid", 5), ("low", 1)]
+
+
+def test_a_queue_named_by_a_long_number_pages_like_any_other(api):
+    digits = "9" * 20
+    api.create_queue(digits)
+    page = api.ok("GET", "/queues", 200, params={"prefix": digits, "after": "0" * 20})
+    assert [q["name"] for q in page["items"]] == [digits]
+    assert_error(api.get("/queues", params={"limit": "9" * 20}), 400, "invalid_query")

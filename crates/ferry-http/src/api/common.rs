@@ -71,6 +71,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// The query parameters that are numbers (the others, `after` and `prefix`, are names, which
+/// may be made of digits).
+const NUMERIC_PARAMS: &[&str] = &["limit", "offset", "timestamp_ms", "partition"];
+
 /// What a number beyond the document's `int64` gets.
 const INT64_MESSAGE: &str = "numbers must be at most 9223372036854775807 (int64)";
 
@@ -97,8 +101,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .query()
             .unwrap_or("")
             .split('&')
-            .filter_map(|pair| pair.split_once('=').map(|(_, v)| v))
-            .any(|v| v.len() > 18 && v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<i64>().is_err());
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(k, _)| NUMERIC_PARAMS.contains(k))
+            .any(|(_, v)| v.len() > 18 && v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<i64>().is_err());
         if beyond {
             return Err(ApiError::bad_request("invalid_query", INT64_MESSAGE));
         }
