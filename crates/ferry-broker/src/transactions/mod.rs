@@ -41,6 +41,9 @@ use crate::groups::{CommitError, GroupCoordinator, MemberRef, OffsetCommit, Topi
 use crate::metadata::{MetaOp, MetadataError, MetadataStore, Table};
 use crate::topics::{Appended, ProduceError, ProducerIdentity, TopicService};
 
+#[cfg(test)]
+mod tests;
+
 /// A transaction's state, with Kafka's names ([`TxnState::name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TxnState {
