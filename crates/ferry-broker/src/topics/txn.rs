@@ -56,7 +56,8 @@ impl AbortedTxn {
 /// The aborted-transaction index of one partition, in memory and in its file.
 pub(crate) struct AbortedIndex {
     path: PathBuf,
-    file: File,
+    /// Opened at the first append: a partition without aborted transactions holds no descriptor.
+    file: Option<File>,
     entries: Vec<AbortedTxn>,
     /// Entries appended since the last fsync.
     unsynced: bool,
@@ -79,8 +80,7 @@ impl AbortedIndex {
         let read: Vec<AbortedTxn> = bytes[..whole].chunks_exact(ENTRY_LEN).map(AbortedTxn::decode).collect();
         let entries: Vec<AbortedTxn> =
             read.iter().copied().filter(|e| e.last_offset < log_end && e.last_offset >= log_start).collect();
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let mut index = AbortedIndex { path, file, entries, unsynced: false };
+        let mut index = AbortedIndex { path, file: None, entries, unsynced: false };
         if index.entries.len() != read.len() || whole != bytes.len() {
             index.rewrite()?;
         }
@@ -89,7 +89,11 @@ impl AbortedIndex {
 
     /// Appends an entry (not yet durable: see [`AbortedIndex::sync`]).
     pub(crate) fn append(&mut self, entry: AbortedTxn) -> std::io::Result<()> {
-        self.file.write_all(&entry.encode())?;
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(OpenOptions::new().create(true).append(true).open(&self.path)?),
+        };
+        file.write_all(&entry.encode())?;
         self.entries.push(entry);
         self.unsynced = true;
         Ok(())
@@ -97,8 +101,10 @@ impl AbortedIndex {
 
     /// Makes every appended entry durable.
     pub(crate) fn sync(&mut self) -> std::io::Result<()> {
-        if self.unsynced {
-            self.file.sync_data()?;
+        if self.unsynced
+            && let Some(file) = &self.file
+        {
+            file.sync_data()?;
             self.unsynced = false;
         }
         Ok(())
@@ -151,7 +157,7 @@ impl AbortedIndex {
         if let Some(dir) = self.path.parent() {
             File::open(dir)?.sync_all()?;
         }
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.file = None;
         self.unsynced = false;
         Ok(())
     }
