@@ -11,6 +11,8 @@ mod acls;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod broker_configs;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -86,6 +88,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Consumer groups, consumer protocol (KIP-848). librdkafka asks for ConsumerGroupHeartbeat v1
+    // (client-chosen member ids, regex subscriptions) and gives up on the group without it.
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The versions of `api` this broker speaks, if any.
@@ -243,6 +249,12 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
         ApiKey::ListGroups => encode(&list_groups::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::DeleteGroups => encode(&delete_groups::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::OffsetDelete => encode(&offset_delete::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::ConsumerGroupHeartbeat => {
+            encode(&consumer_group_heartbeat::handle(ctx, decode(b, v, api_key)?), v)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            encode(&consumer_group_describe::handle(ctx, decode(b, v, api_key)?), v)
+        }
         other => Err(ConnectionError::UnsupportedVersion { api: other, version: v }),
     }
 }
