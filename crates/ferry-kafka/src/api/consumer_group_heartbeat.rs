@@ -13,7 +13,7 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use uuid::Uuid;
 
-use super::{RequestContext, client_host, client_id, str_bytes};
+use super::{RequestContext, client_host, client_id, group_configs, str_bytes};
 
 pub(crate) fn handle(
     ctx: &RequestContext,
@@ -31,6 +31,7 @@ pub(crate) fn handle(
             .flat_map(|(name, partitions)| partitions.iter().map(|p| TopicPartition::new(*name, *p)))
             .collect()
     });
+    let (session_timeout_ms, heartbeat_interval_ms) = group_configs::overrides(ctx, &request.group_id.0);
     let heartbeat = ConsumerHeartbeat {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
@@ -47,6 +48,8 @@ pub(crate) fn handle(
         owned,
         client_id: client_id(ctx),
         client_host: client_host(ctx),
+        session_timeout_ms,
+        heartbeat_interval_ms,
     };
     match ctx.groups().consumer_heartbeat(heartbeat, &counts) {
         Ok(answer) => {

@@ -204,7 +204,8 @@ impl ConsumerGroup {
         }
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
-        member.session_deadline_ms = now_ms.saturating_add(cfg.consumer_group_session_timeout_ms);
+        let session_ms = req.session_timeout_ms.unwrap_or(cfg.consumer_group_session_timeout_ms);
+        member.session_deadline_ms = now_ms.saturating_add(session_ms);
 
         let metadata = self.subscribed_metadata(topics);
         if metadata != self.metadata {
@@ -228,7 +229,9 @@ impl ConsumerGroup {
         Ok(ConsumerHeartbeatResponse {
             member_id: member_id.to_string(),
             member_epoch: member.current.epoch,
-            heartbeat_interval_ms: cfg.consumer_group_heartbeat_interval_ms,
+            heartbeat_interval_ms: req
+                .heartbeat_interval_ms
+                .unwrap_or(cfg.consumer_group_heartbeat_interval_ms),
             assignment: send.then(|| member.current.assigned.iter().cloned().collect()),
         })
     }

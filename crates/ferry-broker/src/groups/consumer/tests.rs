@@ -242,6 +242,20 @@ fn an_expired_session_removes_the_member_and_frees_its_partitions() {
 }
 
 #[test]
+fn the_groups_own_session_timeout_and_heartbeat_interval_win_over_the_brokers() {
+    let mut g = ConsumerGroup::new(0);
+    let mut req = join("m1", &["a"]);
+    req.session_timeout_ms = Some(10_000);
+    req.heartbeat_interval_ms = Some(700);
+    let r = g.heartbeat(&req, &topics(&[("a", 1)]), 0, &cfg()).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 700);
+    assert_eq!(g.next_deadline_ms(), Some(10_000));
+    let r = g.heartbeat(&beat("m1", r.member_epoch, None), &topics(&[("a", 1)]), 1, &cfg()).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, cfg().consumer_group_heartbeat_interval_ms);
+    assert_eq!(g.next_deadline_ms(), Some(1 + SESSION_MS));
+}
+
+#[test]
 fn a_regex_subscription_picks_up_a_topic_created_later() {
     let mut g = ConsumerGroup::new(0);
     let mut req = join("m1", &[]);

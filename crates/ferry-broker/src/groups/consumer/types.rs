@@ -45,6 +45,11 @@ pub struct ConsumerHeartbeat {
     pub client_id: String,
     /// The client's address.
     pub client_host: String,
+    /// The group's own session timeout (Kafka's group config `consumer.session.timeout.ms`), if
+    /// set; else the coordinator's.
+    pub session_timeout_ms: Option<i64>,
+    /// The group's own heartbeat interval (`consumer.heartbeat.interval.ms`), if set.
+    pub heartbeat_interval_ms: Option<i32>,
 }
 
 /// The coordinator's answer to a heartbeat.
