@@ -14,7 +14,7 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewPartitions
 
 from conftest import FerryServer
 from group_helpers import DEADLINE_S, create_topic, produce, unique, wait_until
@@ -300,3 +300,53 @@ def test_a_group_id_in_use_by_one_protocol_is_refused_to_the_other(server):
     assert len(partitions_of(new)) == 1, "the consumer-protocol member kept its partition"
     intruder.close()
     new.close()
+
+
+def test_partitions_added_to_a_topic_are_assigned(server):
+    bootstrap = server.kafka_bootstrap
+    topic, group = unique("growing"), unique("growers")
+    create_topic(bootstrap, topic, 2)
+    members = [consumer(bootstrap, group, **{"topic.metadata.refresh.interval.ms": 1000}) for _ in range(2)]
+    for m in members:
+        m.subscribe([topic])
+    reader = Reader(members)
+    wait_until(lambda: balanced(members, 2), "one partition each", step=reader.step)
+    client = admin(bootstrap)
+    client.create_partitions([NewPartitions(topic, 4)])[topic].result(timeout=DEADLINE_S)
+    wait_until(lambda: balanced(members, 4), "two partitions each", step=reader.step)
+    produce(bootstrap, topic, [f"p-{i}" for i in range(8)], 4)
+    wait_until(lambda: len(reader.read) >= 8, "the records of every partition", step=reader.step)
+    assert sorted(reader.values()) == sorted(f"p-{i}" for i in range(8))
+    for m in members:
+        m.close()
+
+
+def test_a_static_member_that_restarts_gets_its_partitions_back_without_a_rebalance(server):
+    bootstrap = server.kafka_bootstrap
+    topic, group = unique("inventory"), unique("static")
+    create_topic(bootstrap, topic, 4)
+    a = consumer(bootstrap, group, **{"group.instance.id": "worker-a"})
+    b = consumer(bootstrap, group, **{"group.instance.id": "worker-b"})
+    a.subscribe([topic])
+    b.subscribe([topic])
+    reader = Reader([a, b])
+    wait_until(lambda: balanced([a, b], 4), "two partitions each", step=reader.step)
+    held_by_a, held_by_b = partitions_of(a), partitions_of(b)
+
+    a.close()
+    again = consumer(bootstrap, group, **{"group.instance.id": "worker-a"})
+    again.subscribe([topic])
+    changes = []
+
+    def step():
+        again.poll(0.05)
+        b.poll(0.05)
+        if partitions_of(b) != held_by_b:
+            changes.append(partitions_of(b))
+
+    wait_until(lambda: partitions_of(again) == held_by_a, "the same partitions for the same instance", step=step)
+    for _ in range(10):
+        step()
+    assert changes == [], "the other member kept its partitions throughout"
+    again.close()
+    b.close()

@@ -92,6 +92,8 @@ fn heartbeat_error(e: &ConsumerHeartbeatError) -> ResponseError {
         ConsumerHeartbeatError::UnknownMemberId => ResponseError::UnknownMemberId,
         ConsumerHeartbeatError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
         ConsumerHeartbeatError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+        ConsumerHeartbeatError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+        ConsumerHeartbeatError::FencedInstanceId => ResponseError::FencedInstanceId,
         ConsumerHeartbeatError::InvalidRegularExpression(_) => ResponseError::InvalidRegularExpression,
         ConsumerHeartbeatError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
         ConsumerHeartbeatError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,

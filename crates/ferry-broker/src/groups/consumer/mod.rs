@@ -74,6 +74,9 @@ pub(crate) struct ConsumerMember {
     pub session_deadline_ms: i64,
     /// When the member is removed if it has not revoked what it was asked to.
     pub revocation_deadline_ms: Option<i64>,
+    /// A static member that left for now (epoch -2): it keeps its partitions for the rest of
+    /// its session, for a member with its instance id to take over.
+    pub departed: bool,
 }
 
 impl ConsumerMember {
@@ -137,16 +140,30 @@ impl ConsumerGroup {
             } else {
                 req.member_id.clone()
             };
-            if self.members.contains_key(&id) {
-                // A member that rejoins lost what it held: it starts over.
-                self.remove(&id);
-            } else if self.members.len() >= cfg.group_max_size {
-                return Err(ConsumerHeartbeatError::GroupMaxSizeReached);
+            match self.static_member(req.instance_id.as_deref()) {
+                Some((old, true)) if old != id => {
+                    // The static member comes back: it takes over its partitions and epoch.
+                    self.replace(&old, &id, req, now_ms);
+                }
+                Some((old, false)) if old != id => return Err(ConsumerHeartbeatError::UnreleasedInstanceId),
+                _ => {
+                    if self.members.contains_key(&id) {
+                        // A member that rejoins lost what it held: it starts over.
+                        self.remove(&id);
+                    } else if self.members.len() >= cfg.group_max_size {
+                        return Err(ConsumerHeartbeatError::GroupMaxSizeReached);
+                    }
+                    bump = true;
+                    self.members.insert(id.clone(), new_member(&id, req, now_ms));
+                }
             }
-            bump = true;
-            self.members.insert(id.clone(), new_member(&id, req, now_ms));
             id
         } else if req.member_epoch > 0 {
+            if let Some((owner, _)) = self.static_member(req.instance_id.as_deref())
+                && owner != req.member_id
+            {
+                return Err(ConsumerHeartbeatError::FencedInstanceId);
+            }
             let member = self.members.get(&req.member_id).ok_or(ConsumerHeartbeatError::UnknownMemberId)?;
             check_epoch(member, req)?;
             req.member_id.clone()
@@ -236,6 +253,38 @@ impl ConsumerGroup {
         })
     }
 
+    /// The member holding static id `instance`, and whether it has left for now.
+    fn static_member(&self, instance: Option<&str>) -> Option<(String, bool)> {
+        let instance = instance?;
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance))
+            .map(|m| (m.id.clone(), m.departed))
+    }
+
+    /// Hands a departed static member's place (partitions, epoch, target) to its new member id.
+    fn replace(&mut self, old: &str, new: &str, req: &ConsumerHeartbeat, now_ms: i64) {
+        let Some(previous) = self.members.remove(old) else {
+            return;
+        };
+        let mut member = new_member(new, req, now_ms);
+        member.topic_names = previous.topic_names;
+        member.regex = previous.regex;
+        member.assignor = previous.assignor;
+        member.current = previous.current;
+        member.previous_epoch = previous.previous_epoch;
+        member.revocation_deadline_ms = previous.revocation_deadline_ms;
+        for holder in self.holders.values_mut() {
+            if holder == old {
+                *holder = new.to_string();
+            }
+        }
+        if let Some(target) = self.target.remove(old) {
+            self.target.insert(new.to_string(), target);
+        }
+        self.members.insert(new.to_string(), member);
+    }
+
     fn leave(
         &mut self,
         req: &ConsumerHeartbeat,
@@ -250,11 +299,15 @@ impl ConsumerGroup {
         } else {
             req.member_id.clone()
         };
-        if !self.members.contains_key(&id) {
+        let Some(member) = self.members.get_mut(&id) else {
             return Err(ConsumerHeartbeatError::UnknownMemberId);
+        };
+        if req.member_epoch == LEAVE_STATIC_EPOCH && member.instance_id.is_some() {
+            member.departed = true;
+        } else {
+            self.remove(&id);
+            self.epoch = self.epoch.saturating_add(1);
         }
-        self.remove(&id);
-        self.epoch = self.epoch.saturating_add(1);
         Ok(ConsumerHeartbeatResponse {
             member_id: id,
             member_epoch: req.member_epoch,
@@ -496,6 +549,7 @@ fn new_member(id: &str, req: &ConsumerHeartbeat, now_ms: i64) -> ConsumerMember 
         previous_epoch: -1,
         session_deadline_ms: now_ms,
         revocation_deadline_ms: None,
+        departed: false,
     }
 }
 

@@ -256,6 +256,56 @@ fn the_groups_own_session_timeout_and_heartbeat_interval_win_over_the_brokers() 
 }
 
 #[test]
+fn a_static_member_that_comes_back_takes_over_its_partitions_without_a_rebalance() {
+    let mut g = ConsumerGroup::new(0);
+    let t = topics(&[("a", 4)]);
+    let static_join =
+        |id: &str| ConsumerHeartbeat { instance_id: Some("worker-1".into()), ..join(id, &["a"]) };
+    let first = g.heartbeat(&static_join("m1"), &t, 0, &cfg()).unwrap();
+    let other = g.heartbeat(&join("m2", &["a"]), &t, 0, &cfg()).unwrap();
+    let mut c1 = Client::default();
+    c1.apply(&first);
+    let r = g.heartbeat(&beat("m1", c1.epoch, Some(&c1.owned)), &t, 10, &cfg()).unwrap();
+    c1.apply(&r);
+    let r = g.heartbeat(&beat("m1", c1.epoch, Some(&c1.owned)), &t, 20, &cfg()).unwrap();
+    c1.apply(&r);
+    assert_eq!(c1.owned.len(), 2);
+    assert_eq!(
+        g.heartbeat(&static_join("m3"), &t, 30, &cfg()),
+        Err(ConsumerHeartbeatError::UnreleasedInstanceId),
+        "the instance id is still in use"
+    );
+
+    let mut leave = beat("m1", -2, None);
+    leave.instance_id = Some("worker-1".into());
+    assert_eq!(g.heartbeat(&leave, &t, 40, &cfg()).unwrap().member_epoch, -2);
+    let epoch = g.epoch;
+    let back = g.heartbeat(&static_join("m3"), &t, 50, &cfg()).unwrap();
+    assert_eq!(g.epoch, epoch, "no rebalance");
+    assert_eq!(back.member_epoch, c1.epoch);
+    assert_eq!(back.assignment.map(|a| a.into_iter().collect::<Assignment>()), Some(c1.owned.clone()));
+    let mut stale = beat("m1", c1.epoch, None);
+    stale.instance_id = Some("worker-1".into());
+    assert_eq!(g.heartbeat(&stale, &t, 60, &cfg()), Err(ConsumerHeartbeatError::FencedInstanceId));
+    let _ = other;
+}
+
+#[test]
+fn a_departed_static_member_is_removed_when_its_session_runs_out() {
+    let mut g = ConsumerGroup::new(0);
+    let t = topics(&[("a", 2)]);
+    let mut req = join("m1", &["a"]);
+    req.instance_id = Some("worker-1".into());
+    g.heartbeat(&req, &t, 0, &cfg()).unwrap();
+    let mut leave = beat("m1", -2, None);
+    leave.instance_id = Some("worker-1".into());
+    g.heartbeat(&leave, &t, 10, &cfg()).unwrap();
+    assert_eq!(g.on_timer(SESSION_MS - 1), Vec::<String>::new());
+    assert_eq!(g.on_timer(SESSION_MS), vec!["m1".to_string()]);
+    assert!(g.holders.is_empty());
+}
+
+#[test]
 fn a_regex_subscription_picks_up_a_topic_created_later() {
     let mut g = ConsumerGroup::new(0);
     let mut req = join("m1", &[]);

@@ -12,8 +12,9 @@ pub type TopicPartitionCounts = BTreeMap<String, u32>;
 pub const JOIN_EPOCH: i32 = 0;
 /// A member's epoch in a heartbeat that leaves the group.
 pub const LEAVE_EPOCH: i32 = -1;
-/// A static member's epoch in a heartbeat that leaves the group for now (it may come back with
-/// the same instance id).
+/// A static member's epoch in a heartbeat that leaves the group for now: its partitions wait for
+/// it until its session runs out, and a member joining with its instance id takes them over
+/// without a rebalance.
 pub const LEAVE_STATIC_EPOCH: i32 = -2;
 
 /// One ConsumerGroupHeartbeat. A field left `None` is unchanged since the member's last heartbeat.
@@ -87,6 +88,12 @@ pub enum ConsumerHeartbeatError {
     /// The requested assignor is not one this broker runs.
     #[error("unsupported assignor")]
     UnsupportedAssignor,
+    /// The static id belongs to a member that has not left: it must leave (epoch -2) first.
+    #[error("instance id still in use by another member")]
+    UnreleasedInstanceId,
+    /// The static id now belongs to another member id: this one was replaced.
+    #[error("static member fenced by a newer instance")]
+    FencedInstanceId,
     /// The subscription regex does not compile.
     #[error("invalid regular expression: {0}")]
     InvalidRegularExpression(String),
