@@ -350,3 +350,43 @@ def test_a_static_member_that_restarts_gets_its_partitions_back_without_a_rebala
     assert changes == [], "the other member kept its partitions throughout"
     again.close()
     b.close()
+
+
+def test_a_deleted_topic_leaves_the_assignment(server):
+    bootstrap = server.kafka_bootstrap
+    kept, dropped, group = unique("kept"), unique("dropped"), unique("pruned")
+    create_topic(bootstrap, kept, 2)
+    create_topic(bootstrap, dropped, 2)
+    c = consumer(bootstrap, group, **{"topic.metadata.refresh.interval.ms": 1000})
+    c.subscribe([kept, dropped])
+    reader = Reader([c])
+    wait_until(lambda: len(partitions_of(c)) == 4, "both topics", step=reader.step)
+    client = admin(bootstrap)
+    client.delete_topics([dropped])[dropped].result(timeout=DEADLINE_S)
+    wait_until(lambda: partitions_of(c) == {(kept, 0), (kept, 1)}, "only the topic left", step=reader.step)
+    produce(bootstrap, kept, ["still", "here"], 2)
+    wait_until(lambda: len(reader.read) >= 2, "the remaining topic's records", step=reader.step)
+    c.close()
+
+
+def test_members_join_again_after_a_broker_restart_and_resume_from_their_commits(ferry_server_in, tmp_path):
+    config = tmp_path / "ferry.toml"
+    config.write_text(GROUP_SETTINGS)
+    broker = ferry_server_in(tmp_path / "data", ["--config", str(config)])
+    bootstrap = broker.kafka_bootstrap
+    topic, group = unique("restarted"), unique("survivors")
+    create_topic(bootstrap, topic, 2)
+    produce(bootstrap, topic, [f"before-{i}" for i in range(10)], 2)
+    c = consumer(bootstrap, group)
+    c.subscribe([topic])
+    reader = Reader([c])
+    wait_until(lambda: len(reader.read) >= 10, "the records before the restart", step=reader.step)
+
+    broker.restart()
+    produce(bootstrap, topic, [f"after-{i}" for i in range(10)], 2)
+    wait_until(lambda: len(reader.read) >= 20, "the records after the restart", step=reader.step)
+    for _ in range(20):
+        reader.step()
+    expected = [f"{when}-{i}" for when in ("before", "after") for i in range(10)]
+    assert sorted(reader.values()) == sorted(expected), "nothing read twice"
+    c.close()
