@@ -346,7 +346,11 @@ enum Op {
     Quiet(usize),
     /// The member's process dies; its session runs out.
     Crash(usize),
+    /// A static member closes (epoch -2) and its instance starts again under a new member id.
+    Bounce(usize),
     AddPartitions(usize),
+    /// Topic "b" is deleted, or created again when it was.
+    ToggleTopic,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -356,7 +360,9 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..4usize).prop_map(Op::Heartbeat),
         1 => (0..4usize).prop_map(Op::Quiet),
         1 => (0..4usize).prop_map(Op::Crash),
+        1 => (0..4usize).prop_map(Op::Bounce),
         1 => (0..2usize).prop_map(Op::AddPartitions),
+        1 => Just(Op::ToggleTopic),
     ]
 }
 
@@ -371,11 +377,45 @@ fn subscription(member: usize) -> Vec<&'static str> {
     }
 }
 
-fn name(member: usize) -> String {
-    format!("m{member}")
+/// Members 0 and 2 are static.
+fn instance(member: usize) -> Option<String> {
+    member.is_multiple_of(2).then(|| format!("instance-{member}"))
 }
 
-fn assert_no_partition_has_two_owners(g: &ConsumerGroup, clients: &BTreeMap<usize, Client>) {
+/// A simulated client: its member id and what it believes.
+struct Sim {
+    id: String,
+    client: Client,
+}
+
+fn sim_join(g: &mut ConsumerGroup, m: usize, id: String, t: &TopicPartitionCounts, now: i64) -> Sim {
+    let mut req = join(&id, &subscription(m));
+    req.instance_id = instance(m);
+    let r = g.heartbeat(&req, t, now, &cfg()).unwrap();
+    let mut client = Client::default();
+    client.apply(&r);
+    Sim { id, client }
+}
+
+/// A heartbeat as the front-end passes it on: partitions of topics that no longer exist are not
+/// reported (their ids no longer map to a name).
+fn sim_beat(
+    g: &mut ConsumerGroup,
+    m: usize,
+    sim: &mut Sim,
+    report: bool,
+    t: &TopicPartitionCounts,
+    now: i64,
+) {
+    let owned: Assignment = sim.client.owned.iter().filter(|tp| t.contains_key(&tp.topic)).cloned().collect();
+    let mut req = beat(&sim.id, sim.client.epoch, report.then_some(&owned));
+    req.instance_id = instance(m);
+    let r = g.heartbeat(&req, t, now, &cfg()).unwrap();
+    sim.client.apply(&r);
+    sim.client.owned.retain(|tp| t.contains_key(&tp.topic));
+}
+
+fn assert_no_partition_has_two_owners(g: &ConsumerGroup, sims: &BTreeMap<usize, Sim>) {
     let mut held = BTreeMap::new();
     for m in g.members.values() {
         for tp in m.current.assigned.iter().chain(&m.current.revoking) {
@@ -385,10 +425,10 @@ fn assert_no_partition_has_two_owners(g: &ConsumerGroup, clients: &BTreeMap<usiz
         }
     }
     let mut owned = BTreeMap::new();
-    for (id, c) in clients {
-        for tp in &c.owned {
-            if let Some(other) = owned.insert(tp.clone(), *id) {
-                panic!("{tp:?} owned by clients {other} and {id}");
+    for (m, sim) in sims {
+        for tp in &sim.client.owned {
+            if let Some(other) = owned.insert(tp.clone(), *m) {
+                panic!("{tp:?} owned by clients {other} and {m}");
             }
         }
     }
@@ -402,75 +442,88 @@ proptest! {
         let cfg = cfg();
         let mut g = ConsumerGroup::new(0);
         let mut t = topics(&[("a", 3), ("b", 2)]);
-        let mut clients: BTreeMap<usize, Client> = BTreeMap::new();
+        let mut sims: BTreeMap<usize, Sim> = BTreeMap::new();
         let mut now = 0i64;
+        let mut incarnation = 0;
         for op in ops {
             now += 100;
             match op {
-                Op::Join(m) if !clients.contains_key(&m) => {
-                    let r = g.heartbeat(&join(&name(m), &subscription(m)), &t, now, &cfg).unwrap();
-                    let mut c = Client::default();
-                    c.apply(&r);
-                    clients.insert(m, c);
+                Op::Join(m) if !sims.contains_key(&m) => {
+                    incarnation += 1;
+                    let sim = sim_join(&mut g, m, format!("m{m}-{incarnation}"), &t, now);
+                    sims.insert(m, sim);
                 }
-                Op::Leave(m) if clients.contains_key(&m) => {
-                    let mut req = beat(&name(m), -1, None);
-                    req.member_epoch = -1;
-                    g.heartbeat(&req, &t, now, &cfg).unwrap();
-                    clients.remove(&m);
+                Op::Leave(m) if sims.contains_key(&m) => {
+                    let sim = sims.remove(&m).unwrap();
+                    g.heartbeat(&beat(&sim.id, -1, None), &t, now, &cfg).unwrap();
                 }
-                Op::Heartbeat(m) | Op::Quiet(m) if clients.contains_key(&m) => {
-                    let c = clients.get_mut(&m).unwrap();
-                    let owned = matches!(op, Op::Heartbeat(_)).then_some(&c.owned);
-                    let r = g.heartbeat(&beat(&name(m), c.epoch, owned), &t, now, &cfg).unwrap();
-                    c.apply(&r);
+                Op::Heartbeat(m) | Op::Quiet(m) if sims.contains_key(&m) => {
+                    let sim = sims.get_mut(&m).unwrap();
+                    sim_beat(&mut g, m, sim, matches!(op, Op::Heartbeat(_)), &t, now);
                 }
-                Op::Crash(m) if clients.contains_key(&m) => {
-                    clients.remove(&m);
+                Op::Bounce(m) if sims.contains_key(&m) && instance(m).is_some() => {
+                    let sim = sims.remove(&m).unwrap();
+                    let mut leave = beat(&sim.id, -2, None);
+                    leave.instance_id = instance(m);
+                    g.heartbeat(&leave, &t, now, &cfg).unwrap();
+                    incarnation += 1;
+                    let mut back = sim_join(&mut g, m, format!("m{m}-{incarnation}"), &t, now);
+                    // Its epoch, or a later one when this heartbeat brings a pending change (new partitions).
+                    prop_assert!(back.client.epoch >= sim.client.epoch);
+                    back.client.owned.retain(|tp| t.contains_key(&tp.topic));
+                    sims.insert(m, back);
+                }
+                Op::Crash(m) if sims.contains_key(&m) => {
+                    let dead = sims.remove(&m).unwrap();
                     // Everyone else heartbeats through the dead member's session.
                     now += SESSION_MS;
-                    for (other, c) in clients.iter_mut() {
-                        let r = g.heartbeat(&beat(&name(*other), c.epoch, Some(&c.owned)), &t, now - 1, &cfg).unwrap();
-                        c.apply(&r);
+                    for (other, sim) in sims.iter_mut() {
+                        sim_beat(&mut g, *other, sim, true, &t, now - 1);
                     }
                     g.on_timer(now);
-                    prop_assert!(!g.members.contains_key(&name(m)));
+                    prop_assert!(!g.members.contains_key(&dead.id));
                     // A member that did not revoke within its rebalance timeout is gone too; its
                     // client learns it at its next heartbeat and starts over.
-                    clients.retain(|m, _| g.members.contains_key(&name(*m)));
+                    sims.retain(|_, sim| g.members.contains_key(&sim.id));
                 }
                 Op::AddPartitions(i) => {
-                    *t.get_mut(TOPICS[i]).unwrap() += 1;
+                    if let Some(n) = t.get_mut(TOPICS[i]) {
+                        *n += 1;
+                    }
+                }
+                Op::ToggleTopic => {
+                    if t.remove("b").is_none() {
+                        t.insert("b".into(), 2);
+                    }
                 }
                 _ => continue,
             }
-            assert_no_partition_has_two_owners(&g, &clients);
+            assert_no_partition_has_two_owners(&g, &sims);
         }
         // Quiet: every member heartbeats, reporting what it owns, until nothing changes.
         for _ in 0..8 {
             now += 100;
-            for (m, c) in clients.iter_mut() {
-                let r = g.heartbeat(&beat(&name(*m), c.epoch, Some(&c.owned)), &t, now, &cfg).unwrap();
-                c.apply(&r);
+            for (m, sim) in sims.iter_mut() {
+                sim_beat(&mut g, *m, sim, true, &t, now);
                 assert_no_partition_has_two_owners(&g, &BTreeMap::new());
             }
         }
-        assert_no_partition_has_two_owners(&g, &clients);
-        if clients.is_empty() {
+        assert_no_partition_has_two_owners(&g, &sims);
+        if sims.is_empty() {
             return Ok(());
         }
         prop_assert_eq!(g.state(), super::types::ConsumerGroupState::Stable);
-        let subscribed: BTreeSet<&str> = clients.keys().flat_map(|m| subscription(*m)).collect();
+        let subscribed: BTreeSet<&str> = sims.keys().flat_map(|m| subscription(*m)).collect();
         let expected: BTreeSet<TopicPartition> = t
             .iter()
             .filter(|(topic, _)| subscribed.contains(topic.as_str()))
             .flat_map(|(topic, n)| (0..*n as i32).map(move |p| tp(topic, p)))
             .collect();
-        let owned: BTreeSet<TopicPartition> = clients.values().flat_map(|c| c.owned.iter().cloned()).collect();
+        let owned: BTreeSet<TopicPartition> = sims.values().flat_map(|s| s.client.owned.iter().cloned()).collect();
         prop_assert_eq!(owned, expected);
-        for (m, c) in &clients {
-            prop_assert_eq!(&g.members[&name(*m)].current.assigned, &c.owned);
-            prop_assert_eq!(c.epoch, g.assignment_epoch);
+        for sim in sims.values() {
+            prop_assert_eq!(&g.members[&sim.id].current.assigned, &sim.client.owned);
+            prop_assert_eq!(sim.client.epoch, g.assignment_epoch);
         }
     }
 }
