@@ -27,4 +27,5 @@ pub mod routing;
 pub mod streams;
 pub mod telemetry;
 pub mod topics;
+pub mod transactions;
 pub use broker::{Broker, Published};

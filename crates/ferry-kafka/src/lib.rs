@@ -37,6 +37,8 @@ pub struct KafkaContext {
     pub topics: Arc<TopicService>,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactions: transactional producers, markers, transactional offsets.
+    pub transactions: Arc<ferry_broker::transactions::TransactionCoordinator>,
     /// Where connections and request latencies are counted.
     pub telemetry: Arc<ferry_broker::telemetry::Telemetry>,
 }

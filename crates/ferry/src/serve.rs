@@ -16,6 +16,7 @@ use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::routing::Router;
 use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
+use ferry_broker::transactions::{TransactionConfig, TransactionCoordinator};
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -117,9 +118,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
+    let transactions = TransactionCoordinator::open(
+        Arc::clone(&metadata),
+        Arc::clone(&topics),
+        Arc::clone(&groups),
+        SystemClock::shared(),
+        TransactionConfig::default(),
+    )
+    .context("cannot open the transactions")?;
     let kafka_ctx = ferry_kafka::KafkaContext {
         topics: Arc::clone(&topics),
         groups: Arc::clone(&groups),
+        transactions,
         telemetry: Arc::clone(&telemetry),
     };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));

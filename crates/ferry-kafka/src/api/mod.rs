@@ -8,6 +8,8 @@
 //! runs beside the requests that follow (see `connection.rs` for why that keeps Kafka's ordering).
 
 mod acls;
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod broker_configs;
@@ -20,6 +22,8 @@ mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod group_configs;
@@ -30,6 +34,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -37,6 +42,9 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 mod topic_configs;
+mod txn_offset_commit;
+
+pub(crate) use offset_commit::commit_error as offset_commit_error;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -45,6 +53,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::topics::TopicService;
+use ferry_broker::transactions::TransactionCoordinator;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -88,6 +97,16 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactions, the classic protocol (KIP-98 with KIP-360/447/588). The newer versions belong
+    // to transactions v2 (KIP-890: TRANSACTION_ABORTABLE, EndTxn returning a bumped epoch,
+    // partitions added by Produce v12), which ferry does not speak yet; AddPartitionsToTxn v4+
+    // is the batched form brokers send each other.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     // Consumer groups, consumer protocol (KIP-848). librdkafka asks for ConsumerGroupHeartbeat v1
     // (client-chosen member ids, regex subscriptions) and gives up on the group without it.
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
@@ -119,6 +138,10 @@ impl RequestContext {
 
     pub(crate) fn groups(&self) -> &Arc<GroupCoordinator> {
         &self.shared.ctx.groups
+    }
+
+    pub(crate) fn transactions(&self) -> &Arc<TransactionCoordinator> {
+        &self.shared.ctx.transactions
     }
 
     /// Runs blocking broker work (catalog changes, disk scans) off the async threads.
@@ -177,7 +200,7 @@ pub(crate) async fn dispatch(ctx: Arc<RequestContext>, api_key: ApiKey, mut body
     let answer = match api_key {
         ApiKey::Produce => {
             let produced = match decode(b, v, api_key) {
-                Ok(request) => produce::handle(&ctx, request),
+                Ok(request) => produce::handle(&ctx, request).await,
                 Err(e) => return Reply::Now(Err(e)),
             };
             return Reply::later(true, async move {
@@ -249,6 +272,16 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
         ApiKey::ListGroups => encode(&list_groups::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::DeleteGroups => encode(&delete_groups::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::OffsetDelete => encode(&offset_delete::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::AddPartitionsToTxn => {
+            encode(&add_partitions_to_txn::handle(ctx, decode(b, v, api_key)?).await, v)
+        }
+        ApiKey::AddOffsetsToTxn => encode(&add_offsets_to_txn::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::EndTxn => encode(&end_txn::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::TxnOffsetCommit => encode(&txn_offset_commit::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::DescribeTransactions => {
+            encode(&describe_transactions::handle(ctx, decode(b, v, api_key)?).await, v)
+        }
+        ApiKey::ListTransactions => encode(&list_transactions::handle(ctx, decode(b, v, api_key)?).await, v),
         ApiKey::ConsumerGroupHeartbeat => {
             encode(&consumer_group_heartbeat::handle(ctx, decode(b, v, api_key)?), v)
         }

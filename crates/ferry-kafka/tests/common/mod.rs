@@ -9,6 +9,7 @@ use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::{GroupConfig, GroupCoordinator};
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
+use ferry_broker::transactions::{TransactionConfig, TransactionCoordinator};
 use ferry_kafka::{KafkaConfig, KafkaContext};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -47,14 +48,24 @@ impl TestBroker {
             TopicService::open(topics_config, Arc::clone(&store), SystemClock::shared())
                 .expect("topics open"),
         );
-        let groups = GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default())
-            .expect("groups open");
+        let groups =
+            GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
+                .expect("groups open");
+        let transactions = TransactionCoordinator::open(
+            store,
+            Arc::clone(&topics),
+            Arc::clone(&groups),
+            SystemClock::shared(),
+            TransactionConfig::default(),
+        )
+        .expect("transactions open");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let ctx = KafkaContext {
             topics: Arc::clone(&topics),
             groups: Arc::clone(&groups),
+            transactions,
             telemetry: ferry_broker::telemetry::Telemetry::new(),
         };
         let task = tokio::spawn(ferry_kafka::serve(listener, config, ctx, async move {
