@@ -329,10 +329,21 @@ impl ConsumerGroup {
     }
 
     /// The partition counts of every existing topic some member subscribes to.
+    ///
+    /// Runs at every heartbeat over every topic, so each distinct regex is tried once per topic,
+    /// however many members share it.
     fn subscribed_metadata(&self, topics: &TopicPartitionCounts) -> TopicPartitionCounts {
+        let names: BTreeSet<&str> =
+            self.members.values().flat_map(|m| m.topic_names.iter().map(String::as_str)).collect();
+        let mut patterns: BTreeMap<&str, &Regex> = BTreeMap::new();
+        for regex in self.members.values().filter_map(|m| m.regex.as_ref()) {
+            patterns.entry(regex.as_str()).or_insert(regex);
+        }
         topics
             .iter()
-            .filter(|(topic, _)| self.members.values().any(|m| m.subscribes_to(topic)))
+            .filter(|(topic, _)| {
+                names.contains(topic.as_str()) || patterns.values().any(|r| r.is_match(topic))
+            })
             .map(|(topic, n)| (topic.clone(), *n))
             .collect()
     }
