@@ -133,6 +133,7 @@ impl ConsumerGroup {
             return self.leave(req);
         }
         let mut bump = false;
+        let mut replaced = false;
         let member_id = if req.member_epoch == JOIN_EPOCH {
             check_join(req)?;
             let id = if req.member_id.is_empty() {
@@ -144,12 +145,14 @@ impl ConsumerGroup {
                 Some((old, true)) if old != id => {
                     // The static member comes back: it takes over its partitions and epoch.
                     self.replace(&old, &id, req, now_ms);
+                    replaced = true;
                 }
                 Some((old, false)) if old != id => return Err(ConsumerHeartbeatError::UnreleasedInstanceId),
                 _ => {
                     if self.members.contains_key(&id) {
                         // A member that rejoins lost what it held: it starts over.
                         self.remove(&id);
+                        replaced = true;
                     } else if self.members.len() >= cfg.group_max_size {
                         return Err(ConsumerHeartbeatError::GroupMaxSizeReached);
                     }
@@ -172,7 +175,12 @@ impl ConsumerGroup {
         };
         let result = self.update_member(&member_id, req, topics, now_ms, cfg, bump);
         if result.is_err() && req.member_epoch == JOIN_EPOCH {
+            // A refused join leaves no member behind; if it took another's place, what that one
+            // held goes to the others with the next target.
             self.remove(&member_id);
+            if replaced {
+                self.epoch = self.epoch.saturating_add(1);
+            }
         }
         result
     }

@@ -306,6 +306,20 @@ fn a_departed_static_member_is_removed_when_its_session_runs_out() {
 }
 
 #[test]
+fn a_refused_rejoin_releases_what_the_member_held() {
+    let mut g = ConsumerGroup::new(0);
+    let t = topics(&[("a", 2)]);
+    g.heartbeat(&join("m1", &["a"]), &t, 0, &cfg()).unwrap();
+    let r2 = g.heartbeat(&join("m2", &["a"]), &t, 0, &cfg()).unwrap();
+    let mut bad = join("m1", &["a"]);
+    bad.subscribed_topic_regex = Some("(".into());
+    assert!(g.heartbeat(&bad, &t, 1, &cfg()).is_err());
+    assert!(!g.members.contains_key("m1"));
+    let r2 = g.heartbeat(&beat("m2", r2.member_epoch, Some(&Assignment::new())), &t, 2, &cfg()).unwrap();
+    assert_eq!(r2.assignment.map(|a| a.len()), Some(2), "m1's partitions went to m2");
+}
+
+#[test]
 fn a_regex_subscription_picks_up_a_topic_created_later() {
     let mut g = ConsumerGroup::new(0);
     let mut req = join("m1", &[]);
