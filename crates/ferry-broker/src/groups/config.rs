@@ -29,6 +29,12 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     /// How many offset writes may wait for the metadata store before committers are held back.
     pub offset_write_queue_max: usize,
+    /// How often members of consumer-protocol groups heartbeat (Kafka's
+    /// `group.consumer.heartbeat.interval.ms`); each step of a rebalance waits for heartbeats.
+    pub consumer_group_heartbeat_interval_ms: i32,
+    /// How long a consumer-protocol member stays without heartbeating before it is removed
+    /// (Kafka's `group.consumer.session.timeout.ms`).
+    pub consumer_group_session_timeout_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -42,6 +48,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offset_metadata_max_bytes: 4096,
             offset_write_queue_max: 1024,
+            consumer_group_heartbeat_interval_ms: 5_000,
+            consumer_group_session_timeout_ms: 45_000,
         }
     }
 }

@@ -108,6 +108,10 @@ pub enum CommitError {
     /// Another member now holds this static id.
     #[error("static member fenced by a newer instance")]
     FencedInstanceId,
+    /// A consumer-protocol member's epoch is not its current one: commit again once it has its
+    /// new epoch.
+    #[error("stale member epoch")]
+    StaleMemberEpoch,
     /// The metadata store failed; nothing of this commit was stored.
     #[error("offset storage failed: {0}")]
     Storage(#[from] MetadataError),

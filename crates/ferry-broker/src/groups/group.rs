@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use super::config::GroupConfig;
+use super::consumer::ConsumerGroup;
 use super::error::{HeartbeatError, JoinError, LeaveError, SyncError};
 use super::member::{Member, SyncReply};
 use super::types::{
-    CommittedOffset, GroupDescription, GroupState, LeavingMember, MemberDescription, MemberRef, SyncRequest,
-    SyncResponse, TopicPartition,
+    CommittedOffset, GroupDescription, GroupState, GroupType, LeavingMember, MemberDescription, MemberRef,
+    SyncRequest, SyncResponse, TopicPartition,
 };
 
 /// The join phase of a rebalance.
@@ -46,6 +47,9 @@ pub(crate) struct GroupRecord {
     pub generation: i32,
     /// When the group last became empty; `None` while it has members.
     pub empty_since_ms: Option<i64>,
+    /// Whether the group speaks the consumer protocol (KIP-848); `generation` is then its epoch.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consumer_protocol: bool,
 }
 
 /// One consumer group.
@@ -64,6 +68,8 @@ pub(crate) struct Group {
     pub(super) rebalance: Option<Rebalance>,
     pub(super) next_seq: u64,
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    /// Set while the group speaks the consumer protocol (KIP-848) instead of the classic one.
+    pub(crate) consumer: Option<ConsumerGroup>,
     /// The record as last handed to the store, to persist only changes.
     persisted: Option<GroupRecord>,
 }
@@ -84,6 +90,7 @@ impl Group {
             rebalance: None,
             next_seq: 0,
             offsets: BTreeMap::new(),
+            consumer: None,
             persisted: None,
         }
     }
@@ -93,13 +100,18 @@ impl Group {
         let mut group = Group::new(id, record.empty_since_ms.unwrap_or(now_ms));
         group.generation = record.generation;
         group.protocol_type = record.protocol_type.clone();
+        if record.consumer_protocol {
+            group.consumer = Some(ConsumerGroup::new(record.generation));
+        }
         group.persisted = Some(GroupRecord { empty_since_ms: Some(group.state_since_ms), ..record });
         group
     }
 
     /// Whether the group has no members and no pending joins.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.pending.is_empty()
+        self.members.is_empty()
+            && self.pending.is_empty()
+            && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 
     /// Whether a record of this group was handed to the store.
@@ -113,6 +125,7 @@ impl Group {
             protocol_type: self.protocol_type.clone(),
             generation: self.generation,
             empty_since_ms: (self.state == GroupState::Empty).then_some(self.state_since_ms),
+            consumer_protocol: self.consumer.is_some(),
         };
         if self.persisted.as_ref() == Some(&record) {
             return None;
@@ -271,6 +284,13 @@ impl Group {
 
     /// Runs what is due at `now_ms`: session expiries, lapsed member ids, the end of a join phase.
     pub fn on_timer(&mut self, now_ms: i64, cfg: &GroupConfig) {
+        if let Some(consumer) = &mut self.consumer {
+            for id in consumer.on_timer(now_ms) {
+                tracing::info!(group = %self.id, member = %id, "consumer group member expired");
+            }
+            self.sync_consumer_state(now_ms);
+            return;
+        }
         self.pending.retain(|_, deadline| *deadline > now_ms);
         let expired: Vec<String> = self
             .members
@@ -290,13 +310,17 @@ impl Group {
         let sessions = self.members.values().filter_map(Member::session_deadline_ms);
         let pending = self.pending.values().copied();
         let rebalance = self.rebalance.as_ref().map(|r| r.deadline_ms);
-        sessions.chain(pending).chain(rebalance).min()
+        let consumer = self.consumer.as_ref().and_then(ConsumerGroup::next_deadline_ms);
+        sessions.chain(pending).chain(rebalance).chain(consumer).min()
     }
 
     // ---- describing ----
 
     /// The group as DescribeGroups shows it.
     pub fn describe(&self) -> GroupDescription {
+        if let Some(consumer) = &self.consumer {
+            return self.describe_consumer(consumer);
+        }
         let protocol = self.protocol.clone().unwrap_or_default();
         let mut members: Vec<&Member> = self.members.values().collect();
         members.sort_by_key(|m| m.joined_seq);
@@ -306,6 +330,7 @@ impl Group {
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
             generation_id: self.generation,
+            group_type: GroupType::Classic,
             members: members
                 .into_iter()
                 .map(|m| MemberDescription {
@@ -315,6 +340,31 @@ impl Group {
                     client_host: m.client_host.clone(),
                     metadata: m.metadata_for(&protocol),
                     assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A consumer-protocol group in the shape every group is described in: members without
+    /// protocol metadata or encoded assignments.
+    fn describe_consumer(&self, consumer: &ConsumerGroup) -> GroupDescription {
+        GroupDescription {
+            group_id: self.id.clone(),
+            state: self.state,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: None,
+            generation_id: consumer.epoch,
+            group_type: GroupType::Consumer(consumer.state()),
+            members: consumer
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: Bytes::new(),
+                    assignment: Bytes::new(),
                 })
                 .collect(),
         }

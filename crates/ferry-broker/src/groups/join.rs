@@ -15,6 +15,10 @@ use super::types::{GroupState, JoinRequest, JoinResponse, JoinedMember, MemberPr
 impl Group {
     /// Handles a JoinGroup; the answer goes to `reply`, now or when the rebalance completes.
     pub fn join(&mut self, req: JoinRequest, now_ms: i64, cfg: &GroupConfig, reply: JoinReply) {
+        if !self.release_consumer_group() {
+            let _ = reply.send(Err(JoinError::InconsistentGroupProtocol));
+            return;
+        }
         if req.session_timeout_ms < cfg.group_min_session_timeout_ms
             || req.session_timeout_ms > cfg.group_max_session_timeout_ms
         {

@@ -1,5 +1,5 @@
-//! Consumer groups: membership, rebalances and committed offsets (Kafka's classic protocol, in
-//! domain terms).
+//! Consumer groups: membership, rebalances and committed offsets (Kafka's classic protocol and the
+//! consumer protocol of KIP-848, in domain terms).
 //!
 //! # Layout
 //!
@@ -11,6 +11,8 @@
 //! - `member`: one member and the answers the coordinator holds for it.
 //! - `offsets`: commit checks and the retention of committed offsets.
 //! - `store`: record keys, the load at start, and the writer thread batching store commits.
+//! - [`consumer`]: groups of the consumer protocol (KIP-848): server-side assignment, member
+//!   epochs and incremental reconciliation; they share the committed offsets kept here.
 //! - [`types`], [`error`], [`config`]: the requests, answers, errors and settings.
 //!
 //! Timers: one deadline heap for all groups, served by a single task that sleeps on the injected
@@ -22,6 +24,7 @@
 //! in the store's order, so what OffsetFetch reads is always what a restart would load.
 
 pub mod config;
+pub mod consumer;
 pub mod error;
 mod group;
 mod join;
@@ -46,9 +49,9 @@ pub use error::{
     OffsetDeleteError, OffsetDeletePartitionError, OpenError, SyncError,
 };
 pub use types::{
-    CommittedOffset, GroupDescription, GroupListing, GroupState, JoinRequest, JoinResponse, JoinedMember,
-    LeavingMember, MemberDescription, MemberProtocol, MemberRef, OffsetCommit, SyncRequest, SyncResponse,
-    TopicPartition,
+    CommittedOffset, GroupDescription, GroupListing, GroupState, GroupType, JoinRequest, JoinResponse,
+    JoinedMember, LeavingMember, MemberDescription, MemberProtocol, MemberRef, OffsetCommit, SyncRequest,
+    SyncResponse, TopicPartition,
 };
 
 use group::Group;
@@ -373,6 +376,10 @@ impl GroupCoordinator {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state,
+                group_type: g
+                    .consumer
+                    .as_ref()
+                    .map_or(GroupType::Classic, |c| GroupType::Consumer(c.state())),
             })
             .collect();
         listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));

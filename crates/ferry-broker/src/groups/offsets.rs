@@ -10,6 +10,9 @@ impl Group {
     /// generation only into an empty group; otherwise from a current member of this generation,
     /// never while the assignment is being handed out). A valid commit counts as a heartbeat.
     pub fn check_commit(&mut self, who: &MemberRef, now_ms: i64) -> Result<(), CommitError> {
+        if let Some(consumer) = &self.consumer {
+            return consumer.check_commit(&who.member_id, who.generation_id);
+        }
         if who.generation_id < 0 && self.state == GroupState::Empty {
             return Ok(());
         }
@@ -33,6 +36,9 @@ impl Group {
 
     /// Whether a current member's subscription names `topic`.
     pub fn is_subscribed_to(&self, topic: &str) -> bool {
+        if let Some(consumer) = &self.consumer {
+            return consumer.is_subscribed_to(topic);
+        }
         let Some(protocol) = self.protocol.as_deref() else {
             return false;
         };

@@ -590,11 +590,17 @@ async fn groups_are_listed_with_their_state_and_type() {
     assert_eq!(
         listed,
         vec![
-            GroupListing { group_id: "a".into(), protocol_type: String::new(), state: GroupState::Empty },
+            GroupListing {
+                group_id: "a".into(),
+                protocol_type: String::new(),
+                state: GroupState::Empty,
+                group_type: GroupType::Classic
+            },
             GroupListing {
                 group_id: "b".into(),
                 protocol_type: "consumer".into(),
-                state: GroupState::Stable
+                state: GroupState::Stable,
+                group_type: GroupType::Classic
             },
         ]
     );

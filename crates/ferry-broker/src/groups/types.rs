@@ -205,6 +205,26 @@ pub struct MemberDescription {
     pub assignment: Bytes,
 }
 
+/// Which protocol a group speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupType {
+    /// Kafka's classic protocol (JoinGroup, SyncGroup, client-side assignment).
+    Classic,
+    /// The consumer protocol of KIP-848 (ConsumerGroupHeartbeat, server-side assignment), in the
+    /// given state.
+    Consumer(crate::groups::consumer::types::ConsumerGroupState),
+}
+
+impl GroupType {
+    /// The type as ListGroups names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupType::Classic => "classic",
+            GroupType::Consumer(_) => "consumer",
+        }
+    }
+}
+
 /// A group as DescribeGroups shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupDescription {
@@ -216,8 +236,10 @@ pub struct GroupDescription {
     pub protocol_type: Option<String>,
     /// The chosen protocol, while it has members.
     pub protocol_name: Option<String>,
-    /// The current generation.
+    /// The current generation (a consumer-protocol group's epoch).
     pub generation_id: i32,
+    /// The protocol the group speaks.
+    pub group_type: GroupType,
     /// The members.
     pub members: Vec<MemberDescription>,
 }
@@ -231,4 +253,16 @@ pub struct GroupListing {
     pub protocol_type: String,
     /// Its state.
     pub state: GroupState,
+    /// The protocol it speaks.
+    pub group_type: GroupType,
+}
+
+impl GroupListing {
+    /// The state as Kafka tools print it for the group's type.
+    pub fn state_name(&self) -> &'static str {
+        match self.group_type {
+            GroupType::Classic => self.state.name(),
+            GroupType::Consumer(state) => state.name(),
+        }
+    }
 }

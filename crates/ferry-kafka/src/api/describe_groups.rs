@@ -1,6 +1,6 @@
 //! DescribeGroups: state, protocol and members (with subscriptions and assignments) of groups.
 
-use ferry_broker::groups::GroupDescription;
+use ferry_broker::groups::{GroupDescription, GroupType};
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -18,9 +18,10 @@ pub(crate) fn handle(ctx: &RequestContext, request: DescribeGroupsRequest) -> De
         .into_iter()
         .map(|group_id| {
             let described = match ctx.groups().describe(&group_id.0) {
-                Some(group) => describe(group),
-                // What Kafka answers for a group it does not know: no error, state Dead.
-                None => DescribedGroup::default()
+                Some(group) if group.group_type == GroupType::Classic => describe(group),
+                // What Kafka answers for a group it does not know, or one of the consumer protocol
+                // (ConsumerGroupDescribe describes those): no error before v6, state Dead.
+                _ => DescribedGroup::default()
                     .with_group_state(StrBytes::from_static_str("Dead"))
                     .with_protocol_type(StrBytes::default())
                     .with_protocol_data(StrBytes::default()),

@@ -2,8 +2,8 @@
 //! consumer protocol's session timeout and heartbeat interval.
 //!
 //! A group need not exist to be described or configured, as in Kafka. The values are checked
-//! against the `[groups]` bounds of `ferry.toml` and kept in memory; they take effect on no group,
-//! because ferry's groups speak the classic protocol, whose members bring their own timeouts.
+//! against the `[groups]` bounds of `ferry.toml` and kept in memory (lost at a restart); each
+//! heartbeat of a consumer-protocol group reads them. Classic members bring their own timeouts.
 
 use kafka_protocol::error::ResponseError;
 
@@ -23,12 +23,21 @@ const SOURCE_GROUP: i8 = 8;
 /// The protocol's config type of both settings.
 const TYPE_INT: i8 = 3;
 
-/// Kafka 4's defaults (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`),
-/// the session timeout brought within ferry's bounds.
+/// The broker's defaults (`[groups]` `consumer_group_session_timeout_ms` and
+/// `consumer_group_heartbeat_interval_ms`, Kafka's 45 s and 5 s unless set).
 fn defaults(ctx: &RequestContext) -> [(&'static str, i64); 2] {
     let groups = ctx.groups().config();
-    let session = 45_000.clamp(groups.group_min_session_timeout_ms, groups.group_max_session_timeout_ms);
-    [(SESSION_TIMEOUT, session), (HEARTBEAT_INTERVAL, 5_000)]
+    [
+        (SESSION_TIMEOUT, groups.consumer_group_session_timeout_ms),
+        (HEARTBEAT_INTERVAL, i64::from(groups.consumer_group_heartbeat_interval_ms)),
+    ]
+}
+
+/// The session timeout and heartbeat interval set on `group`, each `None` where not set.
+pub(crate) fn overrides(ctx: &RequestContext, group: &str) -> (Option<i64>, Option<i32>) {
+    let set = current(ctx, group);
+    let value = |name: &str| set.get(name).and_then(|v| v.trim().parse::<i32>().ok());
+    (value(SESSION_TIMEOUT).map(i64::from), value(HEARTBEAT_INTERVAL))
 }
 
 /// Refuses an empty group name, as Kafka does.

@@ -13,6 +13,8 @@ mod add_partitions_to_txn;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod broker_configs;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -105,6 +107,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    // Consumer groups, consumer protocol (KIP-848). librdkafka asks for ConsumerGroupHeartbeat v1
+    // (client-chosen member ids, regex subscriptions) and gives up on the group without it.
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The versions of `api` this broker speaks, if any.
@@ -276,6 +282,12 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
             encode(&describe_transactions::handle(ctx, decode(b, v, api_key)?).await, v)
         }
         ApiKey::ListTransactions => encode(&list_transactions::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::ConsumerGroupHeartbeat => {
+            encode(&consumer_group_heartbeat::handle(ctx, decode(b, v, api_key)?), v)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            encode(&consumer_group_describe::handle(ctx, decode(b, v, api_key)?), v)
+        }
         other => Err(ConnectionError::UnsupportedVersion { api: other, version: v }),
     }
 }

@@ -115,6 +115,7 @@ pub(crate) fn commit_error(e: &CommitError) -> ResponseError {
         CommitError::IllegalGeneration => ResponseError::IllegalGeneration,
         CommitError::RebalanceInProgress => ResponseError::RebalanceInProgress,
         CommitError::FencedInstanceId => ResponseError::FencedInstanceId,
+        CommitError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
         // Retriable: the client commits again, which is right for a store that failed once.
         CommitError::Storage(_) | CommitError::CoordinatorNotAvailable => {
             ResponseError::CoordinatorNotAvailable

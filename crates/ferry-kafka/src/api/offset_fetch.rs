@@ -1,10 +1,11 @@
 //! OffsetFetch: a group's committed offsets, for some partitions or (topics null) all of them.
 //!
-//! Up to v7 one group per request; from v8 several, each answered in its own entry.
+//! Up to v7 one group per request; from v8 several, each answered in its own entry. v9 names the
+//! member and epoch of a consumer-protocol group, checked as for a commit.
 
 use std::collections::BTreeMap;
 
-use ferry_broker::groups::{CommittedOffset, TopicPartition};
+use ferry_broker::groups::{CommitError, CommittedOffset, TopicPartition};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -24,6 +25,19 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offse
             .groups
             .iter()
             .map(|group| {
+                // v9 names the member of a consumer-protocol group, whose epoch must be current.
+                let member_id = group.member_id.as_deref().unwrap_or_default();
+                if let Err(e) =
+                    ctx.groups().check_offset_fetch(&group.group_id.0, member_id, group.member_epoch)
+                {
+                    let code = match e {
+                        CommitError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+                        _ => ResponseError::UnknownMemberId,
+                    };
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(group.group_id.clone())
+                        .with_error_code(code.code());
+                }
                 let wanted = group.topics.as_ref().map(|topics| {
                     topics
                         .iter()
