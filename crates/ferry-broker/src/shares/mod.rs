@@ -69,9 +69,26 @@
 //!
 //! # Layout
 //!
-//! - [`partition`]: [`SharePartition`], one group's delivery state over one topic partition.
+//! - `state`: [`ShareState`], the queue engine's delivery state plus who holds what (pure).
+//! - `partition`: [`SharePartition`], a `ShareState` with its journal over one topic partition.
 //! - `coordinator`: [`ShareCoordinator`], groups, members, sessions, the lock-expiry timer
 //!   and dead-letter moves.
 //! - `config`: [`ShareGroupConfig`], the group settings the coordinator applies.
 //!
 //! [`DeliveryState`]: crate::queues::state::DeliveryState
+
+mod config;
+mod coordinator;
+mod partition;
+mod state;
+
+pub use config::{AutoOffsetReset, ShareGroupConfig};
+pub use coordinator::{
+    AckBatches, GROUP_ID_BYTES_MAX, HeartbeatOutcome, MEMBERS_MAX, ShareCoordinator, ShareError,
+    ShareGroupDescription, ShareMember, TopicPartition,
+};
+pub use partition::{Acquisition, SharePartition};
+pub use state::{AckError, AckKind, AcquiredRange, MAX_RECORD_LOCKS, ShareState, ShareStats};
+
+#[cfg(test)]
+mod tests;
