@@ -242,13 +242,32 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
         )
         .expect("topics"),
     );
-    let groups =
-        GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default()).expect("groups");
+    let groups = GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
+        .expect("groups");
+    let queues = runtime
+        .block_on(ferry_broker::queues::QueueService::open(
+            dir.to_owned(),
+            store,
+            SystemClock::shared(),
+            Default::default(),
+        ))
+        .expect("queues");
+    let shares = {
+        let _in_runtime = runtime.enter();
+        ferry_broker::shares::ShareCoordinator::open(
+            dir.to_owned(),
+            Arc::new(ferry_log::StdDisk),
+            Arc::clone(&topics),
+            queues,
+            SystemClock::shared(),
+        )
+    };
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let bootstrap = listener.local_addr().expect("addr").to_string();
     let ctx = KafkaContext {
         topics: Arc::clone(&topics),
         groups,
+        shares,
         telemetry: ferry_broker::telemetry::Telemetry::new(),
     };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

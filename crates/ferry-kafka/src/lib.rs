@@ -37,6 +37,8 @@ pub struct KafkaContext {
     pub topics: Arc<TopicService>,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Share groups (KIP-932).
+    pub shares: Arc<ferry_broker::shares::ShareCoordinator>,
     /// Where connections and request latencies are counted.
     pub telemetry: Arc<ferry_broker::telemetry::Telemetry>,
 }

@@ -14,6 +14,7 @@ use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::routing::Router;
+use ferry_broker::shares::ShareCoordinator;
 use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use std::net::SocketAddr;
@@ -117,13 +118,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
-    let kafka_ctx = ferry_kafka::KafkaContext {
-        topics: Arc::clone(&topics),
-        groups: Arc::clone(&groups),
-        telemetry: Arc::clone(&telemetry),
-    };
-    listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
-
     let queues = QueueService::open(
         data_dir.path().to_owned(),
         Arc::clone(&metadata),
@@ -132,6 +126,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot open the queues")?;
+    let shares = ShareCoordinator::open(
+        data_dir.path().to_owned(),
+        Arc::new(ferry_log::StdDisk),
+        Arc::clone(&topics),
+        Arc::clone(&queues),
+        SystemClock::shared(),
+    );
+    let kafka_ctx = ferry_kafka::KafkaContext {
+        topics: Arc::clone(&topics),
+        groups: Arc::clone(&groups),
+        shares,
+        telemetry: Arc::clone(&telemetry),
+    };
+    listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
     let router =
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
     let broker = Arc::new(

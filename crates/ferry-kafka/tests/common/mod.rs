@@ -47,14 +47,31 @@ impl TestBroker {
             TopicService::open(topics_config, Arc::clone(&store), SystemClock::shared())
                 .expect("topics open"),
         );
-        let groups = GroupCoordinator::open(store, SystemClock::shared(), GroupConfig::default())
-            .expect("groups open");
+        let groups =
+            GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
+                .expect("groups open");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let queues = ferry_broker::queues::QueueService::open(
+            data_dir.to_owned(),
+            Arc::clone(&store),
+            SystemClock::shared(),
+            Default::default(),
+        )
+        .await
+        .expect("queues open");
+        let shares = ferry_broker::shares::ShareCoordinator::open(
+            data_dir.to_owned(),
+            Arc::new(ferry_log::StdDisk),
+            Arc::clone(&topics),
+            queues,
+            SystemClock::shared(),
+        );
         let ctx = KafkaContext {
             topics: Arc::clone(&topics),
             groups: Arc::clone(&groups),
+            shares,
             telemetry: ferry_broker::telemetry::Telemetry::new(),
         };
         let task = tokio::spawn(ferry_kafka::serve(listener, config, ctx, async move {
