@@ -136,7 +136,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let kafka_ctx = ferry_kafka::KafkaContext {
         topics: Arc::clone(&topics),
         groups: Arc::clone(&groups),
-        shares,
+        shares: Arc::clone(&shares),
         telemetry: Arc::clone(&telemetry),
     };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
@@ -145,7 +145,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let broker = Arc::new(
         Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
             .with_memory_alarm(memory_alarm)
-            .with_telemetry(Arc::clone(&telemetry)),
+            .with_telemetry(Arc::clone(&telemetry))
+            .with_shares(shares),
     );
     let sqs = bind("sqs", settings.sqs.listen, &telemetry).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));

@@ -3,9 +3,11 @@ work queue. Consumers divide a partition's records, acknowledgements accept, rel
 locks run out, and records at the delivery limit go to the group's dead-letter queue."""
 
 import time
+import urllib.request
 
 import boto3
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from confluent_kafka import AcknowledgeType, ShareConsumer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
@@ -20,6 +22,17 @@ def sqs_client(server):
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret",
     )
+
+
+def share_metric(server, name, **labels):
+    """The value of `name` with `labels` on /metrics, or None."""
+    with urllib.request.urlopen(server.http_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
 
 
 def configure_group(bootstrap, group, **settings):
@@ -184,6 +197,10 @@ def test_records_at_the_delivery_limit_are_archived_into_the_dead_letter_queue(f
             bodies.append(msg["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=msg["ReceiptHandle"])
     assert sorted(bodies) == ["job-0", "job-1"]
+    labels = {"group": group, "topic": topic, "partition": "0"}
+    assert share_metric(ferry_server, "ferry_share_archived_total", reason="dead_lettered", **labels) == 2
+    assert share_metric(ferry_server, "ferry_share_lag", **labels) == 0
+    assert share_metric(ferry_server, "ferry_share_acquired_records", **labels) == 0
 
 
 def test_the_share_group_configs_are_described_and_checked(ferry_server):
