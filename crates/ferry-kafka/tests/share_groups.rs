@@ -127,8 +127,8 @@ async fn offsets_are_described_altered_and_deleted_around_a_member() {
                 .with_group_id(Some(GroupId(text(GROUP))))
                 .with_member_id(Some(text(MEMBER)))
                 .with_share_session_epoch(1)
-                .with_topics(vec![
-                    AcknowledgeTopic::default().with_topic_id(topic_id).with_partitions(vec![
+                .with_topics(vec![AcknowledgeTopic::default().with_topic_id(topic_id).with_partitions(
+                    vec![
                         AcknowledgePartition::default().with_partition_index(0).with_acknowledgement_batches(
                             vec![
                                 AcknowledgementBatch::default()
@@ -142,8 +142,8 @@ async fn offsets_are_described_altered_and_deleted_around_a_member() {
                                     .with_acknowledge_types(vec![1]),
                             ],
                         ),
-                    ]),
-                ]),
+                    ],
+                )]),
         )
         .await;
     assert_eq!(acked.responses[0].partitions[0].error_code, ResponseError::InvalidRecordState.code());

@@ -123,7 +123,7 @@ pub struct ShareCoordinator {
     clock: Arc<dyn Clock>,
     groups: Mutex<HashMap<String, Group>>,
     /// Woken when a lock is taken, so the timer task looks at the new deadline.
-    timer: Notify,
+    timer: Arc<Notify>,
     this: Weak<ShareCoordinator>,
 }
 
@@ -144,10 +144,10 @@ impl ShareCoordinator {
             queues,
             clock,
             groups: Mutex::new(HashMap::new()),
-            timer: Notify::new(),
+            timer: Arc::new(Notify::new()),
             this: this.clone(),
         });
-        tokio::spawn(run_timer(Arc::clone(&c)));
+        tokio::spawn(run_timer(Arc::downgrade(&c)));
         c
     }
 
@@ -660,19 +660,19 @@ fn expire_members(g: &mut Group, now_ms: i64, gone: &mut Vec<String>) {
     }
 }
 
-/// The timer: lock expiries and session timeouts of every share group, in one task that lives
-/// as long as the runtime.
-async fn run_timer(this: Arc<ShareCoordinator>) {
+/// The timer: lock expiries and session timeouts of every share group, in one task. It holds
+/// the coordinator only while it sweeps, and ends once the coordinator is gone.
+async fn run_timer(coordinator: Weak<ShareCoordinator>) {
     loop {
-        let notified = this.timer.notified();
+        let Some(this) = coordinator.upgrade() else { return };
+        let (timer, clock) = (Arc::clone(&this.timer), Arc::clone(&this.clock));
+        let notified = timer.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let sweeper = Arc::clone(&this);
-        let next = match tokio::task::spawn_blocking(move || sweeper.sweep_blocking()).await {
+        let next = match tokio::task::spawn_blocking(move || this.sweep_blocking()).await {
             Ok(next) => next,
             Err(_) => return,
         };
-        let clock = &this.clock;
         // Wake at the next deadline, or when a lock is taken or a member joins. A deadline that
         // is due already waits a little, so that one a tick cannot clear does not spin.
         match next {
@@ -685,5 +685,12 @@ async fn run_timer(this: Arc<ShareCoordinator>) {
             }
             None => notified.await,
         }
+    }
+}
+
+impl Drop for ShareCoordinator {
+    fn drop(&mut self) {
+        // Lets the timer task see that the coordinator is gone.
+        self.timer.notify_one();
     }
 }
