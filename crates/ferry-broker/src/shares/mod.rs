@@ -91,4 +91,6 @@ pub use partition::{Acquisition, SharePartition};
 pub use state::{AckError, AckKind, AcquiredRange, MAX_RECORD_LOCKS, ShareState, ShareStats};
 
 #[cfg(test)]
+mod coordinator_tests;
+#[cfg(test)]
 mod tests;
