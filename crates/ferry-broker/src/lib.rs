@@ -29,4 +29,5 @@ pub mod shares;
 pub mod streams;
 pub mod telemetry;
 pub mod topics;
+pub mod transactions;
 pub use broker::{Broker, Published};

@@ -34,11 +34,13 @@ pub enum Table {
     Exchanges,
     /// Durable bindings (durable source and destination): encoded binding → binding.
     Bindings,
+    /// Kafka transactions: transactional id → its producer, epoch, state and partitions.
+    Transactions,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Topics,
         Table::Groups,
         Table::GroupOffsets,
@@ -48,6 +50,7 @@ impl Table {
         Table::Broker,
         Table::Exchanges,
         Table::Bindings,
+        Table::Transactions,
     ];
 
     /// The table's name on disk; never change one once released.
@@ -62,6 +65,7 @@ impl Table {
             Table::Broker => "broker",
             Table::Exchanges => "exchanges",
             Table::Bindings => "bindings",
+            Table::Transactions => "transactions",
         }
     }
 

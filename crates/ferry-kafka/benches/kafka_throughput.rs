@@ -242,12 +242,10 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
         )
         .expect("topics"),
     );
-    let groups = GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
-        .expect("groups");
     let queues = runtime
         .block_on(ferry_broker::queues::QueueService::open(
             dir.to_owned(),
-            store,
+            Arc::clone(&store),
             SystemClock::shared(),
             Default::default(),
         ))
@@ -262,12 +260,27 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
             SystemClock::shared(),
         )
     };
+    let groups = runtime.block_on(async {
+        GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
+            .expect("groups")
+    });
+    let transactions = runtime.block_on(async {
+        ferry_broker::transactions::TransactionCoordinator::open(
+            store,
+            Arc::clone(&topics),
+            Arc::clone(&groups),
+            SystemClock::shared(),
+            Default::default(),
+        )
+        .expect("transactions")
+    });
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
     let bootstrap = listener.local_addr().expect("addr").to_string();
     let ctx = KafkaContext {
         topics: Arc::clone(&topics),
         groups,
         shares,
+        transactions,
         telemetry: ferry_broker::telemetry::Telemetry::new(),
     };
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -197,6 +197,72 @@ pub fn encode_batch(records: &[NewRecord<'_>]) -> Vec<u8> {
     finish(header, &body)
 }
 
+/// A transaction marker: the kind of control record that closes a transaction in a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// The transaction's records are discarded (control type 0).
+    Abort,
+    /// The transaction's records are committed (control type 1).
+    Commit,
+}
+
+/// Encodes a transaction marker as Kafka writes one: a control batch (transactional and control
+/// attribute bits) of `producer_id`/`epoch` without a sequence, holding one record whose key is
+/// (version 0, type) and whose value is (version 0, coordinator epoch).
+pub fn encode_marker(
+    producer_id: i64,
+    epoch: i16,
+    marker: Marker,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Vec<u8> {
+    let kind: i16 = match marker {
+        Marker::Abort => 0,
+        Marker::Commit => 1,
+    };
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&kind.to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut rec = vec![0u8];
+    put_varlong(&mut rec, 0);
+    put_varlong(&mut rec, 0);
+    put_nullable(&mut rec, Some(&key));
+    put_nullable(&mut rec, Some(&value));
+    put_varlong(&mut rec, 0);
+    let mut body = Vec::with_capacity(rec.len() + 2);
+    put_varlong(&mut body, rec.len() as i64);
+    body.extend_from_slice(&rec);
+    let mut header = [0u8; BATCH_HEADER_LEN];
+    header[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+    header[16] = 2;
+    header[21..23].copy_from_slice(&0x30i16.to_be_bytes());
+    header[27..35].copy_from_slice(&timestamp.to_be_bytes());
+    header[35..43].copy_from_slice(&timestamp.to_be_bytes());
+    header[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    header[51..53].copy_from_slice(&epoch.to_be_bytes());
+    header[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    header[57..61].copy_from_slice(&1i32.to_be_bytes());
+    finish(header, &body)
+}
+
+/// The marker a control batch holds, if it is one ([`encode_marker`]'s inverse).
+pub fn decode_marker(batch: &[u8]) -> Option<Marker> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if !header.is_control() {
+        return None;
+    }
+    let records = decode_records(batch).ok()?;
+    let key = records.first()?.key?;
+    match key.get(2..4)? {
+        [0, 0] => Some(Marker::Abort),
+        [0, 1] => Some(Marker::Commit),
+        _ => None,
+    }
+}
+
 /// Builds a batch from a header template and a body: sets length, record count left as given,
 /// and computes the CRC.
 fn finish(mut header: [u8; BATCH_HEADER_LEN], body: &[u8]) -> Vec<u8> {
@@ -261,6 +327,18 @@ mod tests {
         assert_eq!((h.record_count, h.last_offset_delta), (1, 2));
         crate::batch::check_crc(&h, &kept).expect("crc");
         assert_eq!(decode_records(&kept).expect("decodes")[0].offset_delta, 2);
+    }
+
+    #[test]
+    fn marker_is_a_valid_control_batch_that_decodes_to_its_kind() {
+        for marker in [Marker::Abort, Marker::Commit] {
+            let batch = encode_marker(42, 3, marker, 0, 1_000);
+            let h = validate_batch(&batch).expect("valid batch");
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence, h.record_count), (42, 3, -1, 1));
+            assert_eq!(decode_marker(&batch), Some(marker));
+        }
+        assert_eq!(decode_marker(&encode_batch(&[NewRecord::default()])), None);
     }
 
     #[test]

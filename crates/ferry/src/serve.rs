@@ -17,6 +17,7 @@ use ferry_broker::routing::Router;
 use ferry_broker::shares::ShareCoordinator;
 use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
+use ferry_broker::transactions::{TransactionConfig, TransactionCoordinator};
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -118,6 +119,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let groups =
         GroupCoordinator::open(Arc::clone(&metadata), SystemClock::shared(), settings.groups.clone())
             .context("cannot open the consumer groups")?;
+    let transactions = TransactionCoordinator::open(
+        Arc::clone(&metadata),
+        Arc::clone(&topics),
+        Arc::clone(&groups),
+        SystemClock::shared(),
+        TransactionConfig::default(),
+    )
+    .context("cannot open the transactions")?;
     let queues = QueueService::open(
         data_dir.path().to_owned(),
         Arc::clone(&metadata),
@@ -137,6 +146,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         topics: Arc::clone(&topics),
         groups: Arc::clone(&groups),
         shares: Arc::clone(&shares),
+        transactions,
         telemetry: Arc::clone(&telemetry),
     };
     listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));

@@ -264,6 +264,48 @@ impl GroupCoordinator {
             }
             shared.after_change(&mut state, group_id);
         }
+        self.queue_offsets(group_id, retention_ms, offsets).await
+    }
+
+    /// Checks that `who` may commit offsets to the group now, without committing (the check a
+    /// transactional offset commit passes when it is added to its transaction). A valid check
+    /// counts as a heartbeat.
+    pub fn check_member(&self, group_id: &str, who: &MemberRef) -> Result<(), CommitError> {
+        if group_id.is_empty() {
+            return Err(CommitError::InvalidGroupId);
+        }
+        let now_ms = self.shared.clock.now_ms();
+        let mut state = self.shared.lock();
+        match state.groups.get_mut(group_id) {
+            Some(group) => group.check_commit(who, now_ms),
+            None if who.generation_id < 0 => Ok(()),
+            None => Err(CommitError::IllegalGeneration),
+        }
+    }
+
+    /// Commits the offsets a committed transaction holds; resolves once they are durable. The
+    /// members were checked when the transaction took the offsets ([`GroupCoordinator::check_member`]),
+    /// so none is checked here.
+    pub async fn commit_transactional(
+        &self,
+        group_id: &str,
+        offsets: Vec<(TopicPartition, OffsetCommit)>,
+    ) -> Result<CommitResults, CommitError> {
+        if group_id.is_empty() {
+            return Err(CommitError::InvalidGroupId);
+        }
+        self.queue_offsets(group_id, None, offsets).await?.durable().await
+    }
+
+    /// Queues checked offsets for the store (see [`GroupCoordinator::submit_offsets`]).
+    async fn queue_offsets(
+        &self,
+        group_id: &str,
+        retention_ms: Option<i64>,
+        offsets: Vec<(TopicPartition, OffsetCommit)>,
+    ) -> Result<PendingCommit, CommitError> {
+        let shared = &self.shared;
+        let now_ms = shared.clock.now_ms();
         let mut results = Vec::with_capacity(offsets.len());
         let mut accepted = Vec::with_capacity(offsets.len());
         for (tp, commit) in offsets {

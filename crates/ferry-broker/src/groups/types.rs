@@ -138,7 +138,7 @@ impl TopicPartition {
 }
 
 /// An offset as a consumer commits it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OffsetCommit {
     /// The next offset the group will read.
     pub offset: i64,

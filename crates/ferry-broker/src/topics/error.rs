@@ -37,9 +37,14 @@ pub enum ProduceError {
         /// The epoch received.
         received: i16,
     },
-    /// Transactional batches are not supported yet.
-    #[error("transactional batches are not supported")]
-    TransactionsUnsupported,
+    /// A transactional batch outside a transaction the coordinator knows (Kafka's
+    /// INVALID_TXN_STATE): produce transactional batches only after adding the partition.
+    #[error("transactional batch from a producer with no open transaction on this partition")]
+    TransactionNotStarted,
+    /// The producer's transaction is being completed or was fenced (Kafka's
+    /// INVALID_TXN_STATE / PRODUCER_FENCED / INVALID_PRODUCER_ID_MAPPING).
+    #[error("{0}")]
+    Transaction(crate::transactions::TxnError),
     /// A compacted topic got a record without a key, which compaction could never keep or drop.
     #[error(
         "compacted topic {topic:?} cannot accept a record without a key ({} of the batch's records, the first at offset delta {})",

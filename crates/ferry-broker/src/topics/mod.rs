@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod partition;
 mod producers;
+pub mod txn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,8 +23,8 @@ use crate::metadata::{MetaOp, MetadataStore, Table};
 pub use config::{CleanupPolicy, PartitionLimits, TopicConfig};
 pub use error::{CatalogError, FetchError, ProduceError};
 pub use partition::{
-    AppendOutcome, AppendRules, Appended, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets, ReadOutcome,
-    WaitRegistration,
+    AppendOutcome, AppendRules, Appended, Isolation, PRODUCER_SCAN_OFFSETS, Partition, PartitionOffsets,
+    ReadOutcome, WaitRegistration,
 };
 pub use producers::{BATCHES_KEPT, BatchIdentity, BatchPosition, ProducerTable, SequenceCheck};
 
@@ -309,18 +310,34 @@ impl TopicService {
     /// Appends record batches to a partition; see [`Partition::append`]. The append has taken
     /// effect when this returns; [`Appended::durable`] waits for the disk.
     pub fn produce(&self, topic: &str, partition: u32, records: &[u8]) -> Result<Appended, ProduceError> {
-        let (part, rules) = {
-            let topics = self.read_topics();
-            let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
-            let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
-            let rules = AppendRules {
-                max_batch_bytes: t.info.config.max_message_bytes,
-                // Compaction keeps the newest record per key; a record without one has no place.
-                keys_required: t.info.config.cleanup_policy != CleanupPolicy::Delete,
-            };
-            (Arc::clone(p), rules)
-        };
+        let (part, rules) = self.appender(topic, partition)?;
         part.append(records, rules)
+    }
+
+    /// Appends producer `producer_id`'s transactional batches to a partition; see
+    /// [`Partition::append_transactional`]. Only the transaction coordinator calls this, once it
+    /// has checked the transaction.
+    pub(crate) fn produce_transactional(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[u8],
+        producer_id: i64,
+    ) -> Result<Appended, ProduceError> {
+        let (part, rules) = self.appender(topic, partition)?;
+        part.append_transactional(records, rules, producer_id)
+    }
+
+    fn appender(&self, topic: &str, partition: u32) -> Result<(Arc<Partition>, AppendRules), ProduceError> {
+        let topics = self.read_topics();
+        let t = topics.get(topic).ok_or(ProduceError::UnknownTopicOrPartition)?;
+        let p = t.partitions.get(partition as usize).ok_or(ProduceError::UnknownTopicOrPartition)?;
+        let rules = AppendRules {
+            max_batch_bytes: t.info.config.max_message_bytes,
+            // Compaction keeps the newest record per key; a record without one has no place.
+            keys_required: t.info.config.cleanup_policy != CleanupPolicy::Delete,
+        };
+        Ok((Arc::clone(p), rules))
     }
 
     /// Hands out a new producer id (epoch 0), or bumps the epoch of `existing` (fencing older instances).
@@ -377,6 +394,7 @@ impl TopicService {
                     tracing::warn!(topic = %topic.info.name, partition = partition.index(), error = %e,
                         "retention failed");
                 }
+                partition.prune_aborted_index();
                 if topic.info.config.cleanup_policy != CleanupPolicy::Delete
                     && let Err(e) = log.compact(now_ms)
                 {

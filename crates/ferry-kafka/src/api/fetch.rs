@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferry_broker::topics::{FetchError, Partition};
+use ferry_broker::topics::{FetchError, Isolation, Partition};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::RequestContext;
 use crate::connection::ConnectionError;
@@ -59,11 +59,13 @@ pub(crate) async fn handle(
     let watch = topics.watch(&watched);
     let wanted = Arc::new(wanted);
     let version = ctx.version();
+    let isolation =
+        if request.isolation_level == 1 { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     // Reads touch the disk: they run on the blocking pool, never on a worker of the runtime.
     let read = || {
         let wanted = Arc::clone(&wanted);
         async move {
-            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes, version))
+            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes, version, isolation))
                 .await
                 .map_err(|e| ConnectionError::Internal(format!("fetch read task failed: {e}")))
         }
@@ -82,7 +84,12 @@ pub(crate) async fn handle(
     }
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<PartitionData>, usize, bool) {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    version: i16,
+    isolation: Isolation,
+) -> (Vec<PartitionData>, usize, bool) {
     let mut total = 0usize;
     let mut errors = false;
     let mut results = Vec::with_capacity(wanted.len());
@@ -113,20 +120,30 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<Partition
         } else if budget == 0 {
             Ok(None)
         } else {
-            partition.read(w.offset as u64, budget, first_may_exceed).map(Some)
+            partition.read_isolated(w.offset as u64, budget, first_may_exceed, isolation).map(Some)
         };
         data = match outcome {
             Ok(Some(read)) => {
                 total += read.records.len();
+                let aborted = read
+                    .aborted
+                    .iter()
+                    .map(|a| {
+                        AbortedTransaction::default()
+                            .with_producer_id(ProducerId(a.producer_id))
+                            .with_first_offset(a.first_offset as i64)
+                    })
+                    .collect();
                 data.with_high_watermark(read.high_watermark as i64)
-                    .with_last_stable_offset(read.high_watermark as i64)
+                    .with_last_stable_offset(read.last_stable_offset as i64)
+                    .with_aborted_transactions(Some(aborted))
                     .with_log_start_offset(read.log_start_offset as i64)
                     .with_records(Some(read.records))
             }
             Ok(None) => {
                 let offsets = partition.offsets();
                 data.with_high_watermark(offsets.high_watermark as i64)
-                    .with_last_stable_offset(offsets.high_watermark as i64)
+                    .with_last_stable_offset(offsets.last_stable_offset as i64)
                     .with_log_start_offset(offsets.log_start_offset as i64)
                     .with_records(Some(Bytes::new()))
             }
@@ -135,7 +152,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, version: i16) -> (Vec<Partition
                 let offsets = partition.offsets();
                 data.with_error_code(fetch_error(&e).code())
                     .with_high_watermark(offsets.high_watermark as i64)
-                    .with_last_stable_offset(offsets.high_watermark as i64)
+                    .with_last_stable_offset(offsets.last_stable_offset as i64)
                     .with_log_start_offset(offsets.log_start_offset as i64)
                     .with_records(Some(Bytes::new()))
             }

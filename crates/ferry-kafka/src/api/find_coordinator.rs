@@ -23,7 +23,8 @@ pub(crate) fn handle(ctx: &RequestContext, request: FindCoordinatorRequest) -> F
         let error = match request.key_type {
             KEY_TYPE_GROUP if key.is_empty() => Some(ResponseError::InvalidGroupId),
             KEY_TYPE_GROUP => None,
-            KEY_TYPE_TRANSACTION => Some(ResponseError::CoordinatorNotAvailable),
+            KEY_TYPE_TRANSACTION if key.is_empty() => Some(ResponseError::InvalidRequest),
+            KEY_TYPE_TRANSACTION => None,
             _ => Some(ResponseError::InvalidRequest),
         };
         match error {

@@ -1,7 +1,5 @@
-//! InitProducerId: a producer id and epoch for an idempotent producer.
-//!
-//! Transactions are not supported yet: a transactional id is refused the way a broker whose
-//! transaction coordinator is unavailable refuses it, and the transactional APIs are not advertised.
+//! InitProducerId: a producer id and epoch for an idempotent producer, or for a transactional
+//! id from the transaction coordinator (fencing older instances of the same id).
 
 use ferry_broker::topics::ProducerIdentity;
 use kafka_protocol::error::ResponseError;
@@ -9,7 +7,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::RequestContext;
 use crate::connection::ConnectionError;
-use crate::errors::catalog_error;
+use crate::errors::{catalog_error, txn_error};
 
 pub(crate) async fn handle(
     ctx: &RequestContext,
@@ -21,11 +19,20 @@ pub(crate) async fn handle(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if request.transactional_id.is_some() {
-        return Ok(refused(ResponseError::CoordinatorNotAvailable));
-    }
     let existing = (request.producer_id.0 >= 0)
         .then_some(ProducerIdentity { producer_id: request.producer_id.0, epoch: request.producer_epoch });
+    if let Some(id) = request.transactional_id.as_ref().filter(|id| !id.0.is_empty()) {
+        let timeout_ms = i64::from(request.transaction_timeout_ms);
+        return Ok(match ctx.transactions().init_producer(&id.0, timeout_ms, existing).await {
+            Ok(identity) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(identity.producer_id))
+                .with_producer_epoch(identity.epoch),
+            Err(e) => {
+                tracing::debug!(transactional_id = %id.0, error = %e, "transactional producer not initialised");
+                refused(txn_error(&e))
+            }
+        });
+    }
     match ctx.blocking(move |topics| topics.init_producer(existing)).await? {
         Ok(identity) => Ok(InitProducerIdResponse::default()
             .with_producer_id(ProducerId(identity.producer_id))

@@ -20,6 +20,8 @@ pub(crate) async fn handle(
     ctx: &RequestContext,
     request: ListOffsetsRequest,
 ) -> Result<ListOffsetsResponse, ConnectionError> {
+    // v2+: a read_committed consumer's latest offset is the last stable offset.
+    let committed = ctx.version() >= 2 && request.isolation_level == 1;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -37,6 +39,7 @@ pub(crate) async fn handle(
             };
             let offsets = partition.offsets();
             match p.timestamp {
+                LATEST if committed => answer.offset = offsets.last_stable_offset as i64,
                 LATEST => answer.offset = offsets.high_watermark as i64,
                 EARLIEST => answer.offset = offsets.log_start_offset as i64,
                 MAX_TIMESTAMP if ctx.version() >= 7 => {

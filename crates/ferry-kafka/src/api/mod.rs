@@ -8,6 +8,8 @@
 //! runs beside the requests that follow (see `connection.rs` for why that keeps Kafka's ordering).
 
 mod acls;
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 pub(crate) mod api_versions;
 mod broker_configs;
@@ -18,6 +20,8 @@ mod delete_records;
 mod delete_topics;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod group_configs;
@@ -28,6 +32,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -42,6 +47,9 @@ mod share_group_offsets;
 mod shares;
 mod sync_group;
 mod topic_configs;
+mod txn_offset_commit;
+
+pub(crate) use offset_commit::commit_error as offset_commit_error;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -50,6 +58,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::topics::TopicService;
+use ferry_broker::transactions::TransactionCoordinator;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -93,6 +102,16 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // Transactions, the classic protocol (KIP-98 with KIP-360/447/588). The newer versions belong
+    // to transactions v2 (KIP-890: TRANSACTION_ABORTABLE, EndTxn returning a bumped epoch,
+    // partitions added by Produce v12), which ferry does not speak yet; AddPartitionsToTxn v4+
+    // is the batched form brokers send each other.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     // Share groups (KIP-932), the versions kafka-protocol knows: ShareAcknowledge v1 has no
     // renew (v2, KIP-1222).
     (ApiKey::ShareGroupHeartbeat, 1, 1),
@@ -129,6 +148,10 @@ impl RequestContext {
 
     pub(crate) fn groups(&self) -> &Arc<GroupCoordinator> {
         &self.shared.ctx.groups
+    }
+
+    pub(crate) fn transactions(&self) -> &Arc<TransactionCoordinator> {
+        &self.shared.ctx.transactions
     }
 
     /// Runs blocking broker work (catalog changes, disk scans) off the async threads.
@@ -187,7 +210,7 @@ pub(crate) async fn dispatch(ctx: Arc<RequestContext>, api_key: ApiKey, mut body
     let answer = match api_key {
         ApiKey::Produce => {
             let produced = match decode(b, v, api_key) {
-                Ok(request) => produce::handle(&ctx, request),
+                Ok(request) => produce::handle(&ctx, request).await,
                 Err(e) => return Reply::Now(Err(e)),
             };
             return Reply::later(true, async move {
@@ -266,6 +289,16 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
         ApiKey::ListGroups => encode(&list_groups::handle(ctx, decode(b, v, api_key)?), v),
         ApiKey::DeleteGroups => encode(&delete_groups::handle(ctx, decode(b, v, api_key)?).await?, v),
         ApiKey::OffsetDelete => encode(&offset_delete::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::AddPartitionsToTxn => {
+            encode(&add_partitions_to_txn::handle(ctx, decode(b, v, api_key)?).await, v)
+        }
+        ApiKey::AddOffsetsToTxn => encode(&add_offsets_to_txn::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::EndTxn => encode(&end_txn::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::TxnOffsetCommit => encode(&txn_offset_commit::handle(ctx, decode(b, v, api_key)?).await, v),
+        ApiKey::DescribeTransactions => {
+            encode(&describe_transactions::handle(ctx, decode(b, v, api_key)?).await, v)
+        }
+        ApiKey::ListTransactions => encode(&list_transactions::handle(ctx, decode(b, v, api_key)?).await, v),
         ApiKey::ShareGroupHeartbeat => {
             encode(&share_group_heartbeat::handle(ctx, decode(b, v, api_key)?).await?, v)
         }

@@ -108,7 +108,7 @@ fn response(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-fn commit_error(e: &CommitError) -> ResponseError {
+pub(crate) fn commit_error(e: &CommitError) -> ResponseError {
     match e {
         CommitError::InvalidGroupId => ResponseError::InvalidGroupId,
         CommitError::UnknownMemberId => ResponseError::UnknownMemberId,

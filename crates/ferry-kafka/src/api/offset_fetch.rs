@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use ferry_broker::groups::{CommittedOffset, TopicPartition};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -14,8 +15,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, str_bytes};
 
-/// One partition's answer: (offset, leader epoch, metadata).
-type Fetched = (i64, i32, Option<StrBytes>);
+/// One partition's answer: (offset, leader epoch, metadata, error code).
+type Fetched = (i64, i32, Option<StrBytes>, i16);
 
 pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version() >= 8 {
@@ -31,17 +32,18 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offse
                         })
                         .collect::<Vec<_>>()
                 });
-                let topics = by_topic(fetch(ctx, &group.group_id.0, wanted))
+                let topics = by_topic(fetch(ctx, &group.group_id.0, wanted, request.require_stable))
                     .into_iter()
                     .map(|(topic, partitions)| {
                         let partitions = partitions
                             .into_iter()
-                            .map(|(partition, (offset, epoch, metadata))| {
+                            .map(|(partition, (offset, epoch, metadata, error))| {
                                 OffsetFetchResponsePartitions::default()
                                     .with_partition_index(partition)
                                     .with_committed_offset(offset)
                                     .with_committed_leader_epoch(epoch)
                                     .with_metadata(metadata)
+                                    .with_error_code(error)
                             })
                             .collect();
                         OffsetFetchResponseTopics::default()
@@ -60,17 +62,19 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offse
             .flat_map(|t| t.partition_indexes.iter().map(|p| TopicPartition::new(t.name.0.to_string(), *p)))
             .collect::<Vec<_>>()
     });
-    let topics = by_topic(fetch(ctx, &request.group_id.0, wanted))
+    let require_stable = ctx.version() >= 7 && request.require_stable;
+    let topics = by_topic(fetch(ctx, &request.group_id.0, wanted, require_stable))
         .into_iter()
         .map(|(topic, partitions)| {
             let partitions = partitions
                 .into_iter()
-                .map(|(partition, (offset, epoch, metadata))| {
+                .map(|(partition, (offset, epoch, metadata, error))| {
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(partition)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(metadata)
+                        .with_error_code(error)
                 })
                 .collect();
             OffsetFetchResponseTopic::default()
@@ -81,23 +85,35 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offse
     OffsetFetchResponse::default().with_topics(topics)
 }
 
+/// With `require_stable` (v7+), a partition an unfinished transaction holds an offset for is
+/// answered UNSTABLE_OFFSET_COMMIT, which the consumer retries.
 fn fetch(
     ctx: &RequestContext,
     group_id: &str,
     wanted: Option<Vec<TopicPartition>>,
+    require_stable: bool,
 ) -> Vec<(TopicPartition, Fetched)> {
     ctx.groups()
         .fetch_offsets(group_id, wanted.as_deref())
         .into_iter()
-        .map(|(tp, committed)| (tp, fetched(committed)))
+        .map(|(tp, committed)| {
+            if require_stable && ctx.transactions().holds_offset(group_id, &tp) {
+                let unstable =
+                    (-1, -1, Some(StrBytes::default()), ResponseError::UnstableOffsetCommit.code());
+                return (tp, unstable);
+            }
+            (tp, fetched(committed))
+        })
         .collect()
 }
 
 /// A committed offset as Kafka answers it; no offset is -1 with empty metadata.
 fn fetched(committed: Option<CommittedOffset>) -> Fetched {
     match committed {
-        Some(o) => (o.offset, o.leader_epoch.unwrap_or(-1), Some(str_bytes(o.metadata.unwrap_or_default()))),
-        None => (-1, -1, Some(StrBytes::default())),
+        Some(o) => {
+            (o.offset, o.leader_epoch.unwrap_or(-1), Some(str_bytes(o.metadata.unwrap_or_default())), 0)
+        }
+        None => (-1, -1, Some(StrBytes::default()), 0),
     }
 }
 

@@ -1,6 +1,10 @@
 //! Produce: append record batches; acks=0 gets no answer, acks=1/-1 an answer once durable.
+//!
+//! Transactional batches go through the transaction coordinator, which checks that the
+//! producer's transaction is open and holds the partition before appending them.
 
 use ferry_broker::topics::ProduceError;
+use ferry_log::BatchHeader;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -11,9 +15,9 @@ use super::{RequestContext, str_bytes};
 use crate::connection::ConnectionError;
 use crate::errors::produce_error;
 
-/// Appends every partition's batches now, in request order; the returned future waits for
-/// durability (unless acks=0) and builds the answer.
-pub(crate) fn handle(
+/// Appends every partition's batches, in request order, before it returns; the returned future
+/// waits for durability (unless acks=0) and builds the answer.
+pub(crate) async fn handle(
     ctx: &RequestContext,
     request: ProduceRequest,
 ) -> impl Future<Output = Result<Option<ProduceResponse>, ConnectionError>> + Send + 'static {
@@ -27,7 +31,14 @@ pub(crate) fn handle(
         for (p, data) in topic.partition_data.into_iter().enumerate() {
             partitions.push(PartitionProduceResponse::default().with_index(data.index));
             let result = match (u32::try_from(data.index), data.records) {
-                (Ok(index), Some(records)) => ctx.topics().produce(&name, index, &records),
+                (Ok(index), Some(records)) => match BatchHeader::parse(&records) {
+                    Ok(h) if h.is_transactional() && !h.is_control() => {
+                        ctx.transactions()
+                            .produce(&name, index, &records, h.producer_id, h.producer_epoch, version >= 12)
+                            .await
+                    }
+                    _ => ctx.topics().produce(&name, index, &records),
+                },
                 (Err(_), _) => Err(ProduceError::UnknownTopicOrPartition),
                 (_, None) => Err(ProduceError::CorruptBatch("no records".into())),
             };

@@ -9,6 +9,7 @@ use ferry_broker::clock::SystemClock;
 use ferry_broker::groups::{GroupConfig, GroupCoordinator};
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::topics::{TopicService, TopicServiceConfig};
+use ferry_broker::transactions::{TransactionConfig, TransactionCoordinator};
 use ferry_kafka::{KafkaConfig, KafkaContext};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -50,6 +51,14 @@ impl TestBroker {
         let groups =
             GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
                 .expect("groups open");
+        let transactions = TransactionCoordinator::open(
+            Arc::clone(&store),
+            Arc::clone(&topics),
+            Arc::clone(&groups),
+            SystemClock::shared(),
+            TransactionConfig::default(),
+        )
+        .expect("transactions open");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -72,6 +81,7 @@ impl TestBroker {
             topics: Arc::clone(&topics),
             groups: Arc::clone(&groups),
             shares,
+            transactions,
             telemetry: ferry_broker::telemetry::Telemetry::new(),
         };
         let task = tokio::spawn(ferry_kafka::serve(listener, config, ctx, async move {
