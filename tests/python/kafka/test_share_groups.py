@@ -8,7 +8,7 @@ import urllib.request
 import boto3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from confluent_kafka import AcknowledgeType, ShareConsumer
+from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from group_helpers import DEADLINE_S, create_topic, produce, unique
@@ -201,6 +201,35 @@ def test_records_at_the_delivery_limit_are_archived_into_the_dead_letter_queue(f
     assert share_metric(ferry_server, "ferry_share_archived_total", reason="dead_lettered", **labels) == 2
     assert share_metric(ferry_server, "ferry_share_lag", **labels) == 0
     assert share_metric(ferry_server, "ferry_share_acquired_records", **labels) == 0
+
+
+def test_transaction_markers_are_skipped_as_gaps_and_archived(ferry_server):
+    bootstrap = ferry_server.kafka_bootstrap
+    topic, group = unique("txn-work"), unique("txn-workers")
+    create_topic(bootstrap, topic, 1)
+    configure_group(bootstrap, group, share_auto_offset_reset="earliest")
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique("share-txn")})
+    producer.init_transactions(DEADLINE_S)
+    for batch in (range(0, 3), range(3, 5)):
+        producer.begin_transaction()
+        for i in batch:
+            producer.produce(topic, value=f"job-{i}".encode())
+        producer.commit_transaction(DEADLINE_S)
+    consumer = explicit(bootstrap, group, topic)
+    try:
+        got = poll_records(consumer, 5)
+        # Offsets 3 and 6 hold the commit markers: acquired, never handed to the application.
+        assert [(m.offset(), m.value()) for m in got] == [
+            (0, b"job-0"), (1, b"job-1"), (2, b"job-2"), (4, b"job-3"), (5, b"job-4")
+        ]
+        for m in got:
+            consumer.acknowledge(m, AcknowledgeType.ACCEPT)
+        consumer.commit_sync()
+        assert poll_nothing(consumer, 1.0) == []
+    finally:
+        consumer.close()
+    labels = {"group": group, "topic": topic, "partition": "0"}
+    assert share_metric(ferry_server, "ferry_share_lag", **labels) == 0
 
 
 def test_the_share_group_configs_are_described_and_checked(ferry_server):
