@@ -166,7 +166,11 @@ async fn acquire(
         if let Some(n) = notified.as_mut().as_pin_mut() {
             n.enable();
         }
-        let (g, m, tps) = (group.to_owned(), member.to_owned(), session.to_vec());
+        let (g, m, mut tps) = (group.to_owned(), member.to_owned(), session.to_vec());
+        // Each attempt starts at another partition, so that one with a backlog does not take
+        // every fetch's record budget from the others.
+        let first = clock.now_ms().rem_euclid(tps.len() as i64) as usize;
+        tps.rotate_left(first);
         let got = ctx
             .share_blocking(move |s| {
                 let mut got = Vec::new();
