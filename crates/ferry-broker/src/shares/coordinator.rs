@@ -289,10 +289,15 @@ impl ShareCoordinator {
         Some((g.partitions.values().cloned().collect(), g.config.clone(), Arc::clone(&g.available)))
     }
 
-    /// Describes `group`, `None` when the coordinator holds no such group.
+    /// Describes `group`, `None` when there is no such group: none in memory, and no state
+    /// stored for it (a group without members is forgotten once idle, its state kept on disk).
     pub fn describe(&self, group: &str) -> Option<ShareGroupDescription> {
         let groups = self.lock();
-        let g = groups.get(group)?;
+        let Some(g) = groups.get(group) else {
+            let stored = Self::check_group_id(group).is_ok()
+                && self.disk.exists(&self.group_dir(group)).unwrap_or(false);
+            return stored.then(|| ShareGroupDescription { epoch: 0, members: Vec::new() });
+        };
         let mut members: Vec<ShareMember> = g.members.values().cloned().collect();
         members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
         Some(ShareGroupDescription { epoch: g.epoch, members })
@@ -599,13 +604,14 @@ impl ShareCoordinator {
     }
 
     /// One pass of the timer: ends expired locks and sessions; the next deadline.
-    fn sweep_blocking(&self) -> Option<i64> {
+    pub(super) fn sweep_blocking(&self) -> Option<i64> {
         let now = self.clock.now_ms();
         let mut expired: Vec<(String, Vec<String>)> = Vec::new();
         let mut work: Vec<(String, Arc<SharePartition>, ShareGroupConfig, Arc<Notify>)> = Vec::new();
         let mut next: Option<i64> = None;
         {
             let mut groups = self.lock();
+            close_idle(&mut groups);
             for (name, g) in groups.iter_mut() {
                 let mut gone = Vec::new();
                 expire_members(g, now, &mut gone);
@@ -642,6 +648,18 @@ impl ShareCoordinator {
         }
         next
     }
+}
+
+/// Closes the share-partitions of groups without members that nobody uses (no record acquired,
+/// no call or dead-letter move holding them), and forgets groups left with neither members nor
+/// share-partitions: their state is in their journals, and the next use opens them again. Every
+/// use takes a share-partition from the map under the same lock, so one that only the map holds
+/// cannot be in use, and no second copy of it can be opened meanwhile.
+fn close_idle(groups: &mut HashMap<String, Group>) {
+    for g in groups.values_mut().filter(|g| g.members.is_empty()) {
+        g.partitions.retain(|_, p| Arc::strong_count(p) > 1 || p.stats().acquired > 0);
+    }
+    groups.retain(|_, g| !g.members.is_empty() || !g.partitions.is_empty());
 }
 
 /// Removes members of `g` silent for longer than the session timeout; their ids go to `gone`.

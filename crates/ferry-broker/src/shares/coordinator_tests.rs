@@ -157,3 +157,22 @@ async fn the_start_offset_and_acceptances_survive_a_new_coordinator() {
         vec![(1, 1, 2), (2, 2, 1)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_partitions_of_a_group_without_members_are_closed_and_reopened() {
+    let s = setup(&["one", "two"]).await;
+    join(&s, "a");
+    s.shares.acquire_blocking(GROUP, "a", s.tp, 1).expect("acquire");
+    s.shares.acknowledge_blocking(GROUP, "a", s.tp, &vec![(0, 0, vec![AckKind::Accept])]).expect("ack");
+    s.shares
+        .heartbeat_blocking(GROUP, "a", -1, None, None, (String::new(), String::new()), config())
+        .expect("leave");
+    s.shares.sweep_blocking();
+    assert!(s.shares.stats().is_empty(), "closed");
+    let described = s.shares.describe(GROUP).expect("known by its stored state");
+    assert!(described.members.is_empty());
+    let stored = s.shares.offsets_blocking(GROUP).expect("offsets");
+    assert_eq!(stored.iter().map(|(tp, st)| (*tp, st.start_offset)).collect::<Vec<_>>(), vec![(s.tp, 1)]);
+    join(&s, "b");
+    assert_eq!(offsets(&s.shares.acquire_blocking(GROUP, "b", s.tp, 10).expect("acquire")), vec![(1, 1, 1)]);
+}
