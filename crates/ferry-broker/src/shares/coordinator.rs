@@ -1,5 +1,5 @@
-//! The share-group coordinator: groups, members, share sessions, the lock-expiry timer, and
-//! dead-letter moves into queues.
+//! The share-group coordinator: groups, members, share sessions and share-partitions (the
+//! timer and dead-letter moves are in `timer` and `deadletter`).
 //!
 //! Methods that may open a share-partition or write its journal are blocking (`*_blocking`);
 //! front-ends call them from the blocking pool. Dead-letter moves are async (they enqueue).
@@ -12,9 +12,7 @@ use ferry_log::Disk;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
-use crate::message::{Death, record_death};
-use crate::queues::state::{Outgoing, SettleReason};
-use crate::queues::{NewMessage, QueueService};
+use crate::queues::QueueService;
 use crate::topics::TopicService;
 
 use super::config::ShareGroupConfig;
@@ -76,19 +74,19 @@ pub struct ShareMember {
     pub client_host: String,
     /// Its rack, if it named one.
     pub rack_id: Option<String>,
-    last_seen_ms: i64,
+    pub(super) last_seen_ms: i64,
     /// The partitions its share session fetches from.
     session: BTreeSet<TopicPartition>,
 }
 
 #[derive(Debug, Default)]
-struct Group {
-    epoch: i32,
-    members: HashMap<String, ShareMember>,
-    partitions: HashMap<TopicPartition, Arc<SharePartition>>,
-    config: ShareGroupConfig,
+pub(super) struct Group {
+    pub(super) epoch: i32,
+    pub(super) members: HashMap<String, ShareMember>,
+    pub(super) partitions: HashMap<TopicPartition, Arc<SharePartition>>,
+    pub(super) config: ShareGroupConfig,
     /// Woken when records become available again (released, lock expired).
-    available: Arc<Notify>,
+    pub(super) available: Arc<Notify>,
 }
 
 /// A heartbeat's answer.
@@ -116,15 +114,15 @@ pub type AckBatches = Vec<(u64, u64, Vec<AckKind>)>;
 
 /// Share groups and their share-partitions.
 pub struct ShareCoordinator {
-    dir: PathBuf,
-    disk: Arc<dyn Disk>,
-    topics: Arc<TopicService>,
-    queues: Arc<QueueService>,
-    clock: Arc<dyn Clock>,
-    groups: Mutex<HashMap<String, Group>>,
+    pub(super) dir: PathBuf,
+    pub(super) disk: Arc<dyn Disk>,
+    pub(super) topics: Arc<TopicService>,
+    pub(super) queues: Arc<QueueService>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) groups: Mutex<HashMap<String, Group>>,
     /// Woken when a lock is taken, so the timer task looks at the new deadline.
-    timer: Arc<Notify>,
-    this: Weak<ShareCoordinator>,
+    pub(super) timer: Arc<Notify>,
+    pub(super) this: Weak<ShareCoordinator>,
 }
 
 impl ShareCoordinator {
@@ -147,11 +145,11 @@ impl ShareCoordinator {
             timer: Arc::new(Notify::new()),
             this: this.clone(),
         });
-        tokio::spawn(run_timer(Arc::downgrade(&c)));
+        tokio::spawn(super::timer::run_timer(Arc::downgrade(&c)));
         c
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -207,7 +205,7 @@ impl ShareCoordinator {
             }
             let g = groups.entry(group.to_owned()).or_default();
             g.config = config;
-            expire_members(g, now, &mut released);
+            super::timer::expire_members(g, now, &mut released);
             if epoch == -1 {
                 if let Some(m) = g.members.remove(member_id) {
                     g.epoch += 1;
@@ -266,7 +264,7 @@ impl ShareCoordinator {
     }
 
     /// Releases what `members` held in every share-partition of `group`.
-    fn release_members(&self, group: &str, members: &[String]) -> Result<(), ShareError> {
+    pub(super) fn release_members(&self, group: &str, members: &[String]) -> Result<(), ShareError> {
         if members.is_empty() {
             return Ok(());
         }
@@ -508,207 +506,5 @@ impl ShareCoordinator {
             .collect();
         out.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
         out
-    }
-
-    /// Moves the records of `leaving` that go to the group's dead-letter queue, in a task.
-    fn spawn_dead_letters(
-        &self,
-        group: &str,
-        p: &Arc<SharePartition>,
-        config: &ShareGroupConfig,
-        leaving: Vec<Outgoing>,
-    ) {
-        let offsets: Vec<u64> =
-            leaving.iter().filter(|o| o.reason == SettleReason::DeadLettered).map(|o| o.offset).collect();
-        if offsets.is_empty() {
-            return;
-        }
-        let Some(this) = self.this.upgrade() else { return };
-        let (group, p, config) = (group.to_owned(), Arc::clone(p), config.clone());
-        let causes: HashMap<u64, crate::message::DeathCause> =
-            leaving.iter().map(|o| (o.offset, o.cause)).collect();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        rt.spawn(async move { this.dead_letter(&group, p, &config, offsets, causes).await });
-    }
-
-    async fn dead_letter(
-        &self,
-        group: &str,
-        p: Arc<SharePartition>,
-        config: &ShareGroupConfig,
-        offsets: Vec<u64>,
-        causes: HashMap<u64, crate::message::DeathCause>,
-    ) {
-        let source = format!("{}-{}", p.partition().topic(), p.partition().index());
-        let read = {
-            let (p, offsets) = (Arc::clone(&p), offsets.clone());
-            tokio::task::spawn_blocking(move || p.read_messages(&offsets)).await
-        };
-        let stored = match read {
-            Ok(Ok(stored)) => stored,
-            Ok(Err(e)) => {
-                tracing::warn!(group, partition = %source, error = %e, "cannot read records to dead-letter");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::warn!(group, partition = %source, error = %e, "dead-letter read failed");
-                Vec::new()
-            }
-        };
-        let now = self.clock.now_ms();
-        let mut msgs = Vec::new();
-        for m in stored {
-            let mut envelope = m.envelope.clone();
-            let cause = causes.get(&m.offset).copied().unwrap_or(crate::message::DeathCause::DeliveryLimit);
-            record_death(
-                &mut envelope.deaths,
-                Death {
-                    queue: source.clone(),
-                    cause,
-                    count: 1,
-                    exchange: None,
-                    routing_keys: Vec::new(),
-                    time_ms: now,
-                },
-            );
-            msgs.push(NewMessage {
-                body: m.body,
-                attributes: m.attributes,
-                system_attributes: m.system_attributes,
-                message_id: (!m.message_id.is_empty()).then_some(m.message_id),
-                envelope,
-                ..NewMessage::default()
-            });
-        }
-        let queue = config.dead_letter_queue.clone().unwrap_or_default();
-        let reason = if msgs.is_empty() {
-            SettleReason::Dropped
-        } else {
-            match self.queues.enqueue(&queue, msgs).await {
-                Ok(results) if results.iter().all(|r| r.is_ok()) => SettleReason::DeadLettered,
-                Ok(results) => {
-                    let first = results.into_iter().find_map(|r| r.err());
-                    tracing::warn!(group, partition = %source, queue, error = ?first, "dead-letter queue refused records; archived");
-                    SettleReason::Dropped
-                }
-                Err(e) => {
-                    tracing::warn!(group, partition = %source, queue, error = %e, "cannot dead-letter; records archived");
-                    SettleReason::Dropped
-                }
-            }
-        };
-        let done = tokio::task::spawn_blocking(move || p.finish_leaving(&offsets, reason)).await;
-        if !matches!(done, Ok(Ok(()))) {
-            tracing::warn!(group, partition = %source, "cannot journal dead-lettered records");
-        }
-    }
-
-    /// One pass of the timer: ends expired locks and sessions; the next deadline.
-    pub(super) fn sweep_blocking(&self) -> Option<i64> {
-        let now = self.clock.now_ms();
-        let mut expired: Vec<(String, Vec<String>)> = Vec::new();
-        let mut work: Vec<(String, Arc<SharePartition>, ShareGroupConfig, Arc<Notify>)> = Vec::new();
-        let mut next: Option<i64> = None;
-        {
-            let mut groups = self.lock();
-            close_idle(&mut groups);
-            for (name, g) in groups.iter_mut() {
-                let mut gone = Vec::new();
-                expire_members(g, now, &mut gone);
-                if !gone.is_empty() {
-                    expired.push((name.clone(), gone));
-                }
-                for m in g.members.values() {
-                    let due = m.last_seen_ms.saturating_add(g.config.session_timeout_ms as i64);
-                    next = Some(next.map_or(due, |n: i64| n.min(due)));
-                }
-                for p in g.partitions.values() {
-                    work.push((name.clone(), Arc::clone(p), g.config.clone(), Arc::clone(&g.available)));
-                }
-            }
-        }
-        for (group, members) in expired {
-            if let Err(e) = self.release_members(&group, &members) {
-                tracing::warn!(group, error = %e, "cannot release the records of expired members");
-            }
-        }
-        for (group, p, config, available) in work {
-            match p.tick(now, &config) {
-                Ok((leaving, freed)) => {
-                    self.spawn_dead_letters(&group, &p, &config, leaving);
-                    if freed {
-                        available.notify_waiters();
-                    }
-                }
-                Err(e) => tracing::warn!(group, error = %e, "share-partition tick failed"),
-            }
-            if let Some(d) = p.next_deadline(&config) {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
-        }
-        next
-    }
-}
-
-/// Closes the share-partitions of groups without members that nobody uses (no record acquired,
-/// no call or dead-letter move holding them), and forgets groups left with neither members nor
-/// share-partitions: their state is in their journals, and the next use opens them again. Every
-/// use takes a share-partition from the map under the same lock, so one that only the map holds
-/// cannot be in use, and no second copy of it can be opened meanwhile.
-fn close_idle(groups: &mut HashMap<String, Group>) {
-    for g in groups.values_mut().filter(|g| g.members.is_empty()) {
-        g.partitions.retain(|_, p| Arc::strong_count(p) > 1 || p.stats().acquired > 0);
-    }
-    groups.retain(|_, g| !g.members.is_empty() || !g.partitions.is_empty());
-}
-
-/// Removes members of `g` silent for longer than the session timeout; their ids go to `gone`.
-fn expire_members(g: &mut Group, now_ms: i64, gone: &mut Vec<String>) {
-    let timeout = g.config.session_timeout_ms as i64;
-    let before = g.members.len();
-    g.members.retain(|id, m| {
-        let alive = m.last_seen_ms.saturating_add(timeout) > now_ms;
-        if !alive {
-            gone.push(id.clone());
-        }
-        alive
-    });
-    if g.members.len() != before {
-        g.epoch += 1;
-    }
-}
-
-/// The timer: lock expiries and session timeouts of every share group, in one task. It holds
-/// the coordinator only while it sweeps, and ends once the coordinator is gone.
-async fn run_timer(coordinator: Weak<ShareCoordinator>) {
-    loop {
-        let Some(this) = coordinator.upgrade() else { return };
-        let (timer, clock) = (Arc::clone(&this.timer), Arc::clone(&this.clock));
-        let notified = timer.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let next = match tokio::task::spawn_blocking(move || this.sweep_blocking()).await {
-            Ok(next) => next,
-            Err(_) => return,
-        };
-        // Wake at the next deadline, or when a lock is taken or a member joins. A deadline that
-        // is due already waits a little, so that one a tick cannot clear does not spin.
-        match next {
-            Some(d) => {
-                let wake = d.max(clock.now_ms() + 10);
-                tokio::select! {
-                    _ = &mut notified => {}
-                    _ = clock.sleep_until(wake) => {}
-                }
-            }
-            None => notified.await,
-        }
-    }
-}
-
-impl Drop for ShareCoordinator {
-    fn drop(&mut self) {
-        // Lets the timer task see that the coordinator is gone.
-        self.timer.notify_one();
     }
 }

@@ -71,16 +71,19 @@
 //!
 //! - `state`: [`ShareState`], the queue engine's delivery state plus who holds what (pure).
 //! - `partition`: [`SharePartition`], a `ShareState` with its journal over one topic partition.
-//! - `coordinator`: [`ShareCoordinator`], groups, members, sessions, the lock-expiry timer
-//!   and dead-letter moves.
+//! - `coordinator`: [`ShareCoordinator`], groups, members, share sessions and share-partitions.
+//! - `timer`: one task for lock expiries and session timeouts, closing idle groups.
+//! - `deadletter`: moving archived records into the group's dead-letter queue.
 //! - `config`: [`ShareGroupConfig`], the group settings the coordinator applies.
 //!
 //! [`DeliveryState`]: crate::queues::state::DeliveryState
 
 mod config;
 mod coordinator;
+mod deadletter;
 mod partition;
 mod state;
+mod timer;
 
 pub use config::{AutoOffsetReset, ShareGroupConfig};
 pub use coordinator::{
