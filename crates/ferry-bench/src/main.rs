@@ -224,8 +224,12 @@ where
 {
     check(o, destinations, subscriptions)?;
     let addr = o.addr.clone().unwrap_or_else(|| o.target.default_addr().to_owned());
-    let settings =
-        targets::Settings { addr: &addr, inflight: o.inflight, batch: o.batch, transaction_ms: o.transaction_ms };
+    let settings = targets::Settings {
+        addr: &addr,
+        inflight: o.inflight,
+        batch: o.batch,
+        transaction_ms: o.transaction_ms,
+    };
     let target = targets::connect(o.target, &settings)?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let plan = Plan {

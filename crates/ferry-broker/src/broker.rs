@@ -27,6 +27,8 @@ pub struct Broker {
     memory_alarm: Arc<MemoryAlarm>,
     router: Arc<Router>,
     telemetry: Arc<Telemetry>,
+    /// Share groups, when the Kafka front-end serves them (for metrics).
+    shares: Option<Arc<crate::shares::ShareCoordinator>>,
     /// Exclusive queues and the connection that owns each.
     exclusive: Mutex<HashMap<String, OwnerId>>,
     next_owner: AtomicU64,
@@ -128,6 +130,7 @@ impl Broker {
             memory_alarm: Arc::new(MemoryAlarm::new(0)),
             router,
             telemetry: Telemetry::new(),
+            shares: None,
             exclusive: Mutex::new(HashMap::new()),
             next_owner: AtomicU64::new(1),
         }
@@ -171,6 +174,17 @@ impl Broker {
     /// The connections, channels and request latencies front-ends report.
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.telemetry
+    }
+
+    /// Share groups, if the Kafka front-end serves them.
+    pub fn shares(&self) -> Option<&Arc<crate::shares::ShareCoordinator>> {
+        self.shares.as_ref()
+    }
+
+    /// Makes the share groups' figures readable through the broker (metrics).
+    pub fn with_shares(mut self, shares: Arc<crate::shares::ShareCoordinator>) -> Broker {
+        self.shares = Some(shares);
+        self
     }
 
     /// Shares `telemetry` with front-ends that are not given the broker (Kafka's).

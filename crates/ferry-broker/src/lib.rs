@@ -12,6 +12,7 @@
 //! - [`streams`]: single-partition topics read like queues whose messages stay (AMQP stream queues).
 //! - [`topics`]: the topic catalog, partitions over `ferry-log`, produce, fetch long-poll, producer ids.
 //! - [`groups`]: consumer groups (Kafka's classic protocol in domain terms) and committed offsets.
+//! - [`shares`]: share groups (KIP-932), a topic consumed as a work queue by the queue engine's delivery state.
 //! - [`telemetry`]: connections, channels and request latencies the front-ends report, for metrics.
 //!
 //! This crate knows no wire format: front-ends translate their protocol into these calls.
@@ -24,6 +25,7 @@ pub mod message;
 pub mod metadata;
 pub mod queues;
 pub mod routing;
+pub mod shares;
 pub mod streams;
 pub mod telemetry;
 pub mod topics;

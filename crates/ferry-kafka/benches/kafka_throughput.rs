@@ -242,6 +242,24 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
         )
         .expect("topics"),
     );
+    let queues = runtime
+        .block_on(ferry_broker::queues::QueueService::open(
+            dir.to_owned(),
+            Arc::clone(&store),
+            SystemClock::shared(),
+            Default::default(),
+        ))
+        .expect("queues");
+    let shares = {
+        let _in_runtime = runtime.enter();
+        ferry_broker::shares::ShareCoordinator::open(
+            dir.to_owned(),
+            Arc::new(ferry_log::StdDisk),
+            Arc::clone(&topics),
+            queues,
+            SystemClock::shared(),
+        )
+    };
     let groups = runtime.block_on(async {
         GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
             .expect("groups")
@@ -261,6 +279,7 @@ fn start(runtime: &tokio::runtime::Runtime, dir: &Path, durability: ferry_log::D
     let ctx = KafkaContext {
         topics: Arc::clone(&topics),
         groups,
+        shares,
         transactions,
         telemetry: ferry_broker::telemetry::Telemetry::new(),
     };

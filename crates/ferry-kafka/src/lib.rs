@@ -37,6 +37,8 @@ pub struct KafkaContext {
     pub topics: Arc<TopicService>,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Share groups (KIP-932).
+    pub shares: Arc<ferry_broker::shares::ShareCoordinator>,
     /// Transactions: transactional producers, markers, transactional offsets.
     pub transactions: Arc<ferry_broker::transactions::TransactionCoordinator>,
     /// Where connections and request latencies are counted.

@@ -68,9 +68,12 @@ async fn api_versions_newer_than_ours_get_the_v0_answer_with_our_versions() {
     let produce =
         response.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce listed");
     assert!(produce.min_version <= 3 && produce.max_version >= 9);
-    let transactional =
-        [ApiKey::AddPartitionsToTxn, ApiKey::EndTxn, ApiKey::AddOffsetsToTxn, ApiKey::TxnOffsetCommit];
-    assert!(response.api_keys.iter().all(|k| transactional.iter().all(|t| *t as i16 != k.api_key)));
+    // The classic transaction protocol, not transactions v2 (KIP-890: EndTxn v5, AddPartitionsToTxn v4+).
+    for api in [ApiKey::AddPartitionsToTxn, ApiKey::EndTxn, ApiKey::AddOffsetsToTxn, ApiKey::TxnOffsetCommit]
+    {
+        let listed = response.api_keys.iter().find(|k| k.api_key == api as i16).expect("listed");
+        assert_eq!((listed.min_version, listed.max_version), (0, 3), "{api:?}");
+    }
 
     let current = client.call(3, &ApiVersionsRequest::default()).await;
     assert_eq!(current.error_code, 0);
@@ -285,7 +288,7 @@ async fn producer_sequences_are_checked_and_survive_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transactional_init_producer_id_is_refused() {
+async fn transactional_init_producer_id_bumps_the_epoch_of_the_same_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = TestBroker::start(dir.path()).await;
     let mut client = RawClient::connect(&broker.bootstrap).await;
@@ -294,9 +297,14 @@ async fn transactional_init_producer_id_is_refused() {
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    let response = client.call(4, &request).await;
-    assert_eq!(response.error_code, ResponseError::CoordinatorNotAvailable.code());
-    assert_eq!(response.producer_id.0, -1);
+    let first = client.call(4, &request).await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+    assert!(first.producer_id.0 >= 0);
+    let second = client.call(4, &request).await;
+    assert_eq!((second.error_code, second.producer_id, second.producer_epoch), (0, first.producer_id, 1));
+    let too_long = client.call(4, &request.with_transaction_timeout_ms(i32::MAX)).await;
+    assert_eq!(too_long.error_code, ResponseError::InvalidTransactionTimeout.code());
+    assert_eq!(too_long.producer_id.0, -1);
     broker.stop().await;
 }
 

@@ -14,6 +14,7 @@ use ferry_broker::groups::GroupCoordinator;
 use ferry_broker::metadata::{MetadataStore, RedbStore};
 use ferry_broker::queues::{QueueService, QueueServiceConfig};
 use ferry_broker::routing::Router;
+use ferry_broker::shares::ShareCoordinator;
 use ferry_broker::telemetry::Telemetry;
 use ferry_broker::topics::{TopicConfig, TopicService, TopicServiceConfig};
 use ferry_broker::transactions::{TransactionConfig, TransactionCoordinator};
@@ -126,14 +127,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         TransactionConfig::default(),
     )
     .context("cannot open the transactions")?;
-    let kafka_ctx = ferry_kafka::KafkaContext {
-        topics: Arc::clone(&topics),
-        groups: Arc::clone(&groups),
-        transactions,
-        telemetry: Arc::clone(&telemetry),
-    };
-    listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
-
     let queues = QueueService::open(
         data_dir.path().to_owned(),
         Arc::clone(&metadata),
@@ -142,12 +135,28 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot open the queues")?;
+    let shares = ShareCoordinator::open(
+        data_dir.path().to_owned(),
+        Arc::new(ferry_log::StdDisk),
+        Arc::clone(&topics),
+        Arc::clone(&queues),
+        SystemClock::shared(),
+    );
+    let kafka_ctx = ferry_kafka::KafkaContext {
+        topics: Arc::clone(&topics),
+        groups: Arc::clone(&groups),
+        shares: Arc::clone(&shares),
+        transactions,
+        telemetry: Arc::clone(&telemetry),
+    };
+    listeners.spawn(ferry_kafka::serve(kafka, settings.kafka.clone(), kafka_ctx, shutdown(&shutdown_rx)));
     let router =
         Arc::new(Router::open(Arc::clone(&metadata)).context("cannot open the exchanges and bindings")?);
     let broker = Arc::new(
         Broker::new(Arc::clone(&topics), Arc::clone(&queues), groups, router, Arc::clone(&disk_alarm))
             .with_memory_alarm(memory_alarm)
-            .with_telemetry(Arc::clone(&telemetry)),
+            .with_telemetry(Arc::clone(&telemetry))
+            .with_shares(shares),
     );
     let sqs = bind("sqs", settings.sqs.listen, &telemetry).await?;
     listeners.spawn(ferry_sqs::serve(sqs, settings.sqs.clone(), Arc::clone(&broker), shutdown(&shutdown_rx)));

@@ -28,7 +28,7 @@ mod deadletter;
 mod dedup;
 pub mod error;
 mod flusher;
-mod journal;
+pub(crate) mod journal;
 mod lifetime;
 mod moves;
 mod queue;

@@ -194,15 +194,20 @@ async fn offsets_in_a_transaction_take_effect_only_when_it_commits() {
     node.txns.add_offsets("tx", id.producer_id, id.epoch, "g").await.expect("add offsets");
     node.txns.commit_offsets("tx", id.producer_id, id.epoch, "g", &who, commit(5)).await.expect("held");
     assert!(node.txns.holds_offset("g", &tp));
-    assert_eq!(node.groups.fetch_offsets("g", Some(&[tp.clone()]))[0].1, None);
+    assert_eq!(node.groups.fetch_offsets("g", Some(std::slice::from_ref(&tp)))[0].1, None);
     node.txns.end("tx", id.producer_id, id.epoch, false).await.expect("abort");
     assert!(!node.txns.holds_offset("g", &tp));
-    assert_eq!(node.groups.fetch_offsets("g", Some(&[tp.clone()]))[0].1, None, "aborted offsets dropped");
+    assert_eq!(
+        node.groups.fetch_offsets("g", Some(std::slice::from_ref(&tp)))[0].1,
+        None,
+        "aborted offsets dropped"
+    );
 
     node.txns.add_offsets("tx", id.producer_id, id.epoch, "g").await.expect("add offsets");
     node.txns.commit_offsets("tx", id.producer_id, id.epoch, "g", &who, commit(7)).await.expect("held");
     node.txns.end("tx", id.producer_id, id.epoch, true).await.expect("commit");
-    let committed = node.groups.fetch_offsets("g", Some(&[tp.clone()]))[0].1.clone().expect("committed");
+    let committed =
+        node.groups.fetch_offsets("g", Some(std::slice::from_ref(&tp)))[0].1.clone().expect("committed");
     assert_eq!(committed.offset, 7);
 }
 

@@ -35,6 +35,16 @@ pub struct LagFigures {
     pub lag: u64,
 }
 
+/// One share group's figures on one partition.
+pub struct ShareFigures {
+    pub group: String,
+    pub topic: String,
+    pub partition: u32,
+    pub stats: ferry_broker::shares::ShareStats,
+    /// Records not archived yet: the partition's high watermark minus the start offset.
+    pub lag: u64,
+}
+
 /// Connections, channels and request latencies of one protocol.
 pub struct ProtocolFigures {
     pub protocol: Protocol,
@@ -57,6 +67,7 @@ pub struct Figures {
     pub queues: Vec<QueueFigures>,
     pub partitions: Vec<PartitionFigures>,
     pub lags: Vec<LagFigures>,
+    pub shares: Vec<ShareFigures>,
     pub groups: usize,
     pub exchanges: usize,
     pub bindings: usize,
@@ -124,6 +135,18 @@ pub fn collect(broker: &Broker) -> Figures {
         }
     }
 
+    let shares = broker
+        .shares()
+        .map(|s| s.stats())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(group, topic, partition, stats)| {
+            let end = broker.topics().partition(&topic, partition).map_or(0, |p| p.high_watermark());
+            let lag = end.saturating_sub(stats.start_offset);
+            ShareFigures { group, topic, partition, stats, lag }
+        })
+        .collect();
+
     let telemetry = broker.telemetry();
     let protocols = Protocol::ALL
         .iter()
@@ -139,6 +162,7 @@ pub fn collect(broker: &Broker) -> Figures {
         queues,
         partitions,
         lags,
+        shares,
         groups: listings.len(),
         exchanges: broker.router().exchange_count(),
         bindings: broker.router().binding_count(),

@@ -59,6 +59,7 @@ pub(crate) fn render(f: &Figures, openmetrics: bool) -> String {
     queues(&mut p, f);
     topics(&mut p, f);
     groups(&mut p, f);
+    shares(&mut p, f);
     protocols(&mut p, f);
     storage(&mut p, f);
     p.finish()
@@ -205,6 +206,43 @@ fn groups(p: &mut Exposition, f: &Figures) {
     p.gauge("ferry_exchanges", &[], f.exchanges as f64);
     p.family("ferry_bindings", Kind::Gauge, "Bindings.");
     p.gauge("ferry_bindings", &[], f.bindings as f64);
+}
+
+/// Share groups (KIP-932): each share-partition's records by state, as the queue engine counts them.
+fn shares(p: &mut Exposition, f: &Figures) {
+    p.family(
+        "ferry_share_lag",
+        Kind::Gauge,
+        "Records of a partition a share group has not archived yet: high watermark minus start offset.",
+    );
+    for s in &f.shares {
+        let partition = s.partition.to_string();
+        let labels = [("group", s.group.as_str()), ("topic", &s.topic), ("partition", &partition)];
+        p.gauge("ferry_share_lag", &labels, s.lag as f64);
+    }
+    p.family("ferry_share_acquired_records", Kind::Gauge, "Records a share group's members hold under lock.");
+    for s in &f.shares {
+        let partition = s.partition.to_string();
+        let labels = [("group", s.group.as_str()), ("topic", &s.topic), ("partition", &partition)];
+        p.gauge("ferry_share_acquired_records", &labels, s.stats.acquired as f64);
+    }
+    p.family(
+        "ferry_share_archived",
+        Kind::Counter,
+        "Records a share group archived other than by acceptance: moved to its dead-letter queue, or dropped.",
+    );
+    for s in &f.shares {
+        let partition = s.partition.to_string();
+        for (reason, value) in [("dead_lettered", s.stats.dead_lettered), ("dropped", s.stats.dropped)] {
+            let labels = [
+                ("group", s.group.as_str()),
+                ("topic", &s.topic),
+                ("partition", &partition),
+                ("reason", reason),
+            ];
+            p.counter("ferry_share_archived", &labels, value);
+        }
+    }
 }
 
 fn protocols(p: &mut Exposition, f: &Figures) {

@@ -4,6 +4,7 @@
 //! A group need not exist to be described or configured, as in Kafka. The values are checked
 //! against the `[groups]` bounds of `ferry.toml` and kept in memory (lost at a restart); each
 //! heartbeat of a consumer-protocol group reads them. Classic members bring their own timeouts.
+//! Share-group settings (`share.*`) are checked by `share_configs` and do take effect.
 
 use kafka_protocol::error::ResponseError;
 
@@ -51,7 +52,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), Refusal> {
 /// Every group setting of `group`: its own where set, else the default.
 pub(crate) fn describe(ctx: &RequestContext, group: &str) -> Vec<Described> {
     let set = current(ctx, group);
-    defaults(ctx)
+    let mut described: Vec<Described> = defaults(ctx)
         .into_iter()
         .map(|(name, default)| match set.get(name) {
             Some(value) => Described {
@@ -69,7 +70,9 @@ pub(crate) fn describe(ctx: &RequestContext, group: &str) -> Vec<Described> {
                 config_type: TYPE_INT,
             },
         })
-        .collect()
+        .collect();
+    described.extend(super::share_configs::describe(ctx, group));
+    described
 }
 
 /// The settings set through the config APIs on `group`.
@@ -87,8 +90,9 @@ pub(crate) fn store(
 ) -> Result<(), Refusal> {
     check_name(group)?;
     let invalid = |message: String| Err((ResponseError::InvalidConfig, message));
+    super::share_configs::check(&settings)?;
     let mut effective = defaults(ctx);
-    for (name, value) in &settings {
+    for (name, value) in settings.iter().filter(|(n, _)| !super::share_configs::owns(n)) {
         let Some(slot) = effective.iter_mut().find(|(n, _)| n == name) else {
             return invalid(format!("Unknown group config name: {name}"));
         };

@@ -40,6 +40,13 @@ mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
+mod share_acknowledge;
+mod share_configs;
+mod share_fetch;
+mod share_group_describe;
+mod share_group_heartbeat;
+mod share_group_offsets;
+mod shares;
 mod sync_group;
 mod topic_configs;
 mod txn_offset_commit;
@@ -111,6 +118,15 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // (client-chosen member ids, regex subscriptions) and gives up on the group without it.
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Share groups (KIP-932), the versions kafka-protocol knows: ShareAcknowledge v1 has no
+    // renew (v2, KIP-1222).
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 1),
+    (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// The versions of `api` this broker speaks, if any.
@@ -190,7 +206,7 @@ pub(crate) fn name(api: ApiKey) -> &'static str {
 /// Whether `api` reads what earlier requests of the connection wrote (records, committed
 /// offsets), so that it must not start before their [`Reply::Later`]s with `settles` complete.
 pub(crate) fn reads_settled_state(api: ApiKey) -> bool {
-    matches!(api, ApiKey::Fetch | ApiKey::ListOffsets | ApiKey::OffsetFetch)
+    matches!(api, ApiKey::Fetch | ApiKey::ListOffsets | ApiKey::OffsetFetch | ApiKey::ShareFetch)
 }
 
 /// Decodes the body and calls the API's handler; returns once the request has taken effect.
@@ -238,6 +254,13 @@ pub(crate) async fn dispatch(ctx: Arc<RequestContext>, api_key: ApiKey, mut body
             };
             // Nothing to take effect: the whole fetch, long poll included, is the wait.
             return Reply::later(false, async move { encode(&fetch::handle(&ctx, request).await?, v) });
+        }
+        ApiKey::ShareFetch => {
+            let request = match decode(b, v, api_key) {
+                Ok(request) => request,
+                Err(e) => return Reply::Now(Err(e)),
+            };
+            return Reply::later(false, async move { encode(&share_fetch::handle(&ctx, request).await?, v) });
         }
         _ => ready(&ctx, api_key, b).await,
     };
@@ -287,6 +310,20 @@ async fn ready(ctx: &RequestContext, api_key: ApiKey, b: &mut Bytes) -> Answer {
         }
         ApiKey::ConsumerGroupDescribe => {
             encode(&consumer_group_describe::handle(ctx, decode(b, v, api_key)?), v)
+        }
+        ApiKey::ShareGroupHeartbeat => {
+            encode(&share_group_heartbeat::handle(ctx, decode(b, v, api_key)?).await?, v)
+        }
+        ApiKey::ShareGroupDescribe => encode(&share_group_describe::handle(ctx, decode(b, v, api_key)?), v),
+        ApiKey::ShareAcknowledge => encode(&share_acknowledge::handle(ctx, decode(b, v, api_key)?).await?, v),
+        ApiKey::DescribeShareGroupOffsets => {
+            encode(&share_group_offsets::describe(ctx, decode(b, v, api_key)?).await?, v)
+        }
+        ApiKey::AlterShareGroupOffsets => {
+            encode(&share_group_offsets::alter(ctx, decode(b, v, api_key)?).await?, v)
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            encode(&share_group_offsets::delete(ctx, decode(b, v, api_key)?).await?, v)
         }
         other => Err(ConnectionError::UnsupportedVersion { api: other, version: v }),
     }

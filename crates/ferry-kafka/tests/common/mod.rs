@@ -52,7 +52,7 @@ impl TestBroker {
             GroupCoordinator::open(Arc::clone(&store), SystemClock::shared(), GroupConfig::default())
                 .expect("groups open");
         let transactions = TransactionCoordinator::open(
-            store,
+            Arc::clone(&store),
             Arc::clone(&topics),
             Arc::clone(&groups),
             SystemClock::shared(),
@@ -62,9 +62,25 @@ impl TestBroker {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let bootstrap = listener.local_addr().expect("local addr").to_string();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let queues = ferry_broker::queues::QueueService::open(
+            data_dir.to_owned(),
+            Arc::clone(&store),
+            SystemClock::shared(),
+            Default::default(),
+        )
+        .await
+        .expect("queues open");
+        let shares = ferry_broker::shares::ShareCoordinator::open(
+            data_dir.to_owned(),
+            Arc::new(ferry_log::StdDisk),
+            Arc::clone(&topics),
+            queues,
+            SystemClock::shared(),
+        );
         let ctx = KafkaContext {
             topics: Arc::clone(&topics),
             groups: Arc::clone(&groups),
+            shares,
             transactions,
             telemetry: ferry_broker::telemetry::Telemetry::new(),
         };
