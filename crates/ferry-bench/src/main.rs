@@ -98,10 +98,6 @@ struct Options {
     /// Messages a producer may have sent but not yet acknowledged.
     #[arg(long, default_value_t = 256)]
     inflight: usize,
-    /// Kafka: each producer is transactional and commits a transaction every this many
-    /// milliseconds; a message counts as acknowledged once its transaction has committed.
-    #[arg(long)]
-    transaction_ms: Option<u64>,
     /// Fixed send rate in messages per second across all producers (open loop) [default: as fast as possible].
     #[arg(long)]
     rate: Option<f64>,
@@ -224,12 +220,7 @@ where
 {
     check(o, destinations, subscriptions)?;
     let addr = o.addr.clone().unwrap_or_else(|| o.target.default_addr().to_owned());
-    let settings = targets::Settings {
-        addr: &addr,
-        inflight: o.inflight,
-        batch: o.batch,
-        transaction_ms: o.transaction_ms,
-    };
+    let settings = targets::Settings { addr: &addr, inflight: o.inflight, batch: o.batch };
     let target = targets::connect(o.target, &settings)?;
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let plan = Plan {
@@ -289,12 +280,6 @@ fn check(o: &Options, destinations: usize, subscriptions: usize) -> Result<()> {
     }
     if o.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be positive");
-    }
-    if o.transaction_ms.is_some() && o.target != targets::Kind::Kafka {
-        bail!("--transaction-ms is for --target kafka only");
-    }
-    if o.transaction_ms == Some(0) {
-        bail!("--transaction-ms must be at least 1");
     }
     Ok(())
 }

@@ -1,13 +1,6 @@
 //! The Kafka protocol through librdkafka (the rdkafka crate), as Kafka's own clients use it: a
 //! producer with `acks=all`, consumers in a consumer group that commit their offsets.
-//!
-//! With `--transaction-ms`, each producer is transactional: its sends go into the open
-//! transaction, which a task of its own commits every so many milliseconds (and begins the
-//! next); a send is acknowledged once its records are delivered and their transaction has
-//! committed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -19,20 +12,17 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use tokio::sync::{RwLock, watch};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::target::{Ack, Consumer, Plan, Producer, Target};
 
 pub struct Kafka {
     bootstrap: String,
-    transaction_ms: Option<u64>,
-    producers: AtomicU64,
 }
 
 impl Kafka {
-    pub fn new(bootstrap: &str, transaction_ms: Option<u64>) -> Kafka {
-        Kafka { bootstrap: bootstrap.to_owned(), transaction_ms, producers: AtomicU64::new(0) }
+    pub fn new(bootstrap: &str) -> Kafka {
+        Kafka { bootstrap: bootstrap.to_owned() }
     }
 
     fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
@@ -63,31 +53,17 @@ impl Target for Kafka {
     }
 
     async fn producer(&self, plan: &Plan) -> Result<Box<dyn Producer>> {
-        let mut config = ClientConfig::new();
-        config
+        let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             .set("acks", "all")
             .set("linger.ms", "1")
             .set("compression.codec", "none")
             .set("socket.nagle.disable", "true")
-            .set("queue.buffering.max.messages", "1000000");
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .context("creating the Kafka producer")?;
         let topics = plan.destination_names();
-        let Some(every_ms) = self.transaction_ms else {
-            let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
-            return Ok(Box::new(KafkaProducer { producer, topics, transaction: None }));
-        };
-        let n = self.producers.fetch_add(1, Ordering::Relaxed);
-        config.set("transactional.id", format!("{}-producer-{n}", plan.run));
-        let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
-        let p = producer.clone();
-        tokio::task::spawn_blocking(move || {
-            p.init_transactions(Duration::from_secs(30))?;
-            p.begin_transaction()
-        })
-        .await?
-        .context("starting the first transaction")?;
-        let transaction = Transactions::start(producer.clone(), Duration::from_millis(every_ms));
-        Ok(Box::new(KafkaProducer { producer, topics, transaction: Some(transaction) }))
+        Ok(Box::new(KafkaProducer { producer, topics }))
     }
 
     async fn consumer(
@@ -124,65 +100,12 @@ impl Target for Kafka {
 struct KafkaProducer {
     producer: FutureProducer,
     topics: Vec<String>,
-    transaction: Option<Transactions>,
-}
-
-/// The transactions of one producer: sends hold `gate` shared; the committer holds it alone
-/// while it commits the open transaction and begins the next, then publishes how many
-/// transactions have committed.
-#[derive(Clone)]
-struct Transactions {
-    gate: Arc<RwLock<u64>>,
-    committed: watch::Receiver<u64>,
-}
-
-impl Transactions {
-    fn start(producer: FutureProducer, every: Duration) -> Transactions {
-        let gate = Arc::new(RwLock::new(0u64));
-        let (tx, committed) = watch::channel(0u64);
-        let weak = Arc::downgrade(&gate);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(gate) = weak.upgrade() else { return };
-                let mut open = gate.write().await;
-                let p = producer.clone();
-                let result = tokio::task::spawn_blocking(move || {
-                    p.commit_transaction(Duration::from_secs(30))?;
-                    p.begin_transaction()
-                })
-                .await;
-                match result {
-                    Ok(Ok(())) => {
-                        *open += 1;
-                        tx.send_replace(*open);
-                    }
-                    // The sends of this transaction never complete; the run reports them lost.
-                    Ok(Err(e)) => {
-                        eprintln!("transaction commit failed: {e}");
-                        return;
-                    }
-                    Err(e) => {
-                        eprintln!("transaction task failed: {e}");
-                        return;
-                    }
-                }
-            }
-        });
-        Transactions { gate, committed }
-    }
 }
 
 #[async_trait]
 impl Producer for KafkaProducer {
     async fn send(&mut self, destination: usize, payloads: Vec<Vec<u8>>) -> Result<Ack> {
         let topic = &self.topics[destination];
-        // Sends and the committer take turns: a send lands in the transaction that is open.
-        let (guard, mut committed) = match &self.transaction {
-            Some(t) => (Some(t.gate.clone().read_owned().await), Some(t.committed.clone())),
-            None => (None, None),
-        };
-        let transaction = guard.as_deref().copied();
         let mut deliveries = Vec::with_capacity(payloads.len());
         for payload in &payloads {
             loop {
@@ -198,7 +121,6 @@ impl Producer for KafkaProducer {
                 }
             }
         }
-        drop(guard);
         Ok(async move {
             for delivery in deliveries {
                 match delivery.await {
@@ -206,9 +128,6 @@ impl Producer for KafkaProducer {
                     Ok(Err((e, _))) => return Err(e.into()),
                     Err(_) => bail!("the producer went away before the delivery report"),
                 }
-            }
-            if let (Some(open), Some(committed)) = (transaction, committed.as_mut()) {
-                committed.wait_for(|done| *done > open).await.context("the transaction did not commit")?;
             }
             Ok(())
         }

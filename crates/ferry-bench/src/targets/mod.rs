@@ -56,13 +56,11 @@ pub struct Settings<'a> {
     pub addr: &'a str,
     pub inflight: usize,
     pub batch: usize,
-    /// Kafka producers commit a transaction this often (none: not transactional).
-    pub transaction_ms: Option<u64>,
 }
 
 pub fn connect(kind: Kind, settings: &Settings<'_>) -> Result<Box<dyn Target>> {
     Ok(match kind {
-        Kind::Kafka => Box::new(kafka::Kafka::new(settings.addr, settings.transaction_ms)),
+        Kind::Kafka => Box::new(kafka::Kafka::new(settings.addr)),
         Kind::Sqs => Box::new(sqs::Sqs::new(settings.addr, settings.inflight, settings.batch)?),
         Kind::RabbitmqClassic => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Classic)),
         Kind::RabbitmqQuorum => Box::new(rabbitmq::Rabbitmq::new(settings.addr, QueueType::Quorum)),
