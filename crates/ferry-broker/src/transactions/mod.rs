@@ -585,19 +585,30 @@ impl TransactionCoordinator {
             )));
         }
         record.updated_ms = self.clock.now_ms();
+        // Held before they are stored, so that no OffsetFetch with require_stable sees neither
+        // the held offsets nor a committed one while the store commits.
+        let mut newly: Vec<(String, TopicPartition)> = added
+            .into_iter()
+            .filter(|tp| {
+                !before
+                    .offsets
+                    .get(group)
+                    .is_some_and(|h| h.iter().any(|o| o.topic == tp.topic && o.partition == tp.partition))
+            })
+            .map(|tp| (group.to_string(), tp))
+            .collect();
+        newly.sort();
+        newly.dedup();
+        {
+            let mut counts = lock(&self.held);
+            for key in &newly {
+                *counts.entry(key.clone()).or_default() += 1;
+            }
+        }
         if let Err(e) = self.persist(id, record).await {
             *record = before;
+            self.unhold(newly);
             return Err(e);
-        }
-        let mut counts = lock(&self.held);
-        for tp in added {
-            if !before
-                .offsets
-                .get(group)
-                .is_some_and(|h| h.iter().any(|o| o.topic == tp.topic && o.partition == tp.partition))
-            {
-                *counts.entry((group.to_string(), tp)).or_default() += 1;
-            }
         }
         Ok(())
     }
@@ -683,8 +694,12 @@ impl TransactionCoordinator {
     }
 
     fn release_held(&self, record: &TxnRecord) {
+        self.unhold(held_keys(record));
+    }
+
+    fn unhold(&self, keys: Vec<(String, TopicPartition)>) {
         let mut held = lock(&self.held);
-        for key in held_keys(record) {
+        for key in keys {
             if let Some(count) = held.get_mut(&key) {
                 *count -= 1;
                 if *count == 0 {

@@ -276,3 +276,25 @@ async fn a_restart_keeps_open_transactions_open_and_finishes_prepared_ones() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_partition_named_twice_in_one_offset_commit_is_released_once_the_transaction_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = open(dir.path(), &ManualClock::new(0));
+    node.topic("t");
+    let tp = TopicPartition::new("t", 0);
+    let who = MemberRef { member_id: String::new(), group_instance_id: None, generation_id: -1 };
+    let id = node.txns.init_producer("tx", 60_000, None).await.expect("init");
+    node.txns.add_offsets("tx", id.producer_id, id.epoch, "g").await.expect("add offsets");
+    let twice = vec![
+        (tp.clone(), OffsetCommit { offset: 3, leader_epoch: None, metadata: None }),
+        (tp.clone(), OffsetCommit { offset: 4, leader_epoch: None, metadata: None }),
+    ];
+    node.txns.commit_offsets("tx", id.producer_id, id.epoch, "g", &who, twice).await.expect("held");
+    assert!(node.txns.holds_offset("g", &tp));
+    node.txns.end("tx", id.producer_id, id.epoch, true).await.expect("commit");
+    assert!(!node.txns.holds_offset("g", &tp), "OffsetFetch with require_stable would wait forever");
+    let committed =
+        node.groups.fetch_offsets("g", Some(std::slice::from_ref(&tp)))[0].1.clone().expect("committed");
+    assert_eq!(committed.offset, 4, "the later of the two");
+}
