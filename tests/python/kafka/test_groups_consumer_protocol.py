@@ -1,6 +1,7 @@
 """Consumer groups of the KIP-848 protocol through confluent-kafka (`group.protocol=consumer`):
 the broker assigns partitions, members reconcile through heartbeats."""
 
+import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +17,14 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewPartitions
 
-from conftest import FerryServer
 from group_helpers import DEADLINE_S, create_topic, produce, unique, wait_until
+
+# The suite's root conftest, by path: other directories have a conftest module of their own, and
+# whichever pytest imported first answers to the name `conftest`.
+_spec = importlib.util.spec_from_file_location("ferry_suite_root_conftest", Path(__file__).parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+FerryServer = _root.FerryServer
 
 # Heartbeats every 500 ms instead of Kafka's 5 s, so that each step of a rebalance is quick.
 GROUP_SETTINGS = """
