@@ -345,8 +345,33 @@ impl ShareCoordinator {
         group: &str,
         tp: TopicPartition,
     ) -> Result<(Arc<SharePartition>, ShareGroupConfig), ShareError> {
+        self.share_partition_of(group, tp, false)
+    }
+
+    /// [`Self::share_partition`]; with `create`, a group without members (which the timer may
+    /// forget at any moment) is made again rather than refused: the admin calls on offsets.
+    fn share_partition_of(
+        &self,
+        group: &str,
+        tp: TopicPartition,
+        create: bool,
+    ) -> Result<(Arc<SharePartition>, ShareGroupConfig), ShareError> {
+        let find = |groups: &mut HashMap<String, Group>| -> Result<(), ShareError> {
+            if groups.contains_key(group) {
+                return Ok(());
+            }
+            if !create {
+                return Err(ShareError::UnknownMember(String::new()));
+            }
+            if groups.len() >= GROUPS_MAX {
+                return Err(ShareError::Full(format!("at most {GROUPS_MAX} share groups")));
+            }
+            groups.insert(group.to_owned(), Group::default());
+            Ok(())
+        };
         let config = {
-            let groups = self.lock();
+            let mut groups = self.lock();
+            find(&mut groups)?;
             let g = groups.get(group).ok_or_else(|| ShareError::UnknownMember(String::new()))?;
             if let Some(p) = g.partitions.get(&tp) {
                 return Ok((Arc::clone(p), g.config.clone()));
@@ -366,6 +391,7 @@ impl ShareCoordinator {
         let opened = SharePartition::open(self.disk.clone(), &dir, partition, tp.0, config.auto_offset_reset)
             .map_err(storage)?;
         let mut groups = self.lock();
+        find(&mut groups)?;
         let g = groups.get_mut(group).ok_or_else(|| ShareError::UnknownMember(String::new()))?;
         let p = g.partitions.entry(tp).or_insert_with(|| Arc::new(opened));
         Ok((Arc::clone(p), g.config.clone()))
@@ -419,10 +445,9 @@ impl ShareCoordinator {
     /// Blocking: it may open journals.
     pub fn offsets_blocking(&self, group: &str) -> Result<Vec<(TopicPartition, ShareStats)>, ShareError> {
         Self::check_group_id(group)?;
-        self.ensure_group(group);
         let mut out = Vec::new();
         for tp in self.stored_partitions(group) {
-            match self.share_partition(group, tp) {
+            match self.share_partition_of(group, tp, true) {
                 Ok((p, _)) => out.push((tp, p.stats())),
                 Err(ShareError::UnknownTopicPartition) => {}
                 Err(e) => return Err(e),
@@ -430,13 +455,6 @@ impl ShareCoordinator {
         }
         out.sort_by_key(|(tp, _)| *tp);
         Ok(out)
-    }
-
-    fn ensure_group(&self, group: &str) {
-        let mut groups = self.lock();
-        if !groups.contains_key(group) && groups.len() < GROUPS_MAX {
-            groups.insert(group.to_owned(), Group::default());
-        }
     }
 
     /// Topic partitions with a journal directory, or open, for `group`.
@@ -470,8 +488,7 @@ impl ShareCoordinator {
         if self.has_members(group) {
             return Err(ShareError::NotEmpty);
         }
-        self.ensure_group(group);
-        let (p, _) = self.share_partition(group, tp)?;
+        let (p, _) = self.share_partition_of(group, tp, true)?;
         p.reset_to(offset).map_err(storage)
     }
 
