@@ -379,8 +379,12 @@ impl TransactionCoordinator {
                         return Err(TxnError::ProducerFenced);
                     }
                 }
-                if record.state.is_preparing() {
-                    self.finish(id, &mut record).await?;
+                if record.state.is_preparing()
+                    && let Err(e) = self.finish(id, &mut record).await
+                {
+                    // Stored Prepare*: memory must say so too, or a produce could slip in.
+                    slot.record = Some(record);
+                    return Err(e);
                 }
                 if record.epoch >= i16::MAX - 1 {
                     // The epoch is spent: a new producer id, fencing the old one for good.
@@ -388,7 +392,11 @@ impl TransactionCoordinator {
                     if record.state == TxnState::Ongoing {
                         record.state = TxnState::PrepareAbort;
                         self.persist(id, &record).await?;
-                        self.finish(id, &mut record).await?;
+                        if let Err(e) = self.finish(id, &mut record).await {
+                            // Stored Prepare*: memory must say so too, or a produce could slip in.
+                            slot.record = Some(record);
+                            return Err(e);
+                        }
                     }
                     lock(&self.producers).remove(&record.producer_id);
                     record.producer_id = fresh;
@@ -398,7 +406,11 @@ impl TransactionCoordinator {
                     if record.state == TxnState::Ongoing {
                         record.state = TxnState::PrepareAbort;
                         self.persist(id, &record).await?;
-                        self.finish(id, &mut record).await?;
+                        if let Err(e) = self.finish(id, &mut record).await {
+                            // Stored Prepare*: memory must say so too, or a produce could slip in.
+                            slot.record = Some(record);
+                            return Err(e);
+                        }
                     }
                 }
                 record.timed_out_epoch = None;
